@@ -1,0 +1,2 @@
+//! The `nq-exp` command line.
+fn main() {}

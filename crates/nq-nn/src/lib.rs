@@ -1,0 +1,1 @@
+//! Networks on libtorch for nq-exp (placeholder until the networks issue).

@@ -1,0 +1,23 @@
+//! # nq-quant
+//!
+//! Network quantization on plain slices, after Choi, El-Khamy and Lee,
+//! "Towards the Limit of Network Quantization" (ICLR 2017). No torch here:
+//! every function takes the weights `w: &[f32]` being quantized together and
+//! an importance `h: &[f32]` per weight (the Hessian diagonal, Adam's
+//! `sqrt(v)`, or all ones), and returns a [`Quantization`].
+//!
+//! - [`kmeans`]: Lloyd's algorithm weighted by `h`, on the sorted 1-D data;
+//! - [`kmeans_optimal`]: the exact optimum of the same objective;
+//! - [`uniform`]: uniform scalar quantization;
+//! - [`ecsq`]: iterative entropy-constrained scalar quantization;
+//! - [`scope`]: layer-by-layer or global quantization of many tensors;
+//! - [`huffman`]: canonical Huffman and fixed-length codes;
+//! - [`size`]: the compressed size of paper.md section 6.
+
+pub mod error;
+pub mod input;
+pub mod quantization;
+
+pub use error::{QuantError, Result};
+pub use input::{unit_importance, validate};
+pub use quantization::{entropy, stats, Quantization, QuantStats};
