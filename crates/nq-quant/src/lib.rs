@@ -14,9 +14,16 @@
 //! - [`huffman`]: canonical Huffman and fixed-length codes;
 //! - [`size`]: the compressed size of paper.md section 6.
 
+pub mod ecsq;
 pub mod error;
+pub mod huffman;
 pub mod input;
+pub mod kmeans;
+pub mod kmeans_optimal;
 pub mod quantization;
+pub mod scope;
+pub mod size;
+pub mod uniform;
 
 pub use error::{QuantError, Result};
 pub use input::{unit_importance, validate};

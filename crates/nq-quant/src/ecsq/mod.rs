@@ -1,0 +1,1 @@
+//! ecsq (being written).

@@ -1,0 +1,1 @@
+//! huffman (being written).

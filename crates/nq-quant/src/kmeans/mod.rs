@@ -1,0 +1,1 @@
+//! kmeans (being written).

@@ -1,0 +1,1 @@
+//! kmeans_optimal (being written).

@@ -1,0 +1,1 @@
+//! uniform (being written).
