@@ -45,6 +45,14 @@ pub enum QuantError {
     /// alphabet, a survivor position outside its tensor, ...).
     #[error("{0}")]
     Inconsistent(String),
+    /// An error in one named tensor of many.
+    #[error("in tensor `{name}`")]
+    InTensor {
+        /// The tensor's name.
+        name: String,
+        /// What went wrong there.
+        source: Box<QuantError>,
+    },
 }
 
 /// Result alias of this crate.
