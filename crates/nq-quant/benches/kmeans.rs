@@ -1,5 +1,57 @@
-//! Benchmark (being written).
-use criterion::{criterion_group, criterion_main, Criterion};
-fn placeholder(_c: &mut Criterion) {}
-criterion_group!(benches, placeholder);
+//! Weighted k-means at N = 1e6 (k = 16 and 256) next to one sort of the
+//! same vector, the floor any sort-based 1-D k-means pays.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use nq_quant::kmeans::{kmeans, KmeansInit, KmeansParams};
+use nq_quant::kmeans_optimal::{kmeans_optimal, OptimalParams};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Laplace-distributed weights (scale 0.05, like a trained layer) and
+/// exponential importances.
+pub fn laplace_weights(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let w = (0..n)
+        .map(|_| {
+            let u: f64 = rng.random::<f64>() - 0.5;
+            (-0.05 * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
+        })
+        .collect();
+    let h = (0..n).map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32).collect();
+    (w, h)
+}
+
+fn bench_kmeans(c: &mut Criterion) {
+    let n = 1_000_000;
+    let (w, h) = laplace_weights(n, 42);
+    let mut group = c.benchmark_group("kmeans_1e6");
+    group.sample_size(10).throughput(Throughput::Elements(n as u64));
+    group.bench_function("sort_once", |b| {
+        b.iter(|| {
+            let mut v = w.clone();
+            v.sort_unstable_by(f32::total_cmp);
+            v
+        })
+    });
+    for k in [16, 256] {
+        let params = KmeansParams { k, init: KmeansInit::PlusPlus, max_iter: 1000, seed: 0 };
+        group.bench_with_input(BenchmarkId::new("weighted", k), &params, |b, p| {
+            b.iter(|| kmeans(&w, &h, p).unwrap())
+        });
+    }
+    group.finish();
+
+    let n = 100_000;
+    let (w, h) = laplace_weights(n, 7);
+    let mut group = c.benchmark_group("kmeans_optimal_1e5");
+    group.sample_size(10).throughput(Throughput::Elements(n as u64));
+    for k in [16, 256] {
+        group.bench_with_input(BenchmarkId::new("weighted", k), &k, |b, &k| {
+            b.iter(|| kmeans_optimal(&w, &h, &OptimalParams { k }).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_kmeans);
 criterion_main!(benches);

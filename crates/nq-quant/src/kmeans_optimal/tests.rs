@@ -1,8 +1,6 @@
 //! Tests of the exact 1-D k-means: hand-computed cases, brute force over
 //! all interval partitions, a plain `O(k N^2)` program, and Lloyd.
 
-use std::time::Instant;
-
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -245,36 +243,5 @@ proptest! {
             prop_assert!(got <= last * (1.0 + 1e-6), "k {}: {} > {}", k, got, last);
             last = got;
         }
-    }
-}
-
-/// Peak resident memory of this process in MB, reset before each run where
-/// the kernel allows it.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-#[test]
-#[ignore = "timing at N = 1e6; run in release with --ignored --nocapture"]
-fn timing_one_million() {
-    let n = 1_000_000;
-    let (w, h) = laplace_weights(n, 42);
-    for k in [16, 256] {
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let base = peak_rss_mb().unwrap_or(f64::NAN);
-        let start = Instant::now();
-        let q = run(&w, &h, k);
-        let secs = start.elapsed().as_secs_f64();
-        let peak = peak_rss_mb().unwrap_or(f64::NAN);
-        println!(
-            "kmeans_optimal N = {n} k = {k}: {secs:.2} s on {} threads, peak RSS {peak:.0} MB \
-             ({base:.0} MB before), D_h = {:.6e}",
-            rayon::current_num_threads(),
-            objective(&w, &h, &q)
-        );
-        assert_eq!(q.clusters(), k);
     }
 }
