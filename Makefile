@@ -1,0 +1,34 @@
+# nq-exp tasks. `make setup` installs what is missing (see scripts/setup.sh); the
+# targets that build libtorch code depend on it (a second run takes well under a second).
+SHELL := bash
+CARGO ?= cargo
+
+.PHONY: setup build test bench reproduce fmt clippy clean
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release
+
+# The test profile has opt-level 1 (Cargo.toml), so torch and quantizer tests run fast.
+test: setup
+	$(CARGO) test --workspace
+
+bench: setup
+	$(CARGO) bench -p nq-quant
+	@if [[ -f scripts/bench_vs_sklearn.sh ]]; then bash scripts/bench_vs_sklearn.sh; \
+	else echo "make bench: no scripts/bench_vs_sklearn.sh yet, skipped"; fi
+
+reproduce: setup build
+	@if [[ -f scripts/reproduce.sh ]]; then bash scripts/reproduce.sh; \
+	else echo "make reproduce: no scripts/reproduce.sh yet" >&2; exit 1; fi
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy: setup
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
