@@ -34,7 +34,9 @@ fn bench_codes(c: &mut Criterion) {
     let n = 1_000_000;
     let (symbols, counts) = skewed_symbols(n, 256, 0.97, 42);
     let mut group = c.benchmark_group("huffman_1e6");
-    group.sample_size(10).throughput(Throughput::Elements(n as u64));
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(n as u64));
     for coding in [Coding::Huffman, Coding::Fixed] {
         let code = Code::new(coding, &counts).unwrap();
         let bits = code.encode(&symbols).unwrap();

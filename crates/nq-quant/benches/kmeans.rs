@@ -17,7 +17,9 @@ pub fn laplace_weights(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
             (-0.05 * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
         })
         .collect();
-    let h = (0..n).map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32).collect();
+    let h = (0..n)
+        .map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32)
+        .collect();
     (w, h)
 }
 
@@ -25,7 +27,9 @@ fn bench_kmeans(c: &mut Criterion) {
     let n = 1_000_000;
     let (w, h) = laplace_weights(n, 42);
     let mut group = c.benchmark_group("kmeans_1e6");
-    group.sample_size(10).throughput(Throughput::Elements(n as u64));
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(n as u64));
     group.bench_function("sort_once", |b| {
         b.iter(|| {
             let mut v = w.clone();
@@ -34,7 +38,12 @@ fn bench_kmeans(c: &mut Criterion) {
         })
     });
     for k in [16, 256] {
-        let params = KmeansParams { k, init: KmeansInit::PlusPlus, max_iter: 1000, seed: 0 };
+        let params = KmeansParams {
+            k,
+            init: KmeansInit::PlusPlus,
+            max_iter: 1000,
+            seed: 0,
+        };
         group.bench_with_input(BenchmarkId::new("weighted", k), &params, |b, p| {
             b.iter(|| kmeans(&w, &h, p).unwrap())
         });
@@ -44,7 +53,9 @@ fn bench_kmeans(c: &mut Criterion) {
     let n = 100_000;
     let (w, h) = laplace_weights(n, 7);
     let mut group = c.benchmark_group("kmeans_optimal_1e5");
-    group.sample_size(10).throughput(Throughput::Elements(n as u64));
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(n as u64));
     for k in [16, 256] {
         group.bench_with_input(BenchmarkId::new("weighted", k), &k, |b, &k| {
             b.iter(|| kmeans_optimal(&w, &h, &OptimalParams { k }).unwrap())

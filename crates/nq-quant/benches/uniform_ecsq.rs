@@ -26,7 +26,9 @@ fn laplace_weights(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
             (-scale * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
         })
         .collect();
-    let h = (0..n).map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32).collect();
+    let h = (0..n)
+        .map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32)
+        .collect();
     (w, h)
 }
 
@@ -35,10 +37,15 @@ fn bench_uniform_ecsq(c: &mut Criterion) {
     let (w, h) = laplace_weights(n, 42);
 
     let mut group = c.benchmark_group("uniform_1e6");
-    group.sample_size(10).throughput(Throughput::Elements(n as u64));
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(n as u64));
     for k in [16, 256] {
         for centre in [UniformCentre::Midpoint, UniformCentre::WeightedMean] {
-            let params = UniformParams { centre, ..UniformParams::cells(k) };
+            let params = UniformParams {
+                centre,
+                ..UniformParams::cells(k)
+            };
             group.bench_with_input(BenchmarkId::new(centre.as_str(), k), &params, |b, p| {
                 b.iter(|| uniform(&w, &h, p).unwrap())
             });
@@ -47,12 +54,22 @@ fn bench_uniform_ecsq(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("ecsq_1e6");
-    group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(n as u64));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(n as u64));
     for init in [EcsqInit::Uniform, EcsqInit::KmeansPlusPlus] {
-        let params = EcsqParams { lambda: 2e-4, k_init: 256, init, ..EcsqParams::default() };
-        group.bench_with_input(BenchmarkId::new("k_init_256", init.as_str()), &params, |b, p| {
-            b.iter(|| ecsq(&w, &h, p).unwrap())
-        });
+        let params = EcsqParams {
+            lambda: 2e-4,
+            k_init: 256,
+            init,
+            ..EcsqParams::default()
+        };
+        group.bench_with_input(
+            BenchmarkId::new("k_init_256", init.as_str()),
+            &params,
+            |b, p| b.iter(|| ecsq(&w, &h, p).unwrap()),
+        );
     }
     group.finish();
 }

@@ -63,6 +63,9 @@ pub(crate) fn ensure_param(ok: bool, name: &'static str, reason: impl Into<Strin
     if ok {
         Ok(())
     } else {
-        Err(QuantError::InvalidParam { name, reason: reason.into() })
+        Err(QuantError::InvalidParam {
+            name,
+            reason: reason.into(),
+        })
     }
 }

@@ -17,13 +17,22 @@ pub fn validate(w: &[f32], h: &[f32]) -> Result<()> {
         return Err(QuantError::EmptyInput);
     }
     if w.len() != h.len() {
-        return Err(QuantError::LengthMismatch { weights: w.len(), importance: h.len() });
+        return Err(QuantError::LengthMismatch {
+            weights: w.len(),
+            importance: h.len(),
+        });
     }
     if let Some(index) = w.iter().position(|v| !v.is_finite()) {
-        return Err(QuantError::NonFiniteWeight { index, value: w[index] });
+        return Err(QuantError::NonFiniteWeight {
+            index,
+            value: w[index],
+        });
     }
     if let Some(index) = h.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
-        return Err(QuantError::BadImportance { index, value: h[index] });
+        return Err(QuantError::BadImportance {
+            index,
+            value: h[index],
+        });
     }
     Ok(())
 }
@@ -93,7 +102,13 @@ impl SortedWeights {
             prefix_hw.push(shw);
             prefix_hw2.push(shw2);
         }
-        Self { values, order, prefix_h, prefix_hw, prefix_hw2 }
+        Self {
+            values,
+            order,
+            prefix_h,
+            prefix_hw,
+            prefix_hw2,
+        }
     }
 
     /// Number of weights.
@@ -184,7 +199,9 @@ impl SortedWeights {
         let mut assignment = vec![0u32; self.len()];
         for pair in bounds.windows(2) {
             let (lo, hi) = (pair[0], pair[1]);
-            let Some(c) = self.centre(lo, hi) else { continue };
+            let Some(c) = self.centre(lo, hi) else {
+                continue;
+            };
             let j = centres.len() as u32;
             centres.push(c as f32);
             for &i in &self.order[lo..hi] {
@@ -210,7 +227,10 @@ mod tests {
             validate(&[1.0, 2.0], &[1.0, -1.0]),
             Err(QuantError::BadImportance { index: 1, .. })
         ));
-        assert!(matches!(validate(&[1.0], &[1.0, 1.0]), Err(QuantError::LengthMismatch { .. })));
+        assert!(matches!(
+            validate(&[1.0], &[1.0, 1.0]),
+            Err(QuantError::LengthMismatch { .. })
+        ));
         assert!(validate(&[1.0, -0.0], &[0.0, 2.0]).is_ok());
     }
 

@@ -32,7 +32,10 @@ impl Quantization {
 
     /// The quantized weights `q_i = c_{a(i)}`.
     pub fn quantized(&self) -> Vec<f32> {
-        self.assignment.iter().map(|&a| self.centres[a as usize]).collect()
+        self.assignment
+            .iter()
+            .map(|&a| self.centres[a as usize])
+            .collect()
     }
 
     /// Members per cluster.
@@ -168,7 +171,12 @@ mod tests {
 
     #[test]
     fn check_rejects_out_of_range_index() {
-        let q = Quantization { centres: vec![0.0], assignment: vec![0, 1], iterations: 0, history: vec![] };
+        let q = Quantization {
+            centres: vec![0.0],
+            assignment: vec![0, 1],
+            iterations: 0,
+            history: vec![],
+        };
         assert!(q.check().is_err());
     }
 }

@@ -71,8 +71,16 @@ impl Codebook {
             suffix_min[j] = suffix_min[j].min(suffix_min[j + 1]);
         }
         let l_min = lengths.iter().copied().fold(f64::INFINITY, f64::min);
-        let shortest = (0..lengths.len()).filter(|&j| lengths[j] == l_min).collect();
-        Self { centres, penalty, prefix_min, suffix_min, shortest }
+        let shortest = (0..lengths.len())
+            .filter(|&j| lengths[j] == l_min)
+            .collect();
+        Self {
+            centres,
+            penalty,
+            prefix_min,
+            suffix_min,
+            shortest,
+        }
     }
 
     /// `argmin_j h (x - c_j)^2 + lambda l_j`, ties to the lower index, where
@@ -105,7 +113,10 @@ impl Codebook {
         }
         let (mut best, mut arg) = (f64::INFINITY, 0);
         // right side, increasing index: a tie never beats the earlier best
-        let right = c[pos..].iter().zip(&self.suffix_min[pos..]).zip(&self.penalty[pos..]);
+        let right = c[pos..]
+            .iter()
+            .zip(&self.suffix_min[pos..])
+            .zip(&self.penalty[pos..]);
         for (off, ((&cj, &floor), &penalty)) in right.enumerate() {
             let d = cj - x;
             let q = h * d * d;
@@ -222,7 +233,10 @@ fn update(reference: &[f64], sums: &[Sums], n: usize, lambda: f64) -> Update {
     let mut kept = Vec::with_capacity(sums.len());
     for (j, s) in sums.iter().enumerate().filter(|(_, s)| s.n > 0) {
         let (c, d) = if s.sh > 0.0 {
-            (reference[j] + s.shd / s.sh, (s.shd2 - s.shd * s.shd / s.sh).max(0.0))
+            (
+                reference[j] + s.shd / s.sh,
+                (s.shd2 - s.shd * s.shd / s.sh).max(0.0),
+            )
         } else {
             (reference[j] + s.sd / s.n as f64, 0.0)
         };
@@ -284,8 +298,15 @@ pub fn ecsq(w: &[f32], h: &[f32], params: &EcsqParams) -> Result<Quantization> {
         EcsqInit::Uniform => {
             let q = uniform(w, h, &UniformParams::cells(params.k_init))?;
             let reference: Vec<f64> = q.centres.iter().map(|&c| f64::from(c)).collect();
-            let mut assignment: Vec<u32> = sorted.s.order.par_iter().map(|&i| q.assignment[i as usize]).collect();
-            let sums = accumulate(&sorted, &mut assignment, &reference, |_, _, a, _| a as usize);
+            let mut assignment: Vec<u32> = sorted
+                .s
+                .order
+                .par_iter()
+                .map(|&i| q.assignment[i as usize])
+                .collect();
+            let sums = accumulate(&sorted, &mut assignment, &reference, |_, _, a, _| {
+                a as usize
+            });
             (reference, assignment, sums)
         }
         EcsqInit::KmeansPlusPlus => {
@@ -294,7 +315,9 @@ pub fn ecsq(w: &[f32], h: &[f32], params: &EcsqParams) -> Result<Quantization> {
             // equal lengths: every weight goes to its nearest centre
             let book = Codebook::new(reference.clone(), &vec![0.0; reference.len()], 0.0);
             let mut assignment = vec![0u32; n];
-            let sums = accumulate(&sorted, &mut assignment, &reference, |x, hh, _, pos| book.assign(x, hh, pos));
+            let sums = accumulate(&sorted, &mut assignment, &reference, |x, hh, _, pos| {
+                book.assign(x, hh, pos)
+            });
             (reference, assignment, sums)
         }
     };
@@ -303,7 +326,9 @@ pub fn ecsq(w: &[f32], h: &[f32], params: &EcsqParams) -> Result<Quantization> {
     let mut iterations = 0;
     while iterations < params.max_iter {
         let book = Codebook::new(state.centres, &state.lengths, params.lambda);
-        let sums = accumulate(&sorted, &mut assignment, &book.centres, |x, hh, _, pos| book.assign(x, hh, pos));
+        let sums = accumulate(&sorted, &mut assignment, &book.centres, |x, hh, _, pos| {
+            book.assign(x, hh, pos)
+        });
         let previous = state.objective;
         state = update(&book.centres, &sums, n, params.lambda);
         iterations += 1;
@@ -316,7 +341,12 @@ pub fn ecsq(w: &[f32], h: &[f32], params: &EcsqParams) -> Result<Quantization> {
     // return to input order
     let assignment = sorted.unsort(&assignment, &state.map);
     let centres = state.centres.iter().map(|&c| c as f32).collect();
-    Ok(Quantization { centres, assignment, iterations, history })
+    Ok(Quantization {
+        centres,
+        assignment,
+        iterations,
+        history,
+    })
 }
 
 #[cfg(test)]
@@ -328,7 +358,11 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn params(lambda: f64, k_init: usize) -> EcsqParams {
-        EcsqParams { lambda, k_init, ..EcsqParams::default() }
+        EcsqParams {
+            lambda,
+            k_init,
+            ..EcsqParams::default()
+        }
     }
 
     /// `J` of a returned quantization, recomputed from scratch.
@@ -392,7 +426,11 @@ mod tests {
         for lambda in [0.0, 1e-3] {
             let q = ecsq(&w, &h, &params(lambda, 2)).unwrap();
             assert_eq!(q.assignment, vec![0, 0, 1, 1, 1, 1, 1]);
-            assert!((q.centres[0] - 0.1).abs() < 1e-6 && (q.centres[1] - 10.15).abs() < 1e-5, "{:?}", q.centres);
+            assert!(
+                (q.centres[0] - 0.1).abs() < 1e-6 && (q.centres[1] - 10.15).abs() < 1e-5,
+                "{:?}",
+                q.centres
+            );
         }
         // all h = 0: everything joins one cluster, at the plain mean
         let q = ecsq(&[1.0, 2.0, 6.0], &[0.0; 3], &params(1.0, 3)).unwrap();
@@ -415,7 +453,11 @@ mod tests {
     #[test]
     fn kmeans_plus_plus_init() {
         let w = [-1.0, 1.0, 9.0, 11.0, 9.0, 11.0];
-        let p = EcsqParams { init: EcsqInit::KmeansPlusPlus, seed: 3, ..params(0.0, 2) };
+        let p = EcsqParams {
+            init: EcsqInit::KmeansPlusPlus,
+            seed: 3,
+            ..params(0.0, 2)
+        };
         let q = ecsq(&w, &[1.0; 6], &p).unwrap();
         // two clusters from two seeds: Lloyd lands on {-1, 1}, {9, 11, 9, 11}
         assert_eq!(q.centres, vec![0.0, 10.0]);
@@ -440,7 +482,9 @@ mod tests {
                 (-0.05 * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
             })
             .collect();
-        let h = (0..n).map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32).collect();
+        let h = (0..n)
+            .map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32)
+            .collect();
         (w, h)
     }
 
@@ -448,14 +492,27 @@ mod tests {
     fn larger_lambda_lowers_the_rate_on_laplace_data() {
         // Not a theorem for a local search, but the typical case: on fixed
         // data, raising lambda gives fewer clusters and lower entropy.
-        for (init, seed) in [(EcsqInit::Uniform, 0), (EcsqInit::KmeansPlusPlus, 1), (EcsqInit::KmeansPlusPlus, 2)] {
+        for (init, seed) in [
+            (EcsqInit::Uniform, 0),
+            (EcsqInit::KmeansPlusPlus, 1),
+            (EcsqInit::KmeansPlusPlus, 2),
+        ] {
             let (w, h) = laplace(20_000, seed);
             let mut last = (usize::MAX, f64::INFINITY);
             for lambda in [0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2] {
-                let p = EcsqParams { lambda, k_init: 64, init, seed, ..EcsqParams::default() };
+                let p = EcsqParams {
+                    lambda,
+                    k_init: 64,
+                    init,
+                    seed,
+                    ..EcsqParams::default()
+                };
                 let q = ecsq(&w, &h, &p).unwrap();
                 let now = (q.clusters(), entropy(&q.counts()));
-                assert!(now.0 <= last.0 && now.1 <= last.1, "{init:?} lambda {lambda}: {now:?} after {last:?}");
+                assert!(
+                    now.0 <= last.0 && now.1 <= last.1,
+                    "{init:?} lambda {lambda}: {now:?} after {last:?}"
+                );
                 last = now;
             }
             // from 64 clusters and 5 to 6 bits down to a handful and < 0.1 bit
@@ -477,8 +534,20 @@ mod tests {
     }
 
     fn any_params() -> impl Strategy<Value = EcsqParams> {
-        (prop_oneof![Just(0.0), 1e-6f64..1.0], 1usize..40, any_init(), 0u64..100)
-            .prop_map(|(lambda, k_init, init, seed)| EcsqParams { lambda, k_init, init, max_iter: 200, tol: 0.0, seed })
+        (
+            prop_oneof![Just(0.0), 1e-6f64..1.0],
+            1usize..40,
+            any_init(),
+            0u64..100,
+        )
+            .prop_map(|(lambda, k_init, init, seed)| EcsqParams {
+                lambda,
+                k_init,
+                init,
+                max_iter: 200,
+                tol: 0.0,
+                seed,
+            })
     }
 
     proptest! {

@@ -77,14 +77,24 @@ impl Default for EcsqParams {
     /// `lambda` 0 (callers set their own), `k_init` 256, uniform init, at
     /// most 100 iterations, `tol` 1e-6, seed 0.
     fn default() -> Self {
-        Self { lambda: 0.0, k_init: 256, init: EcsqInit::Uniform, max_iter: 100, tol: 1e-6, seed: 0 }
+        Self {
+            lambda: 0.0,
+            k_init: 256,
+            init: EcsqInit::Uniform,
+            max_iter: 100,
+            tol: 1e-6,
+            seed: 0,
+        }
     }
 }
 
 impl EcsqParams {
     /// The defaults with the given `lambda`.
     pub fn new(lambda: f64) -> Self {
-        Self { lambda, ..Self::default() }
+        Self {
+            lambda,
+            ..Self::default()
+        }
     }
 
     /// Checks the ranges: `lambda` finite and `>= 0`, `k_init >= 1`,
@@ -96,8 +106,16 @@ impl EcsqParams {
             format!("lambda must be finite and >= 0, got {}", self.lambda),
         )?;
         ensure_param(self.k_init >= 1, "k_init", "k_init must be at least 1")?;
-        ensure_param(self.max_iter >= 1, "max_iter", "max_iter must be at least 1")?;
-        ensure_param(self.tol >= 0.0, "tol", format!("tol must be >= 0, got {}", self.tol))
+        ensure_param(
+            self.max_iter >= 1,
+            "max_iter",
+            "max_iter must be at least 1",
+        )?;
+        ensure_param(
+            self.tol >= 0.0,
+            "tol",
+            format!("tol must be >= 0, got {}", self.tol),
+        )
     }
 }
 
@@ -122,12 +140,36 @@ mod tests {
         let ok = EcsqParams::new(0.1);
         assert!(ok.validate().is_ok());
         assert!(EcsqParams::new(0.0).validate().is_ok());
-        assert_eq!(name(EcsqParams { lambda: -1e-9, ..ok }), "lambda");
-        assert_eq!(name(EcsqParams { lambda: f64::NAN, ..ok }), "lambda");
-        assert_eq!(name(EcsqParams { lambda: f64::INFINITY, ..ok }), "lambda");
+        assert_eq!(
+            name(EcsqParams {
+                lambda: -1e-9,
+                ..ok
+            }),
+            "lambda"
+        );
+        assert_eq!(
+            name(EcsqParams {
+                lambda: f64::NAN,
+                ..ok
+            }),
+            "lambda"
+        );
+        assert_eq!(
+            name(EcsqParams {
+                lambda: f64::INFINITY,
+                ..ok
+            }),
+            "lambda"
+        );
         assert_eq!(name(EcsqParams { k_init: 0, ..ok }), "k_init");
         assert_eq!(name(EcsqParams { max_iter: 0, ..ok }), "max_iter");
         assert_eq!(name(EcsqParams { tol: -1.0, ..ok }), "tol");
-        assert_eq!(name(EcsqParams { tol: f64::NAN, ..ok }), "tol");
+        assert_eq!(
+            name(EcsqParams {
+                tol: f64::NAN,
+                ..ok
+            }),
+            "tol"
+        );
     }
 }

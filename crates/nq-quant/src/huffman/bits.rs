@@ -39,7 +39,10 @@ impl BitWriter {
     /// An empty writer with room for `bits` bits.
     pub fn with_capacity(bits: u64) -> Self {
         let bytes = usize::try_from(bits.div_ceil(8)).unwrap_or(0);
-        Self { bytes: Vec::with_capacity(bytes), ..Self::default() }
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
     }
 
     /// Number of bits written so far.
@@ -55,7 +58,10 @@ impl BitWriter {
     #[inline]
     pub fn write(&mut self, value: u64, len: u32) {
         assert!(len <= 64, "cannot write {len} bits at once");
-        assert!(len == 64 || value >> len == 0, "value {value:#x} does not fit in {len} bits");
+        assert!(
+            len == 64 || value >> len == 0,
+            "value {value:#x} does not fit in {len} bits"
+        );
         if len > 32 {
             self.write_small(value >> 32, len - 32);
             self.write_small(value & 0xFFFF_FFFF, 32);
@@ -90,7 +96,10 @@ impl BitWriter {
         if self.pending > 0 {
             self.bytes.push((self.acc << (8 - self.pending)) as u8);
         }
-        Bits { bytes: self.bytes, bits: self.bits }
+        Bits {
+            bytes: self.bytes,
+            bits: self.bits,
+        }
     }
 }
 
@@ -114,7 +123,12 @@ pub struct BitReader<'a> {
 impl<'a> BitReader<'a> {
     /// A reader at the first bit of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0, buf: 0, avail: 0 }
+        Self {
+            bytes,
+            pos: 0,
+            buf: 0,
+            avail: 0,
+        }
     }
 
     /// Bits not yet consumed (including the padding of the last byte).

@@ -83,7 +83,11 @@ impl HuffmanCode {
         check_alphabet(counts.len(), "counts")?;
         let lengths = huffman_lengths(counts)?;
         let present: Vec<usize> = (0..counts.len()).filter(|&s| counts[s] > 0).collect();
-        let sole = if present.len() == 1 { Some(present[0] as u32) } else { None };
+        let sole = if present.len() == 1 {
+            Some(present[0] as u32)
+        } else {
+            None
+        };
         Self::build(lengths, sole)
     }
 
@@ -133,7 +137,10 @@ impl HuffmanCode {
         match marks {
             0 => Self::from_lengths(table),
             1 if table.iter().all(|&l| l == 0 || l == SOLE_SYMBOL_MARK) => {
-                let s = table.iter().position(|&l| l == SOLE_SYMBOL_MARK).expect("one mark");
+                let s = table
+                    .iter()
+                    .position(|&l| l == SOLE_SYMBOL_MARK)
+                    .expect("one mark");
                 Self::single(s as u32, table.len())
             }
             _ => Err(QuantError::InvalidParam {
@@ -148,15 +155,23 @@ impl HuffmanCode {
 
     fn build(lengths: Vec<u8>, sole: Option<u32>) -> Result<Self> {
         // Kraft sum in units of 2^-64.
-        let kraft: u128 = lengths.iter().filter(|&&l| l > 0).map(|&l| 1u128 << (64 - l)).sum();
+        let kraft: u128 = lengths
+            .iter()
+            .filter(|&&l| l > 0)
+            .map(|&l| 1u128 << (64 - l))
+            .sum();
         ensure_param(
             kraft <= 1u128 << 64,
             "lengths",
-            format!("over-subscribed: Kraft sum {} > 1", kraft as f64 / 2f64.powi(64)),
+            format!(
+                "over-subscribed: Kraft sum {} > 1",
+                kraft as f64 / 2f64.powi(64)
+            ),
         )?;
         let max_len = lengths.iter().copied().max().unwrap_or(0);
-        let mut sorted: Vec<u32> =
-            (0..lengths.len() as u32).filter(|&s| lengths[s as usize] > 0).collect();
+        let mut sorted: Vec<u32> = (0..lengths.len() as u32)
+            .filter(|&s| lengths[s as usize] > 0)
+            .collect();
         sorted.sort_by_key(|&s| (lengths[s as usize], s));
         let present = if sole.is_some() { 1 } else { sorted.len() };
 
@@ -190,12 +205,29 @@ impl HuffmanCode {
                     break;
                 }
                 let start = (codes[s as usize] << (table_bits - l)) as usize;
-                let entry = Entry { symbol: s, len: l as u8 };
+                let entry = Entry {
+                    symbol: s,
+                    len: l as u8,
+                };
                 table[start..start + (1 << (table_bits - l))].fill(entry);
             }
         }
-        let decoder = Decoder { table_bits, table, first, count, offset, sorted };
-        Ok(Self { lengths, codes, sole, present, max_len, decoder })
+        let decoder = Decoder {
+            table_bits,
+            table,
+            first,
+            count,
+            offset,
+            sorted,
+        };
+        Ok(Self {
+            lengths,
+            codes,
+            sole,
+            present,
+            max_len,
+            decoder,
+        })
     }
 
     /// Code length of each symbol (0 = absent, and for the symbol of a
@@ -269,7 +301,9 @@ impl HuffmanCode {
                 self.lengths.len()
             ))
         } else {
-            QuantError::Inconsistent(format!("symbol {s} at position {i} is absent from the code"))
+            QuantError::Inconsistent(format!(
+                "symbol {s} at position {i} is absent from the code"
+            ))
         }
     }
 
@@ -336,7 +370,8 @@ impl HuffmanCode {
 /// `n` copies of `symbol`, reporting a failed allocation as an error.
 pub(crate) fn filled(symbol: u32, n: usize) -> Result<Vec<u32>> {
     let mut out = Vec::new();
-    out.try_reserve_exact(n).map_err(|e| QuantError::Inconsistent(format!("{n} symbols: {e}")))?;
+    out.try_reserve_exact(n)
+        .map_err(|e| QuantError::Inconsistent(format!("{n} symbols: {e}")))?;
     out.resize(n, symbol);
     Ok(out)
 }
@@ -371,8 +406,12 @@ impl fmt::Debug for HuffmanCode {
 /// when fewer than two symbols are present.
 fn huffman_lengths(counts: &[u64]) -> Result<Vec<u8>> {
     let mut lengths = vec![0u8; counts.len()];
-    let mut leaves: Vec<(u64, u32)> =
-        counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(s, &c)| (c, s as u32)).collect();
+    let mut leaves: Vec<(u64, u32)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(s, &c)| (c, s as u32))
+        .collect();
     let n = leaves.len();
     if n < 2 {
         return Ok(lengths);
@@ -465,7 +504,10 @@ mod tests {
         // depth 2 over symbols 1, 3, 4, 6.
         let c = HuffmanCode::from_counts(&[0, 7, 0, 7, 7, 0, 7]).unwrap();
         assert_eq!(c.lengths(), &[0, 2, 0, 2, 2, 0, 2]);
-        assert_eq!(codeword_strings(&c), ["-", "00", "-", "01", "10", "-", "11"]);
+        assert_eq!(
+            codeword_strings(&c),
+            ["-", "00", "-", "01", "10", "-", "11"]
+        );
         let err = c.encode(&[1, 2]).unwrap_err();
         assert!(err.to_string().contains("absent"), "{err}");
         let err = c.encode(&[7]).unwrap_err();
@@ -484,7 +526,10 @@ mod tests {
         assert_eq!(c.decode(&[], 4).unwrap(), vec![2; 4]);
         assert!(c.encode(&[2, 1]).is_err());
         assert_eq!(c.length_table(), vec![0, 0, SOLE_SYMBOL_MARK]);
-        assert_eq!(HuffmanCode::from_length_table(&c.length_table()).unwrap(), c);
+        assert_eq!(
+            HuffmanCode::from_length_table(&c.length_table()).unwrap(),
+            c
+        );
         assert_eq!(HuffmanCode::single(2, 3).unwrap(), c);
         assert!(HuffmanCode::single(3, 3).is_err());
     }
@@ -537,7 +582,10 @@ mod tests {
         assert_eq!(c.decode(&bits.bytes, 3).unwrap(), vec![3, 3, 3]);
         // the 7 padding zeros decode as symbol 0, then the stream ends
         assert_eq!(c.decode(&bits.bytes, 10).unwrap()[3..], [0; 7]);
-        assert!(matches!(c.decode(&bits.bytes, 11), Err(QuantError::Inconsistent(_))));
+        assert!(matches!(
+            c.decode(&bits.bytes, 11),
+            Err(QuantError::Inconsistent(_))
+        ));
         assert!(c.decode(&bits.bytes[..1], 3).is_err());
         // a huge n against a short input errors without allocating n
         assert!(c.decode(&[0xFF], usize::MAX).is_err());
@@ -580,6 +628,9 @@ mod tests {
             let n = counts.len();
             counts.push(counts[n - 1] + counts[n - 2]);
         }
-        assert!(matches!(HuffmanCode::from_counts(&counts), Err(QuantError::InvalidParam { .. })));
+        assert!(matches!(
+            HuffmanCode::from_counts(&counts),
+            Err(QuantError::InvalidParam { .. })
+        ));
     }
 }

@@ -171,7 +171,11 @@ pub fn average_length(counts: &[u64], lengths: &[u8]) -> f64 {
     if total == 0 {
         return 0.0;
     }
-    let bits: u128 = counts.iter().zip(lengths).map(|(&c, &l)| u128::from(c) * u128::from(l)).sum();
+    let bits: u128 = counts
+        .iter()
+        .zip(lengths)
+        .map(|(&c, &l)| u128::from(c) * u128::from(l))
+        .sum();
     bits as f64 / total as f64
 }
 

@@ -19,8 +19,15 @@ impl FixedCode {
     pub fn new(k: usize) -> Result<Self> {
         let k = k as u64;
         ensure_param(k >= 1, "k", "a fixed-length code needs at least one symbol")?;
-        ensure_param(k <= 1 << 32, "k", format!("{k} symbols; symbols are u32, so at most 2^32"))?;
-        Ok(Self { k, width: fixed_width(k) })
+        ensure_param(
+            k <= 1 << 32,
+            "k",
+            format!("{k} symbols; symbols are u32, so at most 2^32"),
+        )?;
+        Ok(Self {
+            k,
+            width: fixed_width(k),
+        })
     }
 
     /// Bits per symbol, `ceil(log2 k)`.
@@ -110,8 +117,10 @@ mod tests {
 
     #[test]
     fn widths() {
-        let w: Vec<u8> =
-            [1u64, 2, 3, 4, 5, 8, 9, 256, 257, 1 << 32].iter().map(|&k| fixed_width(k)).collect();
+        let w: Vec<u8> = [1u64, 2, 3, 4, 5, 8, 9, 256, 257, 1 << 32]
+            .iter()
+            .map(|&k| fixed_width(k))
+            .collect();
         assert_eq!(w, [0, 1, 2, 2, 3, 3, 4, 8, 9, 32]);
     }
 

@@ -50,8 +50,15 @@ mod proptests {
                 state ^= state << 17;
                 state
             };
-            let weights: Vec<u64> =
-                (0..k).map(|_| if next() % 4 == 0 { 0 } else { 1 << (next() % 16) }).collect();
+            let weights: Vec<u64> = (0..k)
+                .map(|_| {
+                    if next() % 4 == 0 {
+                        0
+                    } else {
+                        1 << (next() % 16)
+                    }
+                })
+                .collect();
             let total: u64 = weights.iter().sum();
             let stream = if total == 0 {
                 Vec::new()
@@ -81,7 +88,11 @@ mod proptests {
     }
 
     fn kraft_units(lengths: &[u8]) -> u128 {
-        lengths.iter().filter(|&&l| l > 0).map(|&l| 1u128 << (64 - l)).sum()
+        lengths
+            .iter()
+            .filter(|&&l| l > 0)
+            .map(|&l| 1u128 << (64 - l))
+            .sum()
     }
 
     proptest! {

@@ -50,7 +50,12 @@ pub fn kmeans_sorted(s: &SortedWeights, params: &KmeansParams) -> Result<Quantiz
     // whenever at least one update ran
     let final_bounds = if iterations == 0 { &bounds } else { &previous };
     let (centres, assignment) = s.intervals_to_assignment(final_bounds);
-    Ok(Quantization { centres, assignment, iterations, history })
+    Ok(Quantization {
+        centres,
+        assignment,
+        iterations,
+        history,
+    })
 }
 
 /// Weighted k-means: minimises `sum_i h_i (w_i - c_{a(i)})^2` by Lloyd's
@@ -78,9 +83,18 @@ pub fn initial_centres(
     seed: u64,
 ) -> Result<Vec<f32>> {
     validate(w, h)?;
-    KmeansParams { k, init, max_iter: 1, seed }.validate()?;
+    KmeansParams {
+        k,
+        init,
+        max_iter: 1,
+        seed,
+    }
+    .validate()?;
     let s = SortedWeights::new(w, h);
-    Ok(initial_centres_sorted(&s, init, k, seed).into_iter().map(|c| c as f32).collect())
+    Ok(initial_centres_sorted(&s, init, k, seed)
+        .into_iter()
+        .map(|c| c as f32)
+        .collect())
 }
 
 #[cfg(test)]
@@ -91,7 +105,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn params(k: usize, init: KmeansInit) -> KmeansParams {
-        KmeansParams { k, init, max_iter: 100, seed: 1 }
+        KmeansParams {
+            k,
+            init,
+            max_iter: 100,
+            seed: 1,
+        }
     }
 
     #[test]
@@ -134,7 +153,12 @@ mod tests {
 
     #[test]
     fn fewer_distinct_values_than_k() {
-        let q = kmeans(&[2.0, 2.0, -1.0], &[1.0; 3], &params(8, KmeansInit::PlusPlus)).unwrap();
+        let q = kmeans(
+            &[2.0, 2.0, -1.0],
+            &[1.0; 3],
+            &params(8, KmeansInit::PlusPlus),
+        )
+        .unwrap();
         assert_eq!(q.centres, vec![-1.0, 2.0]);
         assert_eq!(q.assignment, vec![1, 1, 0]);
     }
@@ -148,12 +172,19 @@ mod tests {
 
     fn vectors() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
         (1usize..300).prop_flat_map(|n| {
-            (prop::collection::vec(-10.0f32..10.0, n), prop::collection::vec(0.0f32..5.0, n))
+            (
+                prop::collection::vec(-10.0f32..10.0, n),
+                prop::collection::vec(0.0f32..5.0, n),
+            )
         })
     }
 
     fn any_init() -> impl Strategy<Value = KmeansInit> {
-        prop_oneof![Just(KmeansInit::PlusPlus), Just(KmeansInit::Linear), Just(KmeansInit::Density)]
+        prop_oneof![
+            Just(KmeansInit::PlusPlus),
+            Just(KmeansInit::Linear),
+            Just(KmeansInit::Density)
+        ]
     }
 
     proptest! {

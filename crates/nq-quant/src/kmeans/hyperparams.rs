@@ -55,12 +55,21 @@ pub struct KmeansParams {
 impl KmeansParams {
     /// `k` clusters, k-means++ init, at most 1,000 iterations, seed 0.
     pub fn new(k: usize) -> Self {
-        Self { k, init: KmeansInit::PlusPlus, max_iter: 1000, seed: 0 }
+        Self {
+            k,
+            init: KmeansInit::PlusPlus,
+            max_iter: 1000,
+            seed: 0,
+        }
     }
 
     /// Checks the ranges: `k >= 1`, `max_iter >= 1`.
     pub fn validate(&self) -> Result<()> {
         ensure_param(self.k >= 1, "k", "k must be at least 1")?;
-        ensure_param(self.max_iter >= 1, "max_iter", "max_iter must be at least 1")
+        ensure_param(
+            self.max_iter >= 1,
+            "max_iter",
+            "max_iter must be at least 1",
+        )
     }
 }

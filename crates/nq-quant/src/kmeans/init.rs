@@ -14,7 +14,12 @@ use crate::input::SortedWeights;
 
 /// Sorted, distinct initial centres; at most `k` of them (fewer when the
 /// data runs out of distinct values with positive importance).
-pub(crate) fn initial_centres_sorted(s: &SortedWeights, init: KmeansInit, k: usize, seed: u64) -> Vec<f64> {
+pub(crate) fn initial_centres_sorted(
+    s: &SortedWeights,
+    init: KmeansInit,
+    k: usize,
+    seed: u64,
+) -> Vec<f64> {
     let mut centres = match init {
         KmeansInit::PlusPlus => plus_plus(s, k, seed),
         KmeansInit::Linear => linear(s, k),
@@ -31,7 +36,9 @@ fn linear(s: &SortedWeights, k: usize) -> Vec<f64> {
     if k == 1 {
         return vec![s.centre(0, s.len()).unwrap_or(lo)];
     }
-    (0..k).map(|j| lo + (hi - lo) * j as f64 / (k - 1) as f64).collect()
+    (0..k)
+        .map(|j| lo + (hi - lo) * j as f64 / (k - 1) as f64)
+        .collect()
 }
 
 fn density(s: &SortedWeights, k: usize) -> Vec<f64> {
@@ -42,7 +49,9 @@ fn density(s: &SortedWeights, k: usize) -> Vec<f64> {
             let p = if total > 0.0 {
                 // first position whose cumulative importance reaches q
                 let target = q * total;
-                s.prefix_h[1..].partition_point(|&c| c < target).min(s.len() - 1)
+                s.prefix_h[1..]
+                    .partition_point(|&c| c < target)
+                    .min(s.len() - 1)
             } else {
                 ((q * s.len() as f64) as usize).min(s.len() - 1)
             };
@@ -81,8 +90,15 @@ struct Gaps {
 impl Gaps {
     fn new(s: &SortedWeights, first: f64) -> Self {
         let split = s.lower_bound(first, true);
-        let mass = vec![gap_mass(s, 0, split, None, Some(first)), gap_mass(s, split, s.len(), Some(first), None)];
-        Self { centres: vec![first], starts: vec![0, split, s.len()], mass }
+        let mass = vec![
+            gap_mass(s, 0, split, None, Some(first)),
+            gap_mass(s, split, s.len(), Some(first), None),
+        ];
+        Self {
+            centres: vec![first],
+            starts: vec![0, split, s.len()],
+            mass,
+        }
     }
 
     fn neighbours(&self, g: usize) -> (Option<f64>, Option<f64>) {
@@ -136,7 +152,11 @@ impl Gaps {
         let (lo, hi) = (self.starts[g], self.starts[g + 1]);
         let (left, right) = self.neighbours(g);
         let at = s.lower_bound(c, true).clamp(lo, hi);
-        (at, gap_mass(s, lo, at, left, Some(c)), gap_mass(s, at, hi, Some(c), right))
+        (
+            at,
+            gap_mass(s, lo, at, left, Some(c)),
+            gap_mass(s, at, hi, Some(c), right),
+        )
     }
 
     fn insert(&mut self, s: &SortedWeights, g: usize, c: f64) {
@@ -164,7 +184,9 @@ fn plus_plus(s: &SortedWeights, k: usize, seed: u64) -> Vec<f64> {
         let total = gaps.total();
         let mut best: Option<(f64, usize, f64)> = None;
         for _ in 0..trials {
-            let Some((g, c)) = gaps.sample(s, &mut rng) else { continue };
+            let Some((g, c)) = gaps.sample(s, &mut rng) else {
+                continue;
+            };
             let (_, l, r) = gaps.split(s, g, c);
             let potential = total - gaps.mass[g] + l + r;
             if best.is_none_or(|(p, _, _)| potential < p) {
@@ -186,9 +208,15 @@ mod tests {
     #[test]
     fn linear_and_density_by_hand() {
         let s = SortedWeights::new(&[0.0, 1.0, 2.0, 3.0, 4.0, 8.0], &[1.0; 6]);
-        assert_eq!(initial_centres_sorted(&s, KmeansInit::Linear, 3, 0), vec![0.0, 4.0, 8.0]);
+        assert_eq!(
+            initial_centres_sorted(&s, KmeansInit::Linear, 3, 0),
+            vec![0.0, 4.0, 8.0]
+        );
         // quantiles 1/6, 3/6, 5/6 of 6 unit masses: positions 0, 2, 4
-        assert_eq!(initial_centres_sorted(&s, KmeansInit::Density, 3, 0), vec![0.0, 2.0, 4.0]);
+        assert_eq!(
+            initial_centres_sorted(&s, KmeansInit::Density, 3, 0),
+            vec![0.0, 2.0, 4.0]
+        );
     }
 
     #[test]

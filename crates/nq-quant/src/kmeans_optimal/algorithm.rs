@@ -50,7 +50,11 @@ impl Groups {
     /// [`SortedWeights::range_cost`] computes it.
     #[inline]
     fn cost(&self, t: usize, i: usize) -> f64 {
-        cost_of(self.h[i] - self.h[t], self.hw[i] - self.hw[t], self.hw2[i] - self.hw2[t])
+        cost_of(
+            self.h[i] - self.h[t],
+            self.hw[i] - self.hw[t],
+            self.hw2[i] - self.hw2[t],
+        )
     }
 }
 
@@ -78,12 +82,24 @@ const PARALLEL_SCAN: usize = 1 << 16;
 
 /// The smallest `prev[r] + cost(start r, end)` and its first position
 /// `first + r`, the costs computed `CHUNK` at a time into a buffer.
-fn scan(end: (f64, f64, f64), first: usize, prev: &[f64], h: &[f64], hw: &[f64], hw2: &[f64]) -> (f64, usize) {
+fn scan(
+    end: (f64, f64, f64),
+    first: usize,
+    prev: &[f64],
+    h: &[f64],
+    hw: &[f64],
+    hw2: &[f64],
+) -> (f64, usize) {
     let mut best = f64::INFINITY;
     let mut arg = first;
     let mut buf = [0.0f64; CHUNK];
     let mut start = first;
-    for (((p, a), b), c) in prev.chunks(CHUNK).zip(h.chunks(CHUNK)).zip(hw.chunks(CHUNK)).zip(hw2.chunks(CHUNK)) {
+    for (((p, a), b), c) in prev
+        .chunks(CHUNK)
+        .zip(h.chunks(CHUNK))
+        .zip(hw.chunks(CHUNK))
+        .zip(hw2.chunks(CHUNK))
+    {
         let buf = &mut buf[..p.len()];
         for ((((v, p), a), b), c) in buf.iter_mut().zip(p).zip(a).zip(b).zip(c) {
             *v = p + cost_of(end.0 - a, end.1 - b, end.2 - c);
@@ -91,7 +107,11 @@ fn scan(end: (f64, f64, f64), first: usize, prev: &[f64], h: &[f64], hw: &[f64],
         let chunk_min = min_of(buf);
         if chunk_min < best {
             best = chunk_min;
-            arg = start + buf.iter().position(|&v| v == chunk_min).expect("the minimum is in the chunk");
+            arg = start
+                + buf
+                    .iter()
+                    .position(|&v| v == chunk_min)
+                    .expect("the minimum is in the chunk");
         }
         start += p.len();
     }
@@ -139,10 +159,18 @@ impl Layer<'_> {
     fn best(&self, i: usize, lo: usize, hi: usize) -> (f64, usize) {
         let g = self.groups;
         let end = (g.h[i], g.hw[i], g.hw2[i]);
-        let (prev, h, hw, hw2) = (&self.prev[lo..=hi], &g.h[lo..=hi], &g.hw[lo..=hi], &g.hw2[lo..=hi]);
+        let (prev, h, hw, hw2) = (
+            &self.prev[lo..=hi],
+            &g.h[lo..=hi],
+            &g.hw[lo..=hi],
+            &g.hw2[lo..=hi],
+        );
         if lo == hi {
             // forced: the argmin does not wait for the division
-            return (prev[0] + cost_of(end.0 - h[0], end.1 - hw[0], end.2 - hw2[0]), lo);
+            return (
+                prev[0] + cost_of(end.0 - h[0], end.1 - hw[0], end.2 - hw2[0]),
+                lo,
+            );
         }
         if prev.len() < SMALL {
             let mut best = f64::INFINITY;
@@ -167,7 +195,16 @@ impl Layer<'_> {
             .zip(hw2.par_chunks(part))
             .enumerate()
             .map(|(j, (((p, a), b), c))| scan(end, lo + j * part, p, a, b, c))
-            .reduce(|| (f64::INFINITY, usize::MAX), |x, y| if y.0 < x.0 || (y.0 == x.0 && y.1 < x.1) { y } else { x })
+            .reduce(
+                || (f64::INFINITY, usize::MAX),
+                |x, y| {
+                    if y.0 < x.0 || (y.0 == x.0 && y.1 < x.1) {
+                        y
+                    } else {
+                        x
+                    }
+                },
+            )
     }
 
     /// The best cut for row `i` when the argmin is known to lie in
@@ -233,12 +270,27 @@ fn optimal_bounds(groups: &Groups, k: usize) -> Vec<usize> {
     let mut prev_opt = vec![0u32; g + 1];
     let mut cur_opt = vec![0u32; g + 1];
     let mut prev_opt_end = 0;
-    prev[1..=g - k + 1].par_iter_mut().enumerate().for_each(|(r, d)| *d = groups.cost(0, r + 1));
+    prev[1..=g - k + 1]
+        .par_iter_mut()
+        .enumerate()
+        .for_each(|(r, d)| *d = groups.cost(0, r + 1));
     let mut table = MonotoneTable::new();
     for m in 2..k {
         let (first, last) = (m, g - k + m);
-        let layer = Layer { groups, prev: &prev, prev_opt: &prev_opt, prev_opt_end, t_min: m - 1 };
-        layer.solve(first, &mut cur[first..=last], &mut cur_opt[first..=last], m - 1, last - 1);
+        let layer = Layer {
+            groups,
+            prev: &prev,
+            prev_opt: &prev_opt,
+            prev_opt_end,
+            t_min: m - 1,
+        };
+        layer.solve(
+            first,
+            &mut cur[first..=last],
+            &mut cur_opt[first..=last],
+            m - 1,
+            last - 1,
+        );
         table.push(first, &cur_opt[first..=last]);
         std::mem::swap(&mut prev, &mut cur);
         std::mem::swap(&mut prev_opt, &mut cur_opt);
@@ -266,12 +318,24 @@ pub fn kmeans_optimal_sorted(s: &SortedWeights, params: &OptimalParams) -> Resul
     let bounds: Vec<usize> = if groups.len() <= params.k {
         groups.starts.clone()
     } else {
-        optimal_bounds(&groups, params.k).into_iter().map(|b| groups.starts[b]).collect()
+        optimal_bounds(&groups, params.k)
+            .into_iter()
+            .map(|b| groups.starts[b])
+            .collect()
     };
     let (centres, assignment) = s.intervals_to_assignment(&bounds);
     // every interval is nonempty, so centre j belongs to interval j
-    let objective = bounds.windows(2).zip(&centres).map(|(p, &c)| s.cost_to(p[0], p[1], f64::from(c))).sum();
-    Ok(Quantization { centres, assignment, iterations: 0, history: vec![objective] })
+    let objective = bounds
+        .windows(2)
+        .zip(&centres)
+        .map(|(p, &c)| s.cost_to(p[0], p[1], f64::from(c)))
+        .sum();
+    Ok(Quantization {
+        centres,
+        assignment,
+        iterations: 0,
+        history: vec![objective],
+    })
 }
 
 /// Exact weighted k-means in one dimension: the partition into at most
@@ -304,8 +368,21 @@ mod tests {
         let g = groups.len();
         // a decreasing D row, with repeated values so that ties occur
         let prev: Vec<f64> = (0..=g).map(|t| ((g - t) / 1000) as f64 * 1e-3).collect();
-        let layer = Layer { groups: &groups, prev: &prev, prev_opt: &[], prev_opt_end: 0, t_min: 1 };
-        for (lo, hi) in [(5, 5), (5, 9), (5, 40), (5, 1000), (2, g - 1), (g / 3, g - 1)] {
+        let layer = Layer {
+            groups: &groups,
+            prev: &prev,
+            prev_opt: &[],
+            prev_opt_end: 0,
+            t_min: 1,
+        };
+        for (lo, hi) in [
+            (5, 5),
+            (5, 9),
+            (5, 40),
+            (5, 1000),
+            (2, g - 1),
+            (g / 3, g - 1),
+        ] {
             let i = g.min(hi + 1 + 500);
             let (mut best, mut arg) = (f64::INFINITY, lo);
             for (t, d) in prev.iter().enumerate().take(hi + 1).skip(lo) {

@@ -31,7 +31,10 @@ mod tests {
 
     #[test]
     fn k_must_be_positive() {
-        assert!(matches!(OptimalParams::new(0).validate(), Err(QuantError::InvalidParam { name: "k", .. })));
+        assert!(matches!(
+            OptimalParams::new(0).validate(),
+            Err(QuantError::InvalidParam { name: "k", .. })
+        ));
         assert!(OptimalParams::new(1).validate().is_ok());
     }
 }

@@ -42,14 +42,22 @@ impl MonotoneTable {
         let word = self.words.len();
         let base = values.first().copied().unwrap_or(0);
         let last = values.last().copied().unwrap_or(0);
-        assert!(values.windows(2).all(|p| p[0] <= p[1]), "argmins must be nondecreasing");
+        assert!(
+            values.windows(2).all(|p| p[0] <= p[1]),
+            "argmins must be nondecreasing"
+        );
         let bits = values.len() + (last - base) as usize;
         self.words.resize(word + bits.div_ceil(64), 0);
         for (r, &v) in values.iter().enumerate() {
             let pos = (v - base) as usize + r;
             self.words[word + pos / 64] |= 1u64 << (pos % 64);
         }
-        self.rows.push(Row { first, len: values.len(), base, word });
+        self.rows.push(Row {
+            first,
+            len: values.len(),
+            base,
+            word,
+        });
     }
 
     /// Entry of row `i` of layer `layer`.
@@ -58,7 +66,10 @@ impl MonotoneTable {
     /// When the layer does not cover row `i`.
     pub(crate) fn get(&self, layer: usize, i: usize) -> u32 {
         let row = self.rows[layer];
-        assert!(i >= row.first && i < row.first + row.len, "row {i} outside layer {layer}");
+        assert!(
+            i >= row.first && i < row.first + row.len,
+            "row {i} outside layer {layer}"
+        );
         let r = i - row.first;
         let mut rank = r;
         for (offset, &w) in self.words[row.word..].iter().enumerate() {

@@ -25,7 +25,11 @@ fn assert_valid(w: &[f32], q: &Quantization, k: usize) {
     q.check().unwrap();
     assert!(q.clusters() <= k);
     assert!(q.counts().iter().all(|&c| c > 0));
-    assert!(q.centres.windows(2).all(|p| p[0] < p[1]), "centres {:?}", q.centres);
+    assert!(
+        q.centres.windows(2).all(|p| p[0] < p[1]),
+        "centres {:?}",
+        q.centres
+    );
     let mut idx: Vec<usize> = (0..w.len()).collect();
     idx.sort_by(|&a, &b| w[a].total_cmp(&w[b]));
     for p in idx.windows(2) {
@@ -154,7 +158,10 @@ fn few_distinct_values_get_one_cluster_each() {
         assert_eq!(objective(&w, &h, &q), 0.0);
     }
     let q = run(&[7.0], &[1.0], 3);
-    assert_eq!((q.centres.clone(), q.assignment.clone()), (vec![7.0], vec![0]));
+    assert_eq!(
+        (q.centres.clone(), q.assignment.clone()),
+        (vec![7.0], vec![0])
+    );
 }
 
 #[test]
@@ -170,8 +177,14 @@ fn zero_importance_everywhere_is_free() {
 fn rejects_bad_input() {
     let p = OptimalParams { k: 2 };
     assert_eq!(kmeans_optimal(&[], &[], &p), Err(QuantError::EmptyInput));
-    assert!(matches!(kmeans_optimal(&[1.0], &[1.0, 1.0], &p), Err(QuantError::LengthMismatch { .. })));
-    assert!(matches!(kmeans_optimal(&[f32::NAN], &[1.0], &p), Err(QuantError::NonFiniteWeight { .. })));
+    assert!(matches!(
+        kmeans_optimal(&[1.0], &[1.0, 1.0], &p),
+        Err(QuantError::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        kmeans_optimal(&[f32::NAN], &[1.0], &p),
+        Err(QuantError::NonFiniteWeight { .. })
+    ));
     assert!(matches!(
         kmeans_optimal(&[1.0], &[1.0], &OptimalParams { k: 0 }),
         Err(QuantError::InvalidParam { name: "k", .. })
@@ -188,7 +201,9 @@ fn laplace_weights(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
             (-0.05 * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
         })
         .collect();
-    let h = (0..n).map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32).collect();
+    let h = (0..n)
+        .map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32)
+        .collect();
     (w, h)
 }
 
@@ -205,10 +220,16 @@ fn matches_the_plain_program_and_beats_lloyd() {
             let got = objective(&w, &h, &q);
             if n <= 1000 {
                 let exact = plain_dp(&w, &h, k);
-                assert!((got - exact).abs() <= 1e-6 * exact, "k {k}: {got} vs {exact}");
+                assert!(
+                    (got - exact).abs() <= 1e-6 * exact,
+                    "k {k}: {got} vs {exact}"
+                );
             }
             let lloyd = objective(&w, &h, &kmeans(&w, &h, &KmeansParams::new(k)).unwrap());
-            assert!(got <= lloyd * (1.0 + 1e-6), "k {k}: optimal {got} > Lloyd {lloyd}");
+            assert!(
+                got <= lloyd * (1.0 + 1e-6),
+                "k {k}: optimal {got} > Lloyd {lloyd}"
+            );
             assert!((q.history[0] - got).abs() <= 1e-6 * got);
         }
     }
@@ -219,7 +240,10 @@ fn small_inputs() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
     let value = prop_oneof![(-3i32..4).prop_map(|v| v as f32), -10.0f32..10.0];
     let importance = prop_oneof![Just(1.0f32), Just(0.0f32), 0.01f32..10.0];
     (1usize..=9).prop_flat_map(move |n| {
-        (prop::collection::vec(value.clone(), n), prop::collection::vec(importance.clone(), n))
+        (
+            prop::collection::vec(value.clone(), n),
+            prop::collection::vec(importance.clone(), n),
+        )
     })
 }
 

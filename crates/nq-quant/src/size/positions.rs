@@ -174,7 +174,9 @@ pub fn positions_from_fields(fields: &[u32], field_bits: u32, len: u64) -> Resul
         }
     }
     if fields.last() == Some(&0) {
-        return Err(QuantError::Inconsistent("the gap fields end with a filler".into()));
+        return Err(QuantError::Inconsistent(
+            "the gap fields end with a filler".into(),
+        ));
     }
     Ok(positions)
 }
@@ -239,10 +241,20 @@ mod tests {
         // 3 -> [3]; 38 -> 1 filler, 38 - 31 = 7; 1 -> [1]; 58 -> 1 filler, 27.
         let fields = gap_fields(&[2, 40, 41, 99], 100, 5).unwrap();
         assert_eq!(fields, vec![3, 0, 7, 1, 0, 27]);
-        assert_eq!(positions_from_fields(&fields, 5, 100).unwrap(), vec![2, 40, 41, 99]);
-        let t = PrunedTensor { kind: TensorKind::Linear, len: 100, survivors: vec![2, 40, 41, 99] };
+        assert_eq!(
+            positions_from_fields(&fields, 5, 100).unwrap(),
+            vec![2, 40, 41, 99]
+        );
+        let t = PrunedTensor {
+            kind: TensorKind::Linear,
+            len: 100,
+            survivors: vec![2, 40, 41, 99],
+        };
         let counts = field_counts([&t], 5).unwrap();
-        assert_eq!((counts[0], counts[1], counts[3], counts[7], counts[27]), (2, 1, 1, 1, 1));
+        assert_eq!(
+            (counts[0], counts[1], counts[3], counts[7], counts[27]),
+            (2, 1, 1, 1, 1)
+        );
         assert_eq!(counts.iter().sum::<u64>(), 6);
     }
 
@@ -278,8 +290,18 @@ mod tests {
         assert_eq!("linear".parse::<TensorKind>().unwrap(), TensorKind::Linear);
         assert!("fc".parse::<TensorKind>().is_err());
         assert_eq!(TensorKind::Linear.to_string(), "linear");
-        assert_eq!((TensorKind::Conv.field_bits(), TensorKind::Linear.field_bits()), (8, 5));
-        let t = [PrunedTensor { kind: TensorKind::Conv, len: 4, survivors: vec![] }];
+        assert_eq!(
+            (
+                TensorKind::Conv.field_bits(),
+                TensorKind::Linear.field_bits()
+            ),
+            (8, 5)
+        );
+        let t = [PrunedTensor {
+            kind: TensorKind::Conv,
+            len: 4,
+            survivors: vec![],
+        }];
         assert!(position_code(&t, TensorKind::Linear).unwrap().is_none());
         let code = position_code(&t, TensorKind::Conv).unwrap().unwrap();
         assert_eq!((code.alphabet_size(), code.present_symbols()), (256, 0));
@@ -291,8 +313,9 @@ mod tests {
             let mut state = seed | 1;
             let survivors = (0..len)
                 .filter(|_| {
-                    state =
-                        state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     ((state >> 11) as f64 / (1u64 << 53) as f64) < keep * keep
                 })
                 .collect();

@@ -76,10 +76,18 @@ pub struct SizeReport {
 /// pruned-away weights together exceed `params`, or a total overflows
 /// `u64`.
 pub fn compressed_size(input: &SizeInput) -> Result<SizeReport> {
-    ensure_param(!input.codebooks.is_empty(), "codebooks", "at least one codebook is needed")?;
+    ensure_param(
+        !input.codebooks.is_empty(),
+        "codebooks",
+        "at least one codebook is needed",
+    )?;
     ensure_param(input.params > 0, "params", "the network has no parameters")?;
     for (b, counts) in input.codebooks.iter().enumerate() {
-        ensure_param(!counts.is_empty(), "codebooks", format!("codebook {b} has no cluster"))?;
+        ensure_param(
+            !counts.is_empty(),
+            "codebooks",
+            format!("codebook {b} has no cluster"),
+        )?;
         if let Some(j) = counts.iter().position(|&c| c == 0) {
             return Err(QuantError::InvalidParam {
                 name: "codebooks",
@@ -122,8 +130,10 @@ pub fn compressed_size(input: &SizeInput) -> Result<SizeReport> {
     }
     for kind in TensorKind::ALL {
         if input.pruned.iter().any(|t| t.kind == kind) {
-            let counts =
-                field_counts(input.pruned.iter().filter(|t| t.kind == kind), kind.field_bits())?;
+            let counts = field_counts(
+                input.pruned.iter().filter(|t| t.kind == kind),
+                kind.field_bits(),
+            )?;
             let code = HuffmanCode::from_counts(&counts)?;
             position_bits += Code::Huffman(code).encoded_bits(&counts)?;
             position_table_bits += (1u128 << kind.field_bits()) * u128::from(TABLE_ENTRY_BITS);
@@ -165,7 +175,11 @@ pub fn compressed_size(input: &SizeInput) -> Result<SizeReport> {
         } else {
             index_bits as f64 / quantized as f64
         },
-        entropy: if quantized == 0 { 0.0 } else { entropy_bits / quantized as f64 },
+        entropy: if quantized == 0 {
+            0.0
+        } else {
+            entropy_bits / quantized as f64
+        },
     })
 }
 
@@ -173,9 +187,13 @@ pub fn compressed_size(input: &SizeInput) -> Result<SizeReport> {
 /// no pruning, no unquantized float, and the counts as the whole network
 /// (`params = sum counts`).
 pub fn single_codebook_size(counts: &[u64], coding: Coding) -> Result<SizeReport> {
-    let params = counts.iter().try_fold(0u64, |a, &c| a.checked_add(c)).ok_or_else(|| {
-        QuantError::InvalidParam { name: "counts", reason: "their sum overflows u64".into() }
-    })?;
+    let params = counts
+        .iter()
+        .try_fold(0u64, |a, &c| a.checked_add(c))
+        .ok_or_else(|| QuantError::InvalidParam {
+            name: "counts",
+            reason: "their sum overflows u64".into(),
+        })?;
     compressed_size(&SizeInput {
         codebooks: vec![counts.to_vec()],
         coding,
@@ -203,7 +221,13 @@ mod tests {
         // ratio 288 / 146.
         let f = single_codebook_size(&[5, 2, 1, 1], Coding::Fixed).unwrap();
         assert_eq!(
-            (f.original_bits, f.index_bits, f.codebook_bits, f.code_table_bits, f.total_bits),
+            (
+                f.original_bits,
+                f.index_bits,
+                f.codebook_bits,
+                f.code_table_bits,
+                f.total_bits
+            ),
             (288, 18, 128, 0, 146)
         );
         assert_eq!(f.compression_ratio, 288.0 / 146.0);
@@ -252,8 +276,16 @@ mod tests {
             codebooks: vec![vec![2, 1], vec![1, 1, 2], vec![5]],
             coding,
             pruned: vec![
-                PrunedTensor { kind: TensorKind::Conv, len: 600, survivors: vec![0, 300, 599] },
-                PrunedTensor { kind: TensorKind::Linear, len: 100, survivors: vec![2, 40, 41, 99] },
+                PrunedTensor {
+                    kind: TensorKind::Conv,
+                    len: 600,
+                    survivors: vec![0, 300, 599],
+                },
+                PrunedTensor {
+                    kind: TensorKind::Linear,
+                    len: 100,
+                    survivors: vec![2, 40, 41, 99],
+                },
             ],
             unquantized_floats: 10,
             params: 715,
@@ -314,7 +346,10 @@ mod tests {
         assert!(compressed_size(&bad).is_err());
         let mut bad = ok.clone();
         bad.codebooks[1][0] = 0;
-        assert!(matches!(compressed_size(&bad), Err(QuantError::InvalidParam { .. })));
+        assert!(matches!(
+            compressed_size(&bad),
+            Err(QuantError::InvalidParam { .. })
+        ));
         let mut bad = ok.clone();
         bad.codebooks.push(vec![]);
         assert!(compressed_size(&bad).is_err());

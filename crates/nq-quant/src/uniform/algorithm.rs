@@ -27,7 +27,10 @@ const MAX_REACH: f64 = 4_503_599_627_370_496.0;
 /// only on `n` and `k` (never on the thread count or on work stealing), so
 /// floating-point sums, and hence results, repeat exactly.
 pub(crate) fn chunk_len(n: usize, k: usize) -> usize {
-    let chunks = (n / MIN_CHUNK).min(MAX_CHUNKS).min(MAX_ENTRIES / k.max(1)).max(1);
+    let chunks = (n / MIN_CHUNK)
+        .min(MAX_CHUNKS)
+        .min(MAX_ENTRIES / k.max(1))
+        .max(1);
     n.div_ceil(chunks).max(1)
 }
 
@@ -65,14 +68,20 @@ pub(crate) fn weight_range(w: &[f32]) -> (f64, f64) {
             }
         }
         let tail = blocks.remainder().iter();
-        let lo = lo.iter().chain(tail.clone()).fold(f32::INFINITY, |a, &b| a.min(b));
-        let hi = hi.iter().chain(tail).fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let lo = lo
+            .iter()
+            .chain(tail.clone())
+            .fold(f32::INFINITY, |a, &b| a.min(b));
+        let hi = hi
+            .iter()
+            .chain(tail)
+            .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         (lo, hi)
     };
-    let (lo, hi) = w
-        .par_chunks(MIN_CHUNK)
-        .map(chunk_range)
-        .reduce(|| (f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let (lo, hi) = w.par_chunks(MIN_CHUNK).map(chunk_range).reduce(
+        || (f32::INFINITY, f32::NEG_INFINITY),
+        |a, b| (a.0.min(b.0), a.1.max(b.1)),
+    );
     (f64::from(lo), f64::from(hi))
 }
 
@@ -163,9 +172,15 @@ fn step_for_cells(lo: f64, hi: f64, k: usize) -> f64 {
         return grow(step, fits);
     }
     // mirror negative data onto the positive side; `fits` checks the real one
-    let (candidates, fallback) =
-        if lo > 0.0 { one_sided_candidates(lo, hi, kf) } else { one_sided_candidates(-hi, -lo, kf) };
-    candidates.into_iter().find_map(|c| settle(c, fits)).unwrap_or_else(|| grow(fallback, fits))
+    let (candidates, fallback) = if lo > 0.0 {
+        one_sided_candidates(lo, hi, kf)
+    } else {
+        one_sided_candidates(-hi, -lo, kf)
+    };
+    candidates
+        .into_iter()
+        .find_map(|c| settle(c, fits))
+        .unwrap_or_else(|| grow(fallback, fits))
 }
 
 /// The step for `width` on weights spanning `[lo, hi]`.
@@ -191,7 +206,10 @@ pub fn uniform_step(w: &[f32], width: &CellWidth) -> Result<f64> {
         return Err(QuantError::EmptyInput);
     }
     if let Some(index) = w.iter().position(|v| !v.is_finite()) {
-        return Err(QuantError::NonFiniteWeight { index, value: w[index] });
+        return Err(QuantError::NonFiniteWeight {
+            index,
+            value: w[index],
+        });
     }
     width.validate()?;
     let (lo, hi) = weight_range(w);
@@ -239,7 +257,13 @@ fn merge_tables(partial: Vec<Vec<CellSums>>, k: usize) -> Vec<CellSums> {
 /// weight's cell offset and fills per-chunk tables; a second maps offsets to
 /// the numbers of the non-empty cells. Returns the non-empty cells, their
 /// sums and the assignment.
-fn dense(w: &[f32], h: &[f32], delta: f64, n_lo: i64, n_hi: i64) -> (Vec<i64>, Vec<CellSums>, Vec<u32>) {
+fn dense(
+    w: &[f32],
+    h: &[f32],
+    delta: f64,
+    n_lo: i64,
+    n_hi: i64,
+) -> (Vec<i64>, Vec<CellSums>, Vec<u32>) {
     let span = (n_hi - n_lo + 1) as usize;
     let chunk = chunk_len(w.len(), span);
     let mut assignment = vec![0u32; w.len()];
@@ -272,7 +296,9 @@ fn dense(w: &[f32], h: &[f32], delta: f64, n_lo: i64, n_hi: i64) -> (Vec<i64>, V
         }
     }
     if cells.len() < span {
-        assignment.par_iter_mut().for_each(|a| *a = ids[*a as usize]);
+        assignment
+            .par_iter_mut()
+            .for_each(|a| *a = ids[*a as usize]);
     }
     (cells, kept, assignment)
 }
@@ -280,11 +306,17 @@ fn dense(w: &[f32], h: &[f32], delta: f64, n_lo: i64, n_hi: i64) -> (Vec<i64>, V
 /// A wide span (tiny `delta`): the distinct cell indices are sorted once
 /// and each weight finds its cell by binary search.
 fn sparse(w: &[f32], h: &[f32], delta: f64) -> (Vec<i64>, Vec<CellSums>, Vec<u32>) {
-    let of: Vec<i64> = w.par_iter().map(|&x| cell_of(f64::from(x), delta)).collect();
+    let of: Vec<i64> = w
+        .par_iter()
+        .map(|&x| cell_of(f64::from(x), delta))
+        .collect();
     let mut cells = of.clone();
     cells.par_sort_unstable();
     cells.dedup();
-    let assignment: Vec<u32> = of.par_iter().map(|c| cells.binary_search(c).unwrap_or_else(|p| p) as u32).collect();
+    let assignment: Vec<u32> = of
+        .par_iter()
+        .map(|c| cells.binary_search(c).unwrap_or_else(|p| p) as u32)
+        .collect();
     drop(of);
     let k = cells.len();
     let chunk = chunk_len(w.len(), k);
@@ -338,13 +370,28 @@ pub fn uniform(w: &[f32], h: &[f32], params: &UniformParams) -> Result<Quantizat
     ensure_param(
         reach < MAX_REACH,
         "delta",
-        format!("delta = {delta} is too small for weights up to {} in magnitude", lo.abs().max(hi.abs())),
+        format!(
+            "delta = {delta} is too small for weights up to {} in magnitude",
+            lo.abs().max(hi.abs())
+        ),
     )?;
     let (n_lo, n_hi) = (cell_of(lo, delta), cell_of(hi, delta));
-    let (cells, sums, assignment) =
-        if n_hi - n_lo < DENSE_MAX_CELLS { dense(w, h, delta, n_lo, n_hi) } else { sparse(w, h, delta) };
-    let centres = cells.iter().zip(&sums).map(|(&n, s)| centre_of(n, s, delta, params.centre) as f32).collect();
-    Ok(Quantization { centres, assignment, iterations: 0, history: Vec::new() })
+    let (cells, sums, assignment) = if n_hi - n_lo < DENSE_MAX_CELLS {
+        dense(w, h, delta, n_lo, n_hi)
+    } else {
+        sparse(w, h, delta)
+    };
+    let centres = cells
+        .iter()
+        .zip(&sums)
+        .map(|(&n, s)| centre_of(n, s, delta, params.centre) as f32)
+        .collect();
+    Ok(Quantization {
+        centres,
+        assignment,
+        iterations: 0,
+        history: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -357,7 +404,10 @@ mod tests {
     }
 
     fn close(a: &[f32], b: &[f64]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| (f64::from(x) - y).abs() < 1e-6)
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(&x, &y)| (f64::from(x) - y).abs() < 1e-6)
     }
 
     #[test]
@@ -375,15 +425,28 @@ mod tests {
         assert_eq!(q.centres, vec![-1.0, 0.0, 0.5, 1.0]);
         assert_eq!((q.iterations, q.history.len()), (0, 0));
         let q = uniform(&w, &h, &params(step, UniformCentre::Mean)).unwrap();
-        assert!(close(&q.centres, &[-0.95, 0.15, 0.3, 1.1]), "{:?}", q.centres);
+        assert!(
+            close(&q.centres, &[-0.95, 0.15, 0.3, 1.1]),
+            "{:?}",
+            q.centres
+        );
         // weighted: (-1 * 1 - 0.9 * 3) / 4 = -0.925
         let q = uniform(&w, &h, &params(step, UniformCentre::WeightedMean)).unwrap();
-        assert!(close(&q.centres, &[-0.925, 0.15, 0.3, 1.1]), "{:?}", q.centres);
+        assert!(
+            close(&q.centres, &[-0.925, 0.15, 0.3, 1.1]),
+            "{:?}",
+            q.centres
+        );
     }
 
     #[test]
     fn zero_importance_falls_back_to_the_mean() {
-        let q = uniform(&[0.1, 0.3], &[0.0, 0.0], &params(CellWidth::Step(1.0), UniformCentre::WeightedMean)).unwrap();
+        let q = uniform(
+            &[0.1, 0.3],
+            &[0.0, 0.0],
+            &params(CellWidth::Step(1.0), UniformCentre::WeightedMean),
+        )
+        .unwrap();
         assert!(close(&q.centres, &[0.2]));
     }
 
@@ -404,7 +467,10 @@ mod tests {
         // [1, 1.1], k = 1: the best cell is n = 10 (R = (0.55 + 0.5) / 0.1 =
         // 10.5): 1.1 < 10.5 d <= ... so d just above 1.1 / 10.5
         let d = step(&[1.0, 1.1], 1);
-        assert!(d > 1.1f32 as f64 / 10.5 && d < 1.1f32 as f64 / 10.5 + 1e-12, "{d}");
+        assert!(
+            d > 1.1f32 as f64 / 10.5 && d < 1.1f32 as f64 / 10.5 + 1e-12,
+            "{d}"
+        );
         // the same mirrored
         let d = step(&[-1.1, -1.0], 1);
         assert!((d - 1.1f32 as f64 / 10.5).abs() < 1e-12, "{d}");
@@ -418,7 +484,12 @@ mod tests {
 
     #[test]
     fn constant_weights_are_kept_exactly() {
-        let q = uniform(&[-0.3; 5], &[1.0; 5], &params(CellWidth::Cells(4), UniformCentre::Midpoint)).unwrap();
+        let q = uniform(
+            &[-0.3; 5],
+            &[1.0; 5],
+            &params(CellWidth::Cells(4), UniformCentre::Midpoint),
+        )
+        .unwrap();
         assert_eq!(q.centres, vec![-0.3]);
         assert_eq!(q.assignment, vec![0; 5]);
     }
@@ -427,11 +498,19 @@ mod tests {
     fn tiny_step_uses_the_sorted_path() {
         // 1e-9 spans 2e9 cells: the sparse path, same answer
         let w = [-1.0, 1.0, 0.5, 1.0];
-        let q = uniform(&w, &[1.0; 4], &params(CellWidth::Step(1e-9), UniformCentre::Mean)).unwrap();
+        let q = uniform(
+            &w,
+            &[1.0; 4],
+            &params(CellWidth::Step(1e-9), UniformCentre::Mean),
+        )
+        .unwrap();
         assert_eq!(q.centres, vec![-1.0, 0.5, 1.0]);
         assert_eq!(q.assignment, vec![0, 2, 1, 2]);
         let too_small = params(CellWidth::Step(1e-300), UniformCentre::Mean);
-        assert!(matches!(uniform(&w, &[1.0; 4], &too_small), Err(QuantError::InvalidParam { name: "delta", .. })));
+        assert!(matches!(
+            uniform(&w, &[1.0; 4], &too_small),
+            Err(QuantError::InvalidParam { name: "delta", .. })
+        ));
     }
 
     #[test]
@@ -439,7 +518,12 @@ mod tests {
         let p = params(CellWidth::Cells(4), UniformCentre::Mean);
         assert_eq!(uniform(&[], &[], &p), Err(QuantError::EmptyInput));
         assert!(uniform(&[1.0], &[f32::NAN], &p).is_err());
-        assert!(uniform(&[1.0], &[1.0], &params(CellWidth::Cells(0), UniformCentre::Mean)).is_err());
+        assert!(uniform(
+            &[1.0],
+            &[1.0],
+            &params(CellWidth::Cells(0), UniformCentre::Mean)
+        )
+        .is_err());
     }
 
     fn vectors() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
@@ -452,7 +536,10 @@ mod tests {
     }
 
     fn any_width() -> impl Strategy<Value = CellWidth> {
-        prop_oneof![(1usize..100).prop_map(CellWidth::Cells), (1e-3f64..5.0).prop_map(CellWidth::Step)]
+        prop_oneof![
+            (1usize..100).prop_map(CellWidth::Cells),
+            (1e-3f64..5.0).prop_map(CellWidth::Step)
+        ]
     }
 
     proptest! {

@@ -93,12 +93,18 @@ pub struct UniformParams {
 impl UniformParams {
     /// At most `k` cells with `h`-weighted-mean centres.
     pub fn cells(k: usize) -> Self {
-        Self { width: CellWidth::Cells(k), centre: UniformCentre::WeightedMean }
+        Self {
+            width: CellWidth::Cells(k),
+            centre: UniformCentre::WeightedMean,
+        }
     }
 
     /// Cells of width `delta` with `h`-weighted-mean centres.
     pub fn step(delta: f64) -> Self {
-        Self { width: CellWidth::Step(delta), centre: UniformCentre::WeightedMean }
+        Self {
+            width: CellWidth::Step(delta),
+            centre: UniformCentre::WeightedMean,
+        }
     }
 
     /// Checks the ranges (see [`CellWidth::validate`]).
@@ -113,15 +119,27 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for c in [UniformCentre::Midpoint, UniformCentre::Mean, UniformCentre::WeightedMean] {
+        for c in [
+            UniformCentre::Midpoint,
+            UniformCentre::Mean,
+            UniformCentre::WeightedMean,
+        ] {
             assert_eq!(c.as_str().parse::<UniformCentre>().unwrap(), c);
         }
-        assert!(matches!("median".parse::<UniformCentre>(), Err(QuantError::InvalidParam { name: "centre", .. })));
+        assert!(matches!(
+            "median".parse::<UniformCentre>(),
+            Err(QuantError::InvalidParam { name: "centre", .. })
+        ));
     }
 
     #[test]
     fn validation_names_the_parameter() {
-        let bad = |w: CellWidth| match (UniformParams { width: w, centre: UniformCentre::Mean }).validate() {
+        let bad = |w: CellWidth| match (UniformParams {
+            width: w,
+            centre: UniformCentre::Mean,
+        })
+        .validate()
+        {
             Err(QuantError::InvalidParam { name, .. }) => name,
             other => panic!("{other:?}"),
         };
