@@ -10,6 +10,7 @@
 //! - [`kmeans_optimal`]: the exact optimum of the same objective;
 //! - [`uniform`]: uniform scalar quantization;
 //! - [`ecsq`]: iterative entropy-constrained scalar quantization;
+//! - [`method`]: one enum over the quantizers and their parameters;
 //! - [`scope`]: layer-by-layer or global quantization of many tensors;
 //! - [`huffman`]: canonical Huffman and fixed-length codes;
 //! - [`size`]: the compressed size of paper.md section 6.
@@ -20,6 +21,7 @@ pub mod huffman;
 pub mod input;
 pub mod kmeans;
 pub mod kmeans_optimal;
+pub mod method;
 pub mod quantization;
 pub mod scope;
 pub mod size;
@@ -27,4 +29,4 @@ pub mod uniform;
 
 pub use error::{QuantError, Result};
 pub use input::{unit_importance, validate};
-pub use quantization::{entropy, stats, Quantization, QuantStats};
+pub use quantization::{entropy, stats, QuantStats, Quantization};
