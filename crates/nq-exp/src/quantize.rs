@@ -1,0 +1,231 @@
+//! `nq-exp quantize`: one weight vector, one method, a JSON summary.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use nq_quant::ecsq::{EcsqInit, EcsqParams};
+use nq_quant::huffman::Coding;
+use nq_quant::kmeans::KmeansParams;
+use nq_quant::kmeans_optimal::OptimalParams;
+use nq_quant::method::Method;
+use nq_quant::size::{single_codebook_size, SizeReport};
+use nq_quant::uniform::{CellWidth, UniformParams};
+use nq_quant::{stats, unit_importance};
+use serde::Serialize;
+
+use crate::error::bad_input;
+use crate::npy::{read_floats, write_quantization_npz};
+
+/// The quantizers of paper.md section 4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MethodName {
+    /// Weighted k-means (Lloyd).
+    Kmeans,
+    /// Exact 1-D optimum of the weighted k-means objective.
+    KmeansOptimal,
+    /// Uniform quantization.
+    Uniform,
+    /// Iterative entropy-constrained scalar quantization.
+    Ecsq,
+}
+
+/// Arguments of `nq-exp quantize`.
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// Weights to quantize: a float32 or float64 .npy file (any shape).
+    #[arg(long, value_name = "W.npy")]
+    pub weights: PathBuf,
+    /// Importance per weight (same shape), e.g. a Hessian diagonal; all ones if omitted.
+    #[arg(long, value_name = "H.npy")]
+    pub importance: Option<PathBuf>,
+    /// Quantizer.
+    #[arg(long, value_enum)]
+    pub method: MethodName,
+    /// Clusters (kmeans, kmeans-optimal), cells (uniform), or initial clusters (ecsq, default 256).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Cell width of the uniform quantizer (instead of --k).
+    #[arg(long, allow_negative_numbers = true)]
+    pub delta: Option<f64>,
+    /// Lagrange multiplier of ECSQ (required for ecsq).
+    #[arg(long, allow_negative_numbers = true)]
+    pub lambda: Option<f64>,
+    /// Initialisation: kmeans++, linear or density (kmeans); uniform or kmeans++ (ecsq).
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Centre of a uniform cell: weighted-mean, mean or midpoint.
+    #[arg(long, default_value = "weighted-mean")]
+    pub center: String,
+    /// Most iterations (kmeans: 1000, ecsq: 100).
+    #[arg(long)]
+    pub max_iter: Option<usize>,
+    /// ECSQ stops when the Lagrangian falls by less than this (relative).
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    pub tol: f64,
+    /// Seed of the initialisation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Code for the cluster indices: fixed length or Huffman.
+    #[arg(long, default_value = "huffman")]
+    pub coding: String,
+    /// Write the centres (float32) and the assignment (uint32, shaped like the weights) to this .npz.
+    #[arg(long, value_name = "OUT.npz")]
+    pub out: Option<PathBuf>,
+}
+
+/// The JSON object printed on stdout.
+#[derive(Debug, Serialize)]
+struct Summary {
+    method: &'static str,
+    n: usize,
+    k: Option<usize>,
+    delta: Option<f64>,
+    lambda: Option<f64>,
+    clusters_used: usize,
+    iterations: usize,
+    distortion_h: f64,
+    squared_error: f64,
+    entropy: f64,
+    coding: Coding,
+    average_codeword_length: f64,
+    compressed_bits: u64,
+    compression_ratio: f64,
+    seconds: f64,
+    size: SizeReport,
+}
+
+fn reject_unused(args: &QuantizeArgs, method: MethodName) -> Result<()> {
+    let name = method
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    let unused = |flag: &str| bad_input(format!("--{flag} does not apply to --method {name}"));
+    if args.delta.is_some() && method != MethodName::Uniform {
+        return Err(unused("delta"));
+    }
+    if args.lambda.is_some() && method != MethodName::Ecsq {
+        return Err(unused("lambda"));
+    }
+    if args.init.is_some() && !matches!(method, MethodName::Kmeans | MethodName::Ecsq) {
+        return Err(unused("init"));
+    }
+    Ok(())
+}
+
+/// Builds the quantizer from the arguments; every mistake is bad input.
+fn method_from_args(args: &QuantizeArgs) -> Result<Method> {
+    reject_unused(args, args.method)?;
+    let need_k = |what: &str| {
+        args.k
+            .ok_or_else(|| bad_input(format!("--k is required for {what}")))
+    };
+    let method = match args.method {
+        MethodName::Kmeans => Method::Kmeans(KmeansParams {
+            k: need_k("kmeans")?,
+            init: args
+                .init
+                .as_deref()
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            max_iter: args.max_iter.unwrap_or(1000),
+            seed: args.seed,
+        }),
+        MethodName::KmeansOptimal => Method::KmeansOptimal(OptimalParams {
+            k: need_k("kmeans-optimal")?,
+        }),
+        MethodName::Uniform => {
+            let width = match (args.k, args.delta) {
+                (Some(k), None) => CellWidth::Cells(k),
+                (None, Some(delta)) => CellWidth::Step(delta),
+                _ => return Err(bad_input("uniform needs exactly one of --k and --delta")),
+            };
+            Method::Uniform(UniformParams {
+                width,
+                centre: args.center.parse()?,
+            })
+        }
+        MethodName::Ecsq => {
+            let init = match args.init.as_deref() {
+                None | Some("uniform") => EcsqInit::Uniform,
+                Some("kmeans++") => EcsqInit::KmeansPlusPlus,
+                Some(other) => {
+                    return Err(bad_input(format!(
+                        "--init {other}: ecsq starts from uniform or kmeans++"
+                    )))
+                }
+            };
+            Method::Ecsq(EcsqParams {
+                lambda: args
+                    .lambda
+                    .ok_or_else(|| bad_input("--lambda is required for ecsq"))?,
+                k_init: args.k.unwrap_or(256),
+                init,
+                max_iter: args.max_iter.unwrap_or(100),
+                tol: args.tol,
+                seed: args.seed,
+            })
+        }
+    };
+    method.validate()?;
+    Ok(method)
+}
+
+/// Runs `nq-exp quantize`: prints one JSON object on stdout.
+pub fn run(args: &QuantizeArgs) -> Result<()> {
+    let method = method_from_args(args)?;
+    let coding: Coding = args.coding.parse()?;
+    let weights = read_floats(&args.weights)?;
+    let importance = match &args.importance {
+        Some(path) => {
+            let h = read_floats(path)?;
+            if h.shape != weights.shape {
+                return Err(bad_input(format!(
+                    "{} has shape {:?} but the weights {} have shape {:?}",
+                    path.display(),
+                    h.shape,
+                    args.weights.display(),
+                    weights.shape
+                )));
+            }
+            h.values
+        }
+        None => unit_importance(weights.values.len()),
+    };
+    let w = &weights.values;
+    let started = Instant::now();
+    let q = method
+        .quantize(w, &importance)
+        .with_context(|| format!("quantizing {}", args.weights.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let st = stats(w, &importance, &q);
+    let size = single_codebook_size(&q.counts(), coding)?;
+    if let Some(out) = &args.out {
+        write_quantization_npz(out, &q.centres, &q.assignment, &weights.shape)?;
+    }
+    let summary = Summary {
+        method: method.name(),
+        n: w.len(),
+        k: match &method {
+            Method::Ecsq(p) => Some(p.k_init),
+            _ => args.k,
+        },
+        delta: args.delta,
+        lambda: args.lambda,
+        clusters_used: st.clusters_used,
+        iterations: st.iterations,
+        distortion_h: st.distortion_h,
+        squared_error: st.squared_error,
+        entropy: st.entropy,
+        coding,
+        average_codeword_length: size.average_codeword_length,
+        compressed_bits: size.total_bits,
+        compression_ratio: size.compression_ratio,
+        seconds,
+        size,
+    };
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
