@@ -3,7 +3,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: setup build test bench reproduce fmt clippy clean
+.PHONY: setup build test bench fuzz reproduce fmt clippy clean
 
 setup:
 	bash scripts/setup.sh
@@ -19,6 +19,12 @@ bench: setup
 	$(CARGO) bench -p nq-quant
 	@if [[ -f scripts/bench_vs_sklearn.sh ]]; then bash scripts/bench_vs_sklearn.sh; \
 	else echo "make bench: no scripts/bench_vs_sklearn.sh yet, skipped"; fi
+
+# The .nqz decoder against damaged files for 10 minutes, from a fresh seed
+# (printed, so that a crash can be replayed with NQZ_FUZZ_SEED).
+fuzz:
+	NQZ_FUZZ_SECONDS=$${NQZ_FUZZ_SECONDS:-600} NQZ_FUZZ_SEED=$${NQZ_FUZZ_SEED:-$$(date +%s)} \
+	  $(CARGO) test --release -p nq-quant --test nqz_fuzz -- --nocapture
 
 reproduce: setup build
 	@if [[ -f scripts/reproduce.sh ]]; then bash scripts/reproduce.sh; \

@@ -5,6 +5,7 @@
 
 mod error;
 mod npy;
+mod pack;
 mod quantize;
 
 use std::process::ExitCode;
@@ -24,12 +25,18 @@ struct Cli {
 enum Command {
     /// Quantize one weight vector (.npy) and print a JSON summary.
     Quantize(quantize::QuantizeArgs),
+    /// Write a model and the quantizations of its tensors as one .nqz file.
+    Pack(pack::PackArgs),
+    /// Decode a .nqz file into a float32 safetensors model.
+    Unpack(pack::UnpackArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Quantize(args) => quantize::run(args),
+        Command::Pack(args) => pack::run_pack(args),
+        Command::Unpack(args) => pack::run_unpack(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

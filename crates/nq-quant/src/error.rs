@@ -45,6 +45,10 @@ pub enum QuantError {
     /// alphabet, a survivor position outside its tensor, ...).
     #[error("{0}")]
     Inconsistent(String),
+    /// A `.nqz` file that cannot be read: bad magic, unsupported version,
+    /// checksum mismatch, truncated or malformed content.
+    #[error("corrupt .nqz file: {0}")]
+    Corrupt(String),
     /// An error in one named tensor of many.
     #[error("in tensor `{name}`")]
     InTensor {

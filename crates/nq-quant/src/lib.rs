@@ -13,7 +13,8 @@
 //! - [`method`]: one enum over the quantizers and their parameters;
 //! - [`scope`]: layer-by-layer or global quantization of many tensors;
 //! - [`huffman`]: canonical Huffman and fixed-length codes;
-//! - [`size`]: the compressed size of paper.md section 6.
+//! - [`size`]: the compressed size of paper.md section 6;
+//! - [`nqz`]: the `.nqz` file, whose payload is that size.
 
 pub mod ecsq;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod input;
 pub mod kmeans;
 pub mod kmeans_optimal;
 pub mod method;
+pub mod nqz;
 pub mod quantization;
 pub mod scope;
 pub mod size;

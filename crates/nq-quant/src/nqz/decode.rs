@@ -1,0 +1,452 @@
+//! Reading a `.nqz` file (layout in `FORMAT.md`), defensively: every count
+//! is checked against the bytes left before anything is reserved, and every
+//! error says what was wrong and where.
+
+use std::collections::HashSet;
+
+use super::reader::{corrupt, Reader};
+use super::{
+    coding_from_code, field_bits, EntryKind, StreamBits, MAGIC, MAX_DIMS, POSITION_KINDS,
+    PREAMBLE_BYTES, STORED_PRUNED, STORED_QUANTIZED, STORED_RAW, VERSION,
+};
+use crate::error::Result;
+use crate::huffman::{BitReader, Code, Coding, FixedCode, HuffmanCode};
+use crate::size::positions_from_fields;
+
+/// Caps on what a file may make the decoder allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most tensor elements in all, summed over tensors (default 2^32,
+    /// 16 GiB of float32). Raw and coded data are bounded by the file
+    /// size anyway; this bounds the weights a one-cluster codebook codes in
+    /// zero bits.
+    pub max_elements: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_elements: 1 << 32,
+        }
+    }
+}
+
+/// How a decoded tensor was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredAs {
+    /// Raw float32.
+    Raw,
+    /// Cluster indices, one per element.
+    Quantized {
+        /// Codebook index in the file.
+        codebook: usize,
+        /// One cluster index per element.
+        assignment: Vec<u32>,
+    },
+    /// Cluster indices of the survivors only.
+    Pruned {
+        /// Codebook index in the file.
+        codebook: usize,
+        /// One cluster index per survivor.
+        assignment: Vec<u32>,
+        /// Flattened survivor positions.
+        survivors: Vec<u64>,
+    },
+}
+
+/// A tensor read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedTensor {
+    /// Its name.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<u64>,
+    /// Conv, linear or other.
+    pub kind: EntryKind,
+    /// Its values, row-major: raw floats, or the centres of its clusters
+    /// (0 at pruned positions).
+    pub values: Vec<f32>,
+    /// How it was stored.
+    pub stored: StoredAs,
+}
+
+/// A whole file read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The tensors, in file order.
+    pub tensors: Vec<DecodedTensor>,
+    /// Per codebook: its centres and its coding.
+    pub codebooks: Vec<(Vec<f32>, Coding)>,
+    /// Bits per payload stream, payload and header bytes, as the encoder
+    /// reported them.
+    pub streams: StreamBits,
+}
+
+/// Table-of-contents entry before the streams are read.
+struct Entry {
+    name: String,
+    shape: Vec<u64>,
+    kind: EntryKind,
+    storage: u8,
+    numel: u64,
+    codebook: usize,
+    survivors: u64,
+    fields: u64,
+}
+
+/// Reads a `.nqz` file with the default [`Limits`].
+pub fn decode(bytes: &[u8]) -> Result<Decoded> {
+    decode_with_limits(bytes, Limits::default())
+}
+
+/// Checks magic, version, length and checksum; returns the body.
+fn body_of(bytes: &[u8]) -> Result<&[u8]> {
+    let mut r = Reader::new(bytes, 0);
+    let magic = r
+        .take(MAGIC.len() as u64, "the magic number")
+        .map_err(|_| corrupt("bad magic: too short to be an .nqz file"))?;
+    if magic != MAGIC {
+        return Err(corrupt("bad magic: not an .nqz file"));
+    }
+    let version = r.u16("the version")?;
+    if version != VERSION {
+        return Err(corrupt(format!(
+            "unsupported version {version} (this reader reads version {VERSION})"
+        )));
+    }
+    let flags = r.u16("the flags")?;
+    if flags != 0 {
+        return Err(corrupt(format!("unsupported flags {flags:#06x}")));
+    }
+    let body_len = r.u64("the body length")?;
+    let stored_crc = r.u32("the checksum")?;
+    let left = r.remaining() as u64;
+    if body_len > left {
+        return Err(corrupt(format!(
+            "truncated: the body should have {body_len} bytes, the file has {left} after the \
+             preamble"
+        )));
+    }
+    if body_len < left {
+        return Err(corrupt(format!(
+            "{} bytes after the end of the body",
+            left - body_len
+        )));
+    }
+    let body = r.take(body_len, "the body")?;
+    let crc = crc32c::crc32c(body);
+    if crc != stored_crc {
+        return Err(corrupt(format!(
+            "checksum mismatch: stored {stored_crc:08x}, computed {crc:08x}"
+        )));
+    }
+    Ok(body)
+}
+
+fn read_entries(r: &mut Reader<'_>, limits: Limits) -> Result<Vec<Entry>> {
+    let n = r.u32("the tensor count")?;
+    // name length, kind, storage, dimension count
+    r.check_count(u64::from(n), 5, "tensor table")?;
+    let mut entries = Vec::with_capacity(n as usize);
+    let mut names = HashSet::new();
+    let mut elements = 0u64;
+    for t in 0..n {
+        let name_len = r.u16("a tensor name length")?;
+        let name = std::str::from_utf8(r.take(u64::from(name_len), "a tensor name")?)
+            .map_err(|_| corrupt(format!("tensor {t}: name is not UTF-8")))?
+            .to_owned();
+        let at = |what: String| corrupt(format!("tensor {t} `{name}`: {what}"));
+        let kind_code = r.u8("a tensor kind")?;
+        let kind =
+            EntryKind::from_code(kind_code).ok_or_else(|| at(format!("kind {kind_code}")))?;
+        let storage = r.u8("a storage code")?;
+        if storage > STORED_PRUNED {
+            return Err(at(format!("storage code {storage}")));
+        }
+        let ndim = r.u8("a dimension count")? as usize;
+        if ndim > MAX_DIMS {
+            return Err(at(format!("{ndim} dimensions, at most {MAX_DIMS}")));
+        }
+        let mut shape = Vec::with_capacity(ndim);
+        for _ in 0..ndim {
+            shape.push(r.u64("a dimension")?);
+        }
+        let numel = shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| at(format!("shape {shape:?} overflows")))?;
+        elements = elements.saturating_add(numel);
+        if elements > limits.max_elements {
+            return Err(at(format!(
+                "the tensors so far have {elements} elements, above the limit of {}",
+                limits.max_elements
+            )));
+        }
+        let codebook = if storage == STORED_RAW {
+            usize::MAX
+        } else {
+            r.u32("a codebook index")? as usize
+        };
+        let (survivors, fields) = if storage == STORED_PRUNED {
+            if kind == EntryKind::Other {
+                return Err(at("pruned but neither conv nor linear".into()));
+            }
+            let survivors = r.u64("a survivor count")?;
+            let fields = r.u64("a gap-field count")?;
+            // every field advances at least one position
+            if survivors > fields || fields > numel {
+                return Err(at(format!(
+                    "{survivors} survivors in {fields} gap fields for {numel} elements"
+                )));
+            }
+            (survivors, fields)
+        } else {
+            (0, 0)
+        };
+        if !names.insert(name.clone()) {
+            return Err(at("name used twice".into()));
+        }
+        entries.push(Entry {
+            name,
+            shape,
+            kind,
+            storage,
+            numel,
+            codebook,
+            survivors,
+            fields,
+        });
+    }
+    Ok(entries)
+}
+
+/// A codebook read back: centres, coding, and its code (`None` when empty).
+type CodebookRead = (Vec<f32>, Coding, Option<Code>);
+
+fn read_codebooks(r: &mut Reader<'_>) -> Result<Vec<CodebookRead>> {
+    let n = r.u32("the codebook count")?;
+    r.check_count(u64::from(n), 5, "codebook table")?;
+    let mut codebooks = Vec::with_capacity(n as usize);
+    for b in 0..n {
+        let coding_byte = r.u8("a coding")?;
+        let coding = coding_from_code(coding_byte)
+            .ok_or_else(|| corrupt(format!("codebook {b}: coding {coding_byte}")))?;
+        let k = r.u32("a cluster count")?;
+        let centres = r.f32s(u64::from(k), "centres")?;
+        let code = if k == 0 {
+            None
+        } else {
+            Some(match coding {
+                Coding::Fixed => Code::Fixed(FixedCode::new(k as usize)?),
+                Coding::Huffman => {
+                    let table = r.take(u64::from(k), "a code table")?;
+                    Code::Huffman(
+                        HuffmanCode::from_length_table(table)
+                            .map_err(|e| corrupt(format!("codebook {b}: bad code table: {e}")))?,
+                    )
+                }
+            })
+        };
+        codebooks.push((centres, coding, code));
+    }
+    Ok(codebooks)
+}
+
+/// Decodes `n` symbols from a stream that must hold exactly its stated bits.
+fn read_stream(
+    r: &mut Reader<'_>,
+    code: Option<&Code>,
+    n: u64,
+    what: &str,
+) -> Result<(Vec<u32>, u64)> {
+    let bits = r.u64("a stream length")?;
+    let bytes = r.take(bits.div_ceil(8), what)?;
+    let Some(code) = code else {
+        if n > 0 || bits > 0 {
+            return Err(corrupt(format!("{what}: {n} symbols with no code")));
+        }
+        return Ok((Vec::new(), 0));
+    };
+    let n = usize::try_from(n).map_err(|_| corrupt(format!("{what}: {n} symbols")))?;
+    let mut br = BitReader::new(bytes);
+    let symbols = code
+        .decode_from(&mut br, n)
+        .map_err(|e| corrupt(format!("{what}: {e}")))?;
+    if br.position() != bits {
+        return Err(corrupt(format!(
+            "{what}: {n} symbols take {} bits, the stream says {bits}",
+            br.position()
+        )));
+    }
+    Ok((symbols, bits))
+}
+
+/// Reads a `.nqz` file: every tensor with its values and how it was stored.
+///
+/// Fails with [`QuantError::Corrupt`](crate::QuantError::Corrupt) on a bad
+/// magic number, an unsupported version, a length or checksum mismatch, a
+/// truncated or inconsistent table or stream, or a file that would decode
+/// to more than `limits.max_elements` elements.
+pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
+    let body = body_of(bytes)?;
+    let mut r = Reader::new(body, PREAMBLE_BYTES);
+    let entries = read_entries(&mut r, limits)?;
+    let codebooks = read_codebooks(&mut r)?;
+    let mut per_codebook = vec![0u64; codebooks.len()];
+    for e in entries.iter().filter(|e| e.storage != STORED_RAW) {
+        let Some(count) = per_codebook.get_mut(e.codebook) else {
+            return Err(corrupt(format!(
+                "tensor `{}`: codebook {} of {}",
+                e.name,
+                e.codebook,
+                codebooks.len()
+            )));
+        };
+        *count += if e.storage == STORED_PRUNED {
+            e.survivors
+        } else {
+            e.numel
+        };
+    }
+
+    let mask = r.u8("the position-kind mask")?;
+    let mut position_codes = Vec::new();
+    for kind in POSITION_KINDS {
+        let present = mask & (1 << kind.code()) != 0;
+        let pruned = entries
+            .iter()
+            .any(|e| e.storage == STORED_PRUNED && e.kind == kind);
+        if present != pruned {
+            return Err(corrupt(format!(
+                "position mask {mask:#04x} disagrees with the pruned tensors"
+            )));
+        }
+        if present {
+            let table = r.take(1 << field_bits(kind), "a gap-field code table")?;
+            let code = HuffmanCode::from_length_table(table)
+                .map_err(|e| corrupt(format!("bad gap-field code table: {e}")))?;
+            position_codes.push((kind, Code::Huffman(code)));
+        }
+    }
+    if mask >> POSITION_KINDS.len() != 0 {
+        return Err(corrupt(format!("position mask {mask:#04x}")));
+    }
+
+    let mut streams = StreamBits::default();
+    // each coded stream is padded to whole bytes on its own
+    let mut coded_stream_bytes = 0u64;
+    let mut indices = Vec::with_capacity(codebooks.len());
+    for (b, (centres, _, code)) in codebooks.iter().enumerate() {
+        let what = format!("index stream of codebook {b}");
+        let (symbols, bits) = read_stream(&mut r, code.as_ref(), per_codebook[b], &what)?;
+        streams.index_bits += bits;
+        coded_stream_bytes += bits.div_ceil(8);
+        streams.codebook_bits += 32 * centres.len() as u64;
+        if matches!(code, Some(Code::Huffman(_))) {
+            streams.code_table_bits += 8 * centres.len() as u64;
+        }
+        indices.push(symbols.into_iter());
+    }
+    let mut fields = Vec::new();
+    for (kind, code) in &position_codes {
+        let n: u64 = entries
+            .iter()
+            .filter(|e| e.storage == STORED_PRUNED && e.kind == *kind)
+            .map(|e| e.fields)
+            .sum();
+        let (symbols, bits) = read_stream(&mut r, Some(code), n, "gap-field stream")?;
+        streams.position_bits += bits;
+        coded_stream_bytes += bits.div_ceil(8);
+        streams.position_table_bits += 8 << field_bits(*kind);
+        fields.push((*kind, symbols, 0usize));
+    }
+
+    let mut tensors = Vec::with_capacity(entries.len());
+    for e in entries {
+        let at = |what: String| corrupt(format!("tensor `{}`: {what}", e.name));
+        let (values, stored) = match e.storage {
+            STORED_RAW => {
+                streams.float_bits += 32 * e.numel;
+                (r.f32s(e.numel, "raw floats")?, StoredAs::Raw)
+            }
+            STORED_QUANTIZED => {
+                let centres = &codebooks[e.codebook].0;
+                let assignment: Vec<u32> = indices[e.codebook]
+                    .by_ref()
+                    .take(e.numel as usize)
+                    .collect();
+                let values = assignment.iter().map(|&a| centres[a as usize]).collect();
+                (
+                    values,
+                    StoredAs::Quantized {
+                        codebook: e.codebook,
+                        assignment,
+                    },
+                )
+            }
+            _ => {
+                let centres = &codebooks[e.codebook].0;
+                let assignment: Vec<u32> = indices[e.codebook]
+                    .by_ref()
+                    .take(e.survivors as usize)
+                    .collect();
+                let (_, symbols, used) = fields
+                    .iter_mut()
+                    .find(|(kind, _, _)| *kind == e.kind)
+                    .ok_or_else(|| at("no gap-field stream".into()))?;
+                let mine = &symbols[*used..*used + e.fields as usize];
+                *used += e.fields as usize;
+                let survivors = positions_from_fields(mine, field_bits(e.kind), e.numel)
+                    .map_err(|err| at(err.to_string()))?;
+                if survivors.len() as u64 != e.survivors {
+                    return Err(at(format!(
+                        "{} survivors in its gap fields, {} in its header",
+                        survivors.len(),
+                        e.survivors
+                    )));
+                }
+                let mut values = vec![0f32; e.numel as usize];
+                for (&p, &a) in survivors.iter().zip(&assignment) {
+                    values[p as usize] = centres[a as usize];
+                }
+                (
+                    values,
+                    StoredAs::Pruned {
+                        codebook: e.codebook,
+                        assignment,
+                        survivors,
+                    },
+                )
+            }
+        };
+        tensors.push(DecodedTensor {
+            name: e.name,
+            shape: e.shape,
+            kind: e.kind,
+            values,
+            stored,
+        });
+    }
+    if r.remaining() > 0 {
+        return Err(corrupt(format!(
+            "{} bytes left over at offset {}",
+            r.remaining(),
+            r.offset()
+        )));
+    }
+    streams.payload_bytes = (streams.codebook_bits
+        + streams.code_table_bits
+        + streams.position_table_bits
+        + streams.float_bits)
+        / 8
+        + coded_stream_bytes;
+    streams.header_bytes = bytes.len() as u64 - streams.payload_bytes;
+    Ok(Decoded {
+        tensors,
+        codebooks: codebooks
+            .into_iter()
+            .map(|(c, coding, _)| (c, coding))
+            .collect(),
+        streams,
+    })
+}

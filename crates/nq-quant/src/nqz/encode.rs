@@ -1,0 +1,365 @@
+//! Writing a `.nqz` file (layout in `FORMAT.md`).
+
+use std::collections::HashSet;
+
+use super::reader::Put;
+use super::{
+    coding_code, field_bits, CodebookIn, EntryKind, Storage, StreamBits, TensorIn, MAGIC, MAX_DIMS,
+    POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_QUANTIZED, STORED_RAW, VERSION,
+};
+use crate::error::{QuantError, Result};
+use crate::huffman::{BitWriter, Bits, Code, Coding, HuffmanCode};
+use crate::size::{check_survivors, gap_fields};
+
+/// A written file and the size of each of its parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    /// The whole file.
+    pub bytes: Vec<u8>,
+    /// Bits per payload stream, payload and header bytes.
+    pub streams: StreamBits,
+    /// Cluster counts of each stored codebook (empty clusters dropped), in
+    /// file order: what [`compressed_size`](crate::size::compressed_size)
+    /// takes.
+    pub codebook_counts: Vec<Vec<u64>>,
+}
+
+fn bad(name: &str, reason: impl std::fmt::Display) -> QuantError {
+    QuantError::InTensor {
+        name: name.to_owned(),
+        source: Box::new(QuantError::Inconsistent(reason.to_string())),
+    }
+}
+
+fn element_count(t: &TensorIn<'_>) -> Result<u64> {
+    if t.shape.len() > MAX_DIMS {
+        return Err(bad(
+            t.name,
+            format!("{} dimensions, at most {MAX_DIMS}", t.shape.len()),
+        ));
+    }
+    t.shape
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| bad(t.name, format!("shape {:?} overflows u64", t.shape)))
+}
+
+/// The stored cluster indices of a quantized tensor, with its codebook.
+fn quantized_part<'a>(t: &TensorIn<'a>) -> Option<(usize, &'a [u32])> {
+    match t.storage {
+        Storage::Raw(_) => None,
+        Storage::Quantized {
+            codebook,
+            assignment,
+        }
+        | Storage::Pruned {
+            codebook,
+            assignment,
+            ..
+        } => Some((codebook, assignment)),
+    }
+}
+
+/// Checks each tensor against its shape and the codebooks.
+fn check_tensors(codebooks: &[CodebookIn<'_>], tensors: &[TensorIn<'_>]) -> Result<Vec<u64>> {
+    let mut names = HashSet::new();
+    let mut numels = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        if t.name.len() > usize::from(u16::MAX) {
+            return Err(bad(t.name, "name longer than 65535 bytes"));
+        }
+        if !names.insert(t.name) {
+            return Err(bad(t.name, "name used twice"));
+        }
+        let numel = element_count(t)?;
+        let stored = match t.storage {
+            Storage::Raw(values) => values.len() as u64,
+            Storage::Quantized { assignment, .. } => assignment.len() as u64,
+            Storage::Pruned {
+                assignment,
+                survivors,
+                ..
+            } => {
+                if t.kind == EntryKind::Other {
+                    return Err(bad(
+                        t.name,
+                        "a pruned tensor must be conv or linear (the gap-field width)",
+                    ));
+                }
+                check_survivors(survivors, numel).map_err(|e| bad(t.name, e))?;
+                if assignment.len() != survivors.len() {
+                    return Err(bad(
+                        t.name,
+                        format!(
+                            "{} cluster indices for {} survivors",
+                            assignment.len(),
+                            survivors.len()
+                        ),
+                    ));
+                }
+                numel
+            }
+        };
+        if stored != numel {
+            return Err(bad(
+                t.name,
+                format!("{stored} values for shape {:?} ({numel} elements)", t.shape),
+            ));
+        }
+        if let Some((b, assignment)) = quantized_part(t) {
+            let Some(cb) = codebooks.get(b) else {
+                return Err(bad(
+                    t.name,
+                    format!("codebook {b} of {} does not exist", codebooks.len()),
+                ));
+            };
+            let k = cb.centres.len();
+            if let Some(i) = assignment.iter().position(|&a| a as usize >= k) {
+                return Err(bad(
+                    t.name,
+                    format!(
+                        "cluster index {} at {i} is outside codebook {b} of {k} clusters",
+                        assignment[i]
+                    ),
+                ));
+            }
+        }
+        numels.push(numel);
+    }
+    Ok(numels)
+}
+
+/// A codebook as stored: only its used clusters, renumbered in order.
+struct StoredCodebook {
+    centres: Vec<f32>,
+    counts: Vec<u64>,
+    coding: Coding,
+    /// Old cluster index -> new one (`u32::MAX` when dropped).
+    remap: Vec<u32>,
+    code: Option<Code>,
+}
+
+/// Keeps the codebooks some tensor refers to, each with its used clusters;
+/// returns them and the old -> new codebook index map.
+fn stored_codebooks(
+    codebooks: &[CodebookIn<'_>],
+    tensors: &[TensorIn<'_>],
+) -> Result<(Vec<StoredCodebook>, Vec<Option<u32>>)> {
+    let mut referenced = vec![false; codebooks.len()];
+    let mut counts: Vec<Vec<u64>> = codebooks.iter().map(|c| vec![0; c.centres.len()]).collect();
+    for t in tensors {
+        if let Some((b, assignment)) = quantized_part(t) {
+            referenced[b] = true;
+            for &a in assignment {
+                counts[b][a as usize] += 1;
+            }
+        }
+    }
+    let mut stored = Vec::new();
+    let mut new_index = vec![None; codebooks.len()];
+    for (b, cb) in codebooks.iter().enumerate() {
+        if !referenced[b] {
+            continue;
+        }
+        let mut remap = vec![u32::MAX; cb.centres.len()];
+        let mut centres = Vec::new();
+        let mut used = Vec::new();
+        for (j, &c) in counts[b].iter().enumerate() {
+            if c > 0 {
+                remap[j] = centres.len() as u32;
+                centres.push(cb.centres[j]);
+                used.push(c);
+            }
+        }
+        let code = if used.is_empty() {
+            None
+        } else {
+            Some(Code::new(cb.coding, &used)?)
+        };
+        new_index[b] = Some(stored.len() as u32);
+        stored.push(StoredCodebook {
+            centres,
+            counts: used,
+            coding: cb.coding,
+            remap,
+            code,
+        });
+    }
+    if stored.len() > u32::MAX as usize {
+        return Err(QuantError::Inconsistent("more than 2^32 codebooks".into()));
+    }
+    Ok((stored, new_index))
+}
+
+/// One gap-field stream per kind of pruned tensor.
+struct PositionStream {
+    kind: EntryKind,
+    code: HuffmanCode,
+    bits: Bits,
+}
+
+/// The gap fields of every pruned tensor (`fields[t]`, empty for others)
+/// and the coded stream of each kind present.
+fn position_streams(
+    tensors: &[TensorIn<'_>],
+    numels: &[u64],
+) -> Result<(Vec<Vec<u32>>, Vec<PositionStream>)> {
+    let mut fields = vec![Vec::new(); tensors.len()];
+    let mut streams = Vec::new();
+    for kind in POSITION_KINDS {
+        let bits = field_bits(kind);
+        let mut counts = vec![0u64; 1 << bits];
+        let mut present = false;
+        for (i, t) in tensors.iter().enumerate() {
+            if let (Storage::Pruned { survivors, .. }, true) = (t.storage, t.kind == kind) {
+                present = true;
+                fields[i] = gap_fields(survivors, numels[i], bits).map_err(|e| bad(t.name, e))?;
+                for &f in &fields[i] {
+                    counts[f as usize] += 1;
+                }
+            }
+        }
+        if !present {
+            continue;
+        }
+        let code = HuffmanCode::from_counts(&counts)?;
+        let mut w = BitWriter::new();
+        for (i, t) in tensors.iter().enumerate() {
+            if t.kind == kind {
+                code.encode_into(&fields[i], &mut w)?;
+            }
+        }
+        streams.push(PositionStream {
+            kind,
+            code,
+            bits: w.finish(),
+        });
+    }
+    Ok((fields, streams))
+}
+
+fn put_stream(body: &mut Vec<u8>, bits: &Bits) {
+    body.put_u64(bits.bits);
+    body.extend_from_slice(&bits.bytes);
+}
+
+/// Writes `tensors` and their `codebooks` as a `.nqz` file.
+///
+/// Clusters no weight uses are dropped and the indices renumbered, and
+/// codebooks no tensor refers to are left out, so the file's codebooks are
+/// exactly what the size accounting counts ([`Encoded::codebook_counts`]).
+/// Fails, naming the tensor, on a duplicate name, a shape that does not
+/// match the values, a cluster index outside its codebook, survivors that
+/// are not strictly increasing inside the tensor, or a pruned tensor of
+/// kind `Other`.
+pub fn encode(codebooks: &[CodebookIn<'_>], tensors: &[TensorIn<'_>]) -> Result<Encoded> {
+    if tensors.len() > u32::MAX as usize {
+        return Err(QuantError::Inconsistent("more than 2^32 tensors".into()));
+    }
+    let numels = check_tensors(codebooks, tensors)?;
+    let (stored, new_index) = stored_codebooks(codebooks, tensors)?;
+    let (fields, positions) = position_streams(tensors, &numels)?;
+
+    let mut index_streams = Vec::with_capacity(stored.len());
+    for (s, cb) in stored.iter().enumerate() {
+        let mut w = BitWriter::new();
+        if let Some(code) = &cb.code {
+            for t in tensors {
+                if let Some((b, assignment)) = quantized_part(t) {
+                    if new_index[b] == Some(s as u32) {
+                        let renumbered: Vec<u32> =
+                            assignment.iter().map(|&a| cb.remap[a as usize]).collect();
+                        code.encode_into(&renumbered, &mut w)?;
+                    }
+                }
+            }
+        }
+        index_streams.push(w.finish());
+    }
+
+    let mut body = Vec::new();
+    let mut streams = StreamBits::default();
+    body.put_u32(tensors.len() as u32);
+    for (i, t) in tensors.iter().enumerate() {
+        body.put_u16(t.name.len() as u16);
+        body.extend_from_slice(t.name.as_bytes());
+        body.put_u8(t.kind.code());
+        let storage = match t.storage {
+            Storage::Raw(_) => STORED_RAW,
+            Storage::Quantized { .. } => STORED_QUANTIZED,
+            Storage::Pruned { .. } => STORED_PRUNED,
+        };
+        body.put_u8(storage);
+        body.put_u8(t.shape.len() as u8);
+        for &d in t.shape {
+            body.put_u64(d);
+        }
+        if let Some((b, _)) = quantized_part(t) {
+            body.put_u32(new_index[b].expect("referenced codebooks are stored"));
+        }
+        if let Storage::Pruned { survivors, .. } = t.storage {
+            body.put_u64(survivors.len() as u64);
+            body.put_u64(fields[i].len() as u64);
+        }
+    }
+    body.put_u32(stored.len() as u32);
+    for cb in &stored {
+        body.put_u8(coding_code(cb.coding));
+        body.put_u32(cb.centres.len() as u32);
+        body.put_f32s(&cb.centres);
+        streams.codebook_bits += 32 * cb.centres.len() as u64;
+        if let Some(Code::Huffman(code)) = &cb.code {
+            body.extend_from_slice(&code.length_table());
+            streams.code_table_bits += 8 * cb.centres.len() as u64;
+        }
+    }
+    let mask = positions.iter().fold(0u8, |m, p| m | (1 << p.kind.code()));
+    body.put_u8(mask);
+    for p in &positions {
+        body.extend_from_slice(&p.code.length_table());
+        streams.position_table_bits += 8 << field_bits(p.kind);
+    }
+    for bits in &index_streams {
+        put_stream(&mut body, bits);
+        streams.index_bits += bits.bits;
+    }
+    for p in &positions {
+        put_stream(&mut body, &p.bits);
+        streams.position_bits += p.bits.bits;
+    }
+    for t in tensors {
+        if let Storage::Raw(values) = t.storage {
+            body.put_f32s(values);
+            streams.float_bits += 32 * values.len() as u64;
+        }
+    }
+
+    let whole_bytes = streams.codebook_bits
+        + streams.code_table_bits
+        + streams.position_table_bits
+        + streams.float_bits;
+    streams.payload_bytes = whole_bytes / 8
+        + index_streams
+            .iter()
+            .chain(positions.iter().map(|p| &p.bits))
+            .map(|b| b.bits.div_ceil(8))
+            .sum::<u64>();
+
+    let mut bytes = Vec::with_capacity(PREAMBLE_BYTES as usize + body.len());
+    bytes.extend_from_slice(&MAGIC);
+    bytes.put_u16(VERSION);
+    bytes.put_u16(0);
+    bytes.put_u64(body.len() as u64);
+    bytes.put_u32(crc32c::crc32c(&body));
+    bytes.extend_from_slice(&body);
+    streams.header_bytes = bytes.len() as u64 - streams.payload_bytes;
+    Ok(Encoded {
+        bytes,
+        streams,
+        codebook_counts: stored
+            .into_iter()
+            .map(|c| c.counts)
+            .filter(|c| !c.is_empty())
+            .collect(),
+    })
+}
