@@ -32,3 +32,22 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         1
     }
 }
+
+/// Whether the error is stdout closed under us (`nq-exp plan G | head`):
+/// not a failure, so the command exits 0 without a message.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes one line to stdout, returning an error (instead of panicking
+/// like `println!`) when stdout is closed.
+pub fn print_line(line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    Ok(())
+}

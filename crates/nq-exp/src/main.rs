@@ -3,9 +3,12 @@
 //! Exit status: 0 on success, 2 on bad input (arguments, files, data), 1 on
 //! any other failure. Errors print their whole chain on one line.
 
+mod cache;
 mod error;
+mod grid;
 mod npy;
 mod pack;
+mod plan;
 mod quantize;
 
 use std::process::ExitCode;
@@ -25,6 +28,8 @@ struct Cli {
 enum Command {
     /// Quantize one weight vector (.npy) and print a JSON summary.
     Quantize(quantize::QuantizeArgs),
+    /// List the cells of a grid and which are cached; runs nothing.
+    Plan(plan::PlanArgs),
     /// Write a model and the quantizations of its tensors as one .nqz file.
     Pack(pack::PackArgs),
     /// Decode a .nqz file into a float32 safetensors model.
@@ -35,11 +40,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Quantize(args) => quantize::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Pack(args) => pack::run_pack(args),
         Command::Unpack(args) => pack::run_unpack(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if error::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(error::exit_code(&e))

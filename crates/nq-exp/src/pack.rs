@@ -297,7 +297,7 @@ pub fn run_pack(args: &PackArgs) -> Result<()> {
         quantized_tensors: wanted.len(),
         streams: encoded.streams,
     };
-    println!("{}", serde_json::to_string(&summary)?);
+    crate::error::print_line(&serde_json::to_string(&summary)?)?;
     Ok(())
 }
 
@@ -355,6 +355,6 @@ pub fn run_unpack(args: &UnpackArgs) -> Result<()> {
         elements: decoded.tensors.iter().map(|t| t.values.len() as u64).sum(),
         streams: decoded.streams,
     };
-    println!("{}", serde_json::to_string(&summary)?);
+    crate::error::print_line(&serde_json::to_string(&summary)?)?;
     Ok(())
 }

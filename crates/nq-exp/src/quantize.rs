@@ -226,6 +226,6 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         seconds,
         size,
     };
-    println!("{}", serde_json::to_string(&summary)?);
+    crate::error::print_line(&serde_json::to_string(&summary)?)?;
     Ok(())
 }

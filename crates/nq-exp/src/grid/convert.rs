@@ -1,0 +1,350 @@
+//! Checks a parsed grid file and turns it into validated settings.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use nq_quant::kmeans::KmeansInit;
+use nq_quant::scope::Scope;
+use nq_quant::uniform::UniformCentre;
+
+use super::expand::{expand, Axes};
+use super::raw::{
+    RawFinetune, RawGrid, RawImportance, RawModel, RawPrune, RawQuantizer, RawTrain,
+};
+use super::spans::KeySpans;
+use super::spec::{
+    EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelSpec, OptimizerSpec, PruneSettings,
+    PruneSpec, ScheduleSpec, TrainSpec,
+};
+use super::GridError;
+
+/// The architectures a grid may name (nq-nn builds them).
+pub const ARCHS: [&str; 7] = [
+    "lenet5",
+    "lenet-300-100",
+    "resnet20",
+    "resnet32",
+    "resnet56",
+    "alexnet",
+    "small-conv",
+];
+
+/// The datasets a grid may name, with the architectures that fit each.
+pub const DATASETS: [(&str, &[&str]); 4] = [
+    ("mnist", &["lenet5", "lenet-300-100", "small-conv"]),
+    ("fashion-mnist", &["lenet5", "lenet-300-100", "small-conv"]),
+    ("cifar10", &["resnet20", "resnet32", "resnet56", "small-conv"]),
+    ("imagenet", &["alexnet"]),
+];
+
+/// Where errors point.
+pub struct Context<'a> {
+    pub path: &'a Path,
+    pub spans: &'a KeySpans,
+}
+
+impl Context<'_> {
+    pub fn error(&self, key: &str, message: impl Into<String>) -> GridError {
+        GridError {
+            file: self.path.to_owned(),
+            line: self.spans.line_of(key),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub fn ensure(&self, ok: bool, key: &str, message: impl FnOnce() -> String) -> Result<(), GridError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.error(key, message()))
+        }
+    }
+
+    /// A positive, finite number.
+    fn positive(&self, key: &str, v: f64) -> Result<f64, GridError> {
+        self.ensure(v.is_finite() && v > 0.0, key, || {
+            format!("expected a positive number, got {v}")
+        })?;
+        Ok(v)
+    }
+
+    /// A finite number >= 0.
+    fn non_negative(&self, key: &str, v: f64) -> Result<f64, GridError> {
+        self.ensure(v.is_finite() && v >= 0.0, key, || {
+            format!("expected a number >= 0, got {v}")
+        })?;
+        Ok(v)
+    }
+
+    /// One of `allowed`.
+    fn one_of<'s>(&self, key: &str, v: &'s str, allowed: &[&str]) -> Result<&'s str, GridError> {
+        self.ensure(allowed.contains(&v), key, || {
+            format!("`{v}` is not one of {}", allowed.join(", "))
+        })?;
+        Ok(v)
+    }
+
+    /// Parses with the type's `FromStr`, reporting its message.
+    fn parsed<T: FromStr>(&self, key: &str, v: &str) -> Result<T, GridError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        v.parse().map_err(|e: T::Err| self.error(key, e.to_string()))
+    }
+}
+
+fn model(ctx: &Context<'_>, raw: RawModel) -> Result<ModelSpec, GridError> {
+    let arch = ctx.one_of("model.arch", &raw.arch, &ARCHS)?;
+    let names: Vec<&str> = DATASETS.iter().map(|(d, _)| *d).collect();
+    ctx.one_of("model.dataset", &raw.dataset, &names)?;
+    let fits = DATASETS
+        .iter()
+        .find(|(d, _)| *d == raw.dataset)
+        .is_some_and(|(_, archs)| archs.contains(&arch));
+    ctx.ensure(fits, "model.dataset", || {
+        format!("{} is not built for {}", arch, raw.dataset)
+    })?;
+    for (key, n) in [
+        ("model.train_examples", raw.train_examples),
+        ("model.test_examples", raw.test_examples),
+    ] {
+        ctx.ensure(n != Some(0), key, || "expected at least 1".into())?;
+    }
+    Ok(ModelSpec {
+        arch: raw.arch,
+        dataset: raw.dataset,
+        data_dir: raw.data_dir,
+        train_examples: raw.train_examples,
+        test_examples: raw.test_examples,
+    })
+}
+
+fn optimizer(
+    ctx: &Context<'_>,
+    key: &str,
+    name: &str,
+    momentum: Option<f64>,
+    weight_decay: Option<f64>,
+) -> Result<OptimizerSpec, GridError> {
+    let section = &key[..key.rfind('.').unwrap_or(0)];
+    let weight_decay = ctx.non_negative(&format!("{section}.weight_decay"), weight_decay.unwrap_or(0.0))?;
+    match ctx.one_of(key, name, &["sgd", "adam"])? {
+        "sgd" => {
+            let m = momentum.unwrap_or(0.9);
+            ctx.ensure((0.0..1.0).contains(&m), &format!("{section}.momentum"), || {
+                format!("expected a momentum in [0, 1), got {m}")
+            })?;
+            Ok(OptimizerSpec::Sgd {
+                momentum: m,
+                weight_decay,
+            })
+        }
+        _ => {
+            ctx.ensure(momentum.is_none(), &format!("{section}.momentum"), || {
+                "momentum applies to sgd only".into()
+            })?;
+            Ok(OptimizerSpec::Adam { weight_decay })
+        }
+    }
+}
+
+fn train(ctx: &Context<'_>, raw: RawTrain) -> Result<TrainSpec, GridError> {
+    ctx.ensure(raw.epochs >= 1, "train.epochs", || "expected at least 1".into())?;
+    ctx.ensure(raw.batch_size >= 1, "train.batch_size", || "expected at least 1".into())?;
+    ctx.ensure(raw.max_batches_per_epoch != Some(0), "train.max_batches_per_epoch", || {
+        "expected at least 1".into()
+    })?;
+    let optimizer = optimizer(ctx, "train.optimizer", &raw.optimizer, raw.momentum, raw.weight_decay)?;
+    let schedule_name = raw.schedule.as_deref().unwrap_or("constant");
+    let schedule = match ctx.one_of("train.schedule", schedule_name, &["constant", "step", "cosine"])? {
+        "step" => {
+            let every = raw
+                .step_every
+                .ok_or_else(|| ctx.error("train.step_every", "required by schedule = \"step\""))?;
+            ctx.ensure(every >= 1, "train.step_every", || "expected at least 1".into())?;
+            let gamma = ctx.positive("train.step_gamma", raw.step_gamma.unwrap_or(0.1))?;
+            ScheduleSpec::Step { every, gamma }
+        }
+        other => {
+            for (key, set) in [
+                ("train.step_every", raw.step_every.is_some()),
+                ("train.step_gamma", raw.step_gamma.is_some()),
+            ] {
+                ctx.ensure(!set, key, || format!("applies to schedule = \"step\", not \"{other}\""))?;
+            }
+            if other == "cosine" {
+                ScheduleSpec::Cosine
+            } else {
+                ScheduleSpec::Constant
+            }
+        }
+    };
+    Ok(TrainSpec {
+        epochs: raw.epochs,
+        optimizer,
+        lr: ctx.positive("train.lr", raw.lr)?,
+        batch_size: raw.batch_size,
+        schedule,
+        max_batches_per_epoch: raw.max_batches_per_epoch,
+    })
+}
+
+fn check_name(ctx: &Context<'_>, section: &str, name: &str) -> Result<(), GridError> {
+    ctx.ensure(name != "none", &format!("{section}.{name}"), || {
+        "`none` is reserved for \"no such stage\" in [grid]".into()
+    })
+}
+
+fn prune(
+    ctx: &Context<'_>,
+    raw: BTreeMap<String, RawPrune>,
+    train_lr: f64,
+) -> Result<BTreeMap<String, PruneSpec>, GridError> {
+    let mut out = BTreeMap::new();
+    for (name, p) in raw {
+        check_name(ctx, "prune", &name)?;
+        let key = |k: &str| format!("prune.{name}.{k}");
+        ctx.ensure(p.keep > 0.0 && p.keep <= 1.0, &key("keep"), || {
+            format!("expected a share of weights kept in (0, 1], got {}", p.keep)
+        })?;
+        let scope = ctx.parsed::<Scope>(&key("scope"), p.scope.as_deref().unwrap_or("layer"))?;
+        let lr = ctx.positive(&key("lr"), p.lr.unwrap_or(train_lr / 10.0))?;
+        out.insert(
+            name.clone(),
+            PruneSpec {
+                name,
+                settings: PruneSettings {
+                    keep: p.keep,
+                    scope,
+                    retrain_epochs: p.retrain_epochs,
+                    lr,
+                },
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn importance(
+    ctx: &Context<'_>,
+    raw: BTreeMap<String, RawImportance>,
+) -> Result<BTreeMap<String, ImportanceSpec>, GridError> {
+    let mut out = BTreeMap::new();
+    for (name, i) in raw {
+        check_name(ctx, "importance", &name)?;
+        let key = |k: &str| format!("importance.{name}.{k}");
+        let estimator = ctx.one_of(
+            &key("estimator"),
+            &i.estimator,
+            &["hutchinson", "gauss-newton", "exact", "adam"],
+        )?;
+        let samples = i.samples.unwrap_or(1000);
+        ctx.ensure(samples >= 1, &key("samples"), || "expected at least 1".into())?;
+        let not_for = |k: &str, set: bool| {
+            ctx.ensure(!set, &key(k), || format!("does not apply to estimator = \"{estimator}\""))
+        };
+        let spec = match estimator {
+            "hutchinson" => {
+                not_for("source", i.source.is_some())?;
+                let probes = i.probes.unwrap_or(1);
+                ctx.ensure(probes >= 1, &key("probes"), || "expected at least 1".into())?;
+                EstimatorSpec::Hutchinson { samples, probes }
+            }
+            "adam" => {
+                not_for("samples", i.samples.is_some())?;
+                not_for("probes", i.probes.is_some())?;
+                let source = i.source.as_deref().unwrap_or("training");
+                ctx.one_of(&key("source"), source, &["training", "statistics"])?;
+                EstimatorSpec::Adam {
+                    source: source.to_owned(),
+                }
+            }
+            other => {
+                not_for("source", i.source.is_some())?;
+                not_for("probes", i.probes.is_some())?;
+                if other == "exact" {
+                    EstimatorSpec::Exact { samples }
+                } else {
+                    EstimatorSpec::GaussNewton { samples }
+                }
+            }
+        };
+        out.insert(
+            name.clone(),
+            ImportanceSpec {
+                name,
+                estimator: spec,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Resolved `[quantizer]` settings.
+pub struct QuantizerSettings {
+    pub kmeans_init: String,
+    pub kmeans_max_iter: usize,
+    pub ecsq_max_iter: usize,
+    pub ecsq_k_init: usize,
+    pub uniform_centre: String,
+}
+
+fn quantizer(ctx: &Context<'_>, raw: RawQuantizer) -> Result<QuantizerSettings, GridError> {
+    let init = raw.kmeans_init.unwrap_or_else(|| "kmeans++".into());
+    ctx.parsed::<KmeansInit>("quantizer.kmeans_init", &init)?;
+    let centre = raw.uniform_centre.unwrap_or_else(|| "weighted-mean".into());
+    ctx.parsed::<UniformCentre>("quantizer.uniform_centre", &centre)?;
+    ctx.ensure(raw.max_iter != Some(0), "quantizer.max_iter", || "expected at least 1".into())?;
+    let k_init = raw.ecsq_k_init.unwrap_or(256);
+    ctx.ensure(k_init >= 1, "quantizer.ecsq_k_init", || "expected at least 1".into())?;
+    Ok(QuantizerSettings {
+        kmeans_init: init,
+        kmeans_max_iter: raw.max_iter.unwrap_or(1000),
+        ecsq_max_iter: raw.max_iter.unwrap_or(100),
+        ecsq_k_init: k_init,
+        uniform_centre: centre,
+    })
+}
+
+fn finetune(ctx: &Context<'_>, raw: RawFinetune) -> Result<FinetuneSpec, GridError> {
+    ctx.ensure(raw.epochs >= 1, "finetune.epochs", || "expected at least 1".into())?;
+    let optimizer = optimizer(
+        ctx,
+        "finetune.optimizer",
+        raw.optimizer.as_deref().unwrap_or("adam"),
+        None,
+        None,
+    )?;
+    let center_grad = raw.center_grad.unwrap_or_else(|| "mean".into());
+    ctx.one_of("finetune.center_grad", &center_grad, &["mean", "sum"])?;
+    Ok(FinetuneSpec {
+        epochs: raw.epochs,
+        lr: ctx.positive("finetune.lr", raw.lr)?,
+        optimizer,
+        center_grad,
+        train_biases: raw.train_biases.unwrap_or(false),
+    })
+}
+
+/// The whole grid.
+pub fn grid(ctx: &Context<'_>, raw: RawGrid) -> Result<Grid, GridError> {
+    ctx.ensure(!raw.name.trim().is_empty(), "name", || "expected a name".into())?;
+    let model = model(ctx, raw.model)?;
+    let train = train(ctx, raw.train)?;
+    let prunes = prune(ctx, raw.prune, train.lr)?;
+    let importances = importance(ctx, raw.importance)?;
+    let quantizer = quantizer(ctx, raw.quantizer)?;
+    let finetune = raw.finetune.map(|f| finetune(ctx, f)).transpose()?;
+    let axes = Axes::check(ctx, raw.grid, &prunes, &importances, finetune.is_some())?;
+    let cells = expand(&axes, &prunes, &importances, &quantizer, finetune.as_ref());
+    Ok(Grid {
+        name: raw.name,
+        description: raw.description,
+        path: ctx.path.to_owned(),
+        model,
+        train,
+        cells,
+    })
+}

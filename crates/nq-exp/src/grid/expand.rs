@@ -1,0 +1,252 @@
+//! The `[grid]` axes, checked, and their expansion into cells.
+//!
+//! Order (fixed, so that cell indices and ids are stable): seed, prune,
+//! method, then for quantizing methods weighting, scope, the method's own
+//! parameter (`k`, or `lambda` for ECSQ), coding, finetune. Axes that do
+//! not apply to a method do not multiply its cells; `method = "none"` gives
+//! one cell per seed and pruning.
+
+use std::collections::{BTreeMap, HashSet};
+
+use nq_quant::huffman::Coding;
+use nq_quant::scope::Scope;
+
+use super::convert::{Context, QuantizerSettings};
+use super::raw::RawAxes;
+use super::spec::{CellSpec, FinetuneSpec, ImportanceSpec, MethodSpec, PruneSpec};
+use super::GridError;
+
+const METHODS: [&str; 5] = ["none", "kmeans", "kmeans-optimal", "uniform", "ecsq"];
+
+/// The checked axes.
+pub struct Axes {
+    seed: Vec<u64>,
+    prune: Vec<String>,
+    method: Vec<String>,
+    weighting: Vec<String>,
+    scope: Vec<Scope>,
+    k: Vec<usize>,
+    lambda: Vec<f64>,
+    coding: Vec<Coding>,
+    finetune: Vec<bool>,
+}
+
+fn no_duplicates<T: std::fmt::Debug>(
+    ctx: &Context<'_>,
+    key: &str,
+    values: &[T],
+    id: impl Fn(&T) -> String,
+) -> Result<(), GridError> {
+    let mut seen = HashSet::new();
+    for v in values {
+        ctx.ensure(seen.insert(id(v)), key, || format!("{v:?} is listed twice"))?;
+    }
+    ctx.ensure(!values.is_empty(), key, || "expected at least one value".into())
+}
+
+impl Axes {
+    /// Checks every axis against the named settings and the methods.
+    pub fn check(
+        ctx: &Context<'_>,
+        raw: RawAxes,
+        prunes: &BTreeMap<String, PruneSpec>,
+        importances: &BTreeMap<String, ImportanceSpec>,
+        has_finetune: bool,
+    ) -> Result<Self, GridError> {
+        let owned = |v: Option<Vec<String>>, default: &str| v.unwrap_or_else(|| vec![default.to_owned()]);
+        let prune = owned(raw.prune, "none");
+        let weighting = owned(raw.weighting, "none");
+        let scope_names = owned(raw.scope, "layer");
+        let coding_names = owned(raw.coding, "huffman");
+        let finetune = raw.finetune.unwrap_or_else(|| vec![false]);
+        no_duplicates(ctx, "grid.seed", &raw.seed, |v| v.to_string())?;
+        no_duplicates(ctx, "grid.method", &raw.method, Clone::clone)?;
+        no_duplicates(ctx, "grid.prune", &prune, Clone::clone)?;
+        no_duplicates(ctx, "grid.weighting", &weighting, Clone::clone)?;
+        no_duplicates(ctx, "grid.scope", &scope_names, Clone::clone)?;
+        no_duplicates(ctx, "grid.coding", &coding_names, Clone::clone)?;
+        no_duplicates(ctx, "grid.finetune", &finetune, |v| v.to_string())?;
+        for m in &raw.method {
+            ctx.ensure(METHODS.contains(&m.as_str()), "grid.method", || {
+                format!("`{m}` is not one of {}", METHODS.join(", "))
+            })?;
+        }
+        for p in &prune {
+            ctx.ensure(p == "none" || prunes.contains_key(p), "grid.prune", || {
+                format!("`{p}` is neither \"none\" nor a [prune.{p}] table")
+            })?;
+        }
+        for w in &weighting {
+            ctx.ensure(w == "none" || importances.contains_key(w), "grid.weighting", || {
+                format!("`{w}` is neither \"none\" nor an [importance.{w}] table")
+            })?;
+        }
+        let scope = scope_names
+            .iter()
+            .map(|s| s.parse().map_err(|e: nq_quant::QuantError| ctx.error("grid.scope", e.to_string())))
+            .collect::<Result<Vec<Scope>, _>>()?;
+        let coding = coding_names
+            .iter()
+            .map(|s| s.parse().map_err(|e: nq_quant::QuantError| ctx.error("grid.coding", e.to_string())))
+            .collect::<Result<Vec<Coding>, _>>()?;
+        ctx.ensure(!finetune.contains(&true) || has_finetune, "grid.finetune", || {
+            "true needs a [finetune] table".into()
+        })?;
+
+        let uses_k = raw
+            .method
+            .iter()
+            .any(|m| matches!(m.as_str(), "kmeans" | "kmeans-optimal" | "uniform"));
+        let uses_lambda = raw.method.iter().any(|m| m == "ecsq");
+        let k = match (raw.k, uses_k) {
+            (Some(k), true) => k,
+            (None, true) => return Err(ctx.error("grid.method", "kmeans, kmeans-optimal and uniform need a grid.k list")),
+            (Some(_), false) => return Err(ctx.error("grid.k", "no method in grid.method takes k")),
+            (None, false) => Vec::new(),
+        };
+        let lambda = match (raw.lambda, uses_lambda) {
+            (Some(l), true) => l,
+            (None, true) => return Err(ctx.error("grid.method", "ecsq needs a grid.lambda list")),
+            (Some(_), false) => return Err(ctx.error("grid.lambda", "no method in grid.method takes lambda")),
+            (None, false) => Vec::new(),
+        };
+        if uses_k {
+            no_duplicates(ctx, "grid.k", &k, |v| v.to_string())?;
+            for &v in &k {
+                ctx.ensure(v >= 1, "grid.k", || format!("expected k >= 1, got {v}"))?;
+            }
+        }
+        if uses_lambda {
+            no_duplicates(ctx, "grid.lambda", &lambda, |v| v.to_string())?;
+            for &v in &lambda {
+                ctx.ensure(v.is_finite() && v >= 0.0, "grid.lambda", || {
+                    format!("expected lambda >= 0, got {v}")
+                })?;
+            }
+        }
+        Ok(Self {
+            seed: raw.seed,
+            prune,
+            method: raw.method,
+            weighting,
+            scope,
+            k,
+            lambda,
+            coding,
+            finetune,
+        })
+    }
+}
+
+/// The method's variants along its own axis.
+fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec> {
+    match method {
+        "kmeans" => axes
+            .k
+            .iter()
+            .map(|&k| MethodSpec::Kmeans {
+                k,
+                init: q.kmeans_init.clone(),
+                max_iter: q.kmeans_max_iter,
+            })
+            .collect(),
+        "kmeans-optimal" => axes.k.iter().map(|&k| MethodSpec::KmeansOptimal { k }).collect(),
+        "uniform" => axes
+            .k
+            .iter()
+            .map(|&k| MethodSpec::Uniform {
+                k,
+                centre: q.uniform_centre.clone(),
+            })
+            .collect(),
+        "ecsq" => axes
+            .lambda
+            .iter()
+            .map(|&lambda| MethodSpec::Ecsq {
+                lambda,
+                k_init: q.ecsq_k_init,
+                max_iter: q.ecsq_max_iter,
+            })
+            .collect(),
+        _ => vec![MethodSpec::None],
+    }
+}
+
+fn cell_id(seed: u64, prune: &str, method: &MethodSpec, rest: Option<(&str, Scope, Coding, bool)>) -> String {
+    let mut id = format!("s{seed}.{prune}.{}", method.name());
+    if let Some(k) = method.k() {
+        id.push_str(&format!(".k{k}"));
+    }
+    if let Some(l) = method.lambda() {
+        id.push_str(&format!(".l{l}"));
+    }
+    if let Some((weighting, scope, coding, finetune)) = rest {
+        let scope = match scope {
+            Scope::Layer => "layer",
+            Scope::Global => "global",
+        };
+        id.push_str(&format!(".{weighting}.{scope}.{coding}"));
+        if finetune {
+            id.push_str(".ft");
+        }
+    }
+    id
+}
+
+/// Every cell of the grid, in the fixed order.
+pub fn expand(
+    axes: &Axes,
+    prunes: &BTreeMap<String, PruneSpec>,
+    importances: &BTreeMap<String, ImportanceSpec>,
+    q: &QuantizerSettings,
+    finetune: Option<&FinetuneSpec>,
+) -> Vec<CellSpec> {
+    let mut cells = Vec::new();
+    let mut push = |cell: CellSpec| {
+        let index = cells.len();
+        cells.push(CellSpec { index, ..cell });
+    };
+    for &seed in &axes.seed {
+        for prune_name in &axes.prune {
+            let prune = prunes.get(prune_name).cloned();
+            for method in &axes.method {
+                if method == "none" {
+                    push(CellSpec {
+                        index: 0,
+                        id: cell_id(seed, prune_name, &MethodSpec::None, None),
+                        seed,
+                        prune: prune.clone(),
+                        weighting: None,
+                        method: MethodSpec::None,
+                        scope: None,
+                        coding: None,
+                        finetune: None,
+                    });
+                    continue;
+                }
+                for weighting in &axes.weighting {
+                    for &scope in &axes.scope {
+                        for spec in variants(method, axes, q) {
+                            for &coding in &axes.coding {
+                                for &ft in &axes.finetune {
+                                    push(CellSpec {
+                                        index: 0,
+                                        id: cell_id(seed, prune_name, &spec, Some((weighting, scope, coding, ft))),
+                                        seed,
+                                        prune: prune.clone(),
+                                        weighting: importances.get(weighting).cloned(),
+                                        method: spec.clone(),
+                                        scope: Some(scope),
+                                        coding: Some(coding),
+                                        finetune: if ft { finetune.cloned() } else { None },
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cells
+}

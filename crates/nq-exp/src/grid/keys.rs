@@ -1,0 +1,81 @@
+//! Cache keys: each stage of a cell is stored under a hash of exactly its
+//! inputs, chained through the stage before it, so that two cells sharing a
+//! baseline (or a pruned network, or an importance) share its file, a
+//! change of any input changes every key downstream of it, and nothing
+//! else (a name, a description, another cell, the order of the grid) does.
+//!
+//! A key is the first 20 hex digits of the SHA-256 of a JSON document
+//! holding [`CACHE_VERSION`], the stage name, the parent key and the
+//! stage's settings.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::spec::{CellSpec, Grid, ModelSpec, TrainSpec};
+
+/// Bumped when a stage's meaning changes, so that old caches are not
+/// reused by mistake.
+pub const CACHE_VERSION: u32 = 1;
+
+/// The keys of the stages of one cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellKeys {
+    /// The trained baseline.
+    pub baseline: String,
+    /// The network that is quantized: the pruned and retrained one, or the
+    /// baseline when there is no pruning.
+    pub network: String,
+    /// The importance of its weights, when the cell has a weighting.
+    pub importance: Option<String>,
+    /// The quantized (and fine-tuned) network and its result row.
+    pub result: String,
+}
+
+fn digest(stage: &str, parent: Option<&str>, settings: &impl Serialize) -> String {
+    #[derive(Serialize)]
+    struct Input<'a, T> {
+        version: u32,
+        stage: &'a str,
+        parent: Option<&'a str>,
+        settings: &'a T,
+    }
+    let json = serde_json::to_vec(&Input {
+        version: CACHE_VERSION,
+        stage,
+        parent,
+        settings,
+    })
+    .expect("grid settings serialise to JSON");
+    let hash = Sha256::digest(&json);
+    hash.iter().take(10).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key of a trained baseline.
+pub fn baseline_key(model: &ModelSpec, train: &TrainSpec, seed: u64) -> String {
+    digest("baseline", None, &(model, train, seed))
+}
+
+/// The keys of every stage of `cell`.
+pub fn cell_keys(grid: &Grid, cell: &CellSpec) -> CellKeys {
+    let baseline = baseline_key(&grid.model, &grid.train, cell.seed);
+    let network = match &cell.prune {
+        Some(p) => digest("prune", Some(&baseline), &p.settings),
+        None => baseline.clone(),
+    };
+    let importance = cell
+        .weighting
+        .as_ref()
+        .map(|w| digest("importance", Some(&network), &w.estimator));
+    let parent = importance.as_deref().unwrap_or(&network);
+    let result = digest(
+        "result",
+        Some(parent),
+        &(&cell.method, cell.scope, cell.coding, &cell.finetune),
+    );
+    CellKeys {
+        baseline,
+        network,
+        importance,
+        result,
+    }
+}

@@ -1,0 +1,140 @@
+//! Experiment grids: TOML files whose `[grid]` lists are axes.
+//!
+//! [`load`] reads a grid file, refuses unknown keys and wrong types (serde
+//! with `deny_unknown_fields`, [`raw`]), checks every value and turns the
+//! file into validated settings and cells ([`spec`]) in a fixed order
+//! ([`expand`]). Every error names the file, the line and the key, and says
+//! what was expected. [`keys`] gives each stage of a cell a cache key that
+//! hashes exactly its inputs.
+//!
+//! The schema, with every key (defaults in comments):
+//!
+//! ```toml
+//! name = "ablation_global"
+//! description = "what question this grid answers"
+//!
+//! [model]
+//! arch = "lenet5"            # lenet5 | lenet-300-100 | resnet20 | resnet32 | resnet56 | alexnet | small-conv
+//! dataset = "fashion-mnist"  # mnist | fashion-mnist | cifar10 | imagenet
+//! # data_dir = "/path"       # default: the dataset's default directory
+//! # train_examples = 5000    # only the first examples (quick runs)
+//! # test_examples = 1000
+//!
+//! [train]
+//! epochs = 10
+//! optimizer = "adam"         # sgd | adam
+//! lr = 1e-3
+//! batch_size = 128
+//! # momentum = 0.9           # sgd only
+//! # weight_decay = 0.0
+//! # schedule = "constant"    # constant | step | cosine
+//! # step_every = 10          # step only
+//! # step_gamma = 0.1         # step only
+//! # max_batches_per_epoch = 100
+//!
+//! [prune.paper]              # any number of named settings
+//! keep = 0.0855
+//! retrain_epochs = 5
+//! # scope = "layer"          # layer | global
+//! # lr = the training lr / 10
+//!
+//! [importance.hessian]       # any number of named settings
+//! estimator = "hutchinson"   # hutchinson | gauss-newton | exact | adam
+//! # samples = 1000           # training examples (hessian estimators)
+//! # probes = 1               # hutchinson only
+//! # source = "training"      # adam only: training | statistics
+//!
+//! [quantizer]                # optional
+//! # kmeans_init = "kmeans++" # kmeans++ | linear | density
+//! # max_iter = 1000          # kmeans; ecsq uses 100 unless set
+//! # ecsq_k_init = 256
+//! # uniform_centre = "weighted-mean"   # weighted-mean | mean | midpoint
+//!
+//! [finetune]                 # needed when the finetune axis has true
+//! epochs = 1
+//! lr = 1e-4
+//! # optimizer = "adam"
+//! # center_grad = "mean"     # mean | sum
+//! # train_biases = false
+//!
+//! [grid]
+//! seed = [0]
+//! method = ["kmeans", "uniform", "ecsq"]  # also kmeans-optimal, and none (no quantization)
+//! # prune = ["none"]         # "none" or names of [prune.*]
+//! # weighting = ["none"]     # "none" or names of [importance.*]
+//! # scope = ["layer"]        # layer | global
+//! # k = [...]                # kmeans, kmeans-optimal, uniform
+//! # lambda = [...]           # ecsq
+//! # coding = ["huffman"]     # huffman | fixed
+//! # finetune = [false]
+//! ```
+//!
+//! Axes that do not apply to a method do not multiply its cells: `k` is not
+//! an axis of `ecsq`, `lambda` only of `ecsq`, and `method = "none"` (the
+//! pruned or baseline network as is) takes only `seed` and `prune`.
+
+mod convert;
+mod expand;
+pub mod keys;
+mod raw;
+mod spans;
+pub mod spec;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use spec::Grid;
+
+/// A mistake in a grid file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GridError {
+    /// The grid file.
+    pub file: PathBuf,
+    /// 1-based line of the offending key, when known.
+    pub line: Option<usize>,
+    /// The key, dotted (`grid.k`, `prune.paper.keep`).
+    pub key: String,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for GridError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for GridError {}
+
+/// Reads and validates the grid file at `path`.
+pub fn load(path: &Path) -> Result<Grid, GridError> {
+    let source = std::fs::read_to_string(path).map_err(|e| GridError {
+        file: path.to_owned(),
+        line: None,
+        key: String::new(),
+        message: format!("cannot read the grid file: {e}"),
+    })?;
+    parse(&source, path)
+}
+
+/// Validates the grid in `source`, read from `path` (used in messages).
+pub fn parse(source: &str, path: &Path) -> Result<Grid, GridError> {
+    let spans = spans::KeySpans::new(source);
+    let raw: raw::RawGrid =
+        toml::from_str(source).map_err(|e| spans.toml_error(path, &e))?;
+    let ctx = convert::Context {
+        path,
+        spans: &spans,
+    };
+    convert::grid(&ctx, raw)
+}
+
+#[cfg(test)]
+mod tests;

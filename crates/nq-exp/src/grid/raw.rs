@@ -1,0 +1,113 @@
+//! The grid file as written: serde structs that refuse unknown keys. They
+//! are checked and turned into [`super::spec`] types by [`super::load`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// A whole grid file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrid {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub model: RawModel,
+    pub train: RawTrain,
+    #[serde(default)]
+    pub prune: BTreeMap<String, RawPrune>,
+    #[serde(default)]
+    pub importance: BTreeMap<String, RawImportance>,
+    #[serde(default)]
+    pub quantizer: RawQuantizer,
+    pub finetune: Option<RawFinetune>,
+    pub grid: RawAxes,
+}
+
+/// `[model]`: the network and its data.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub arch: String,
+    pub dataset: String,
+    pub data_dir: Option<PathBuf>,
+    /// Use only the first examples of the training set (quick runs).
+    pub train_examples: Option<usize>,
+    /// Use only the first examples of the test set (quick runs).
+    pub test_examples: Option<usize>,
+}
+
+/// `[train]`: the baseline's training recipe.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrain {
+    pub epochs: usize,
+    pub optimizer: String,
+    pub lr: f64,
+    pub momentum: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub batch_size: usize,
+    pub schedule: Option<String>,
+    pub step_every: Option<usize>,
+    pub step_gamma: Option<f64>,
+    pub max_batches_per_epoch: Option<usize>,
+}
+
+/// `[prune.NAME]`: magnitude pruning then retraining with the masks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrune {
+    pub keep: f64,
+    pub scope: Option<String>,
+    pub retrain_epochs: usize,
+    pub lr: Option<f64>,
+}
+
+/// `[importance.NAME]`: how `h` is estimated.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImportance {
+    pub estimator: String,
+    pub samples: Option<usize>,
+    pub probes: Option<usize>,
+    /// For `adam`: `training` (the baseline's Adam state) or `statistics`
+    /// (a frozen-weights pass).
+    pub source: Option<String>,
+}
+
+/// `[quantizer]`: settings shared by every cell of a method.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuantizer {
+    pub kmeans_init: Option<String>,
+    pub max_iter: Option<usize>,
+    pub ecsq_k_init: Option<usize>,
+    pub uniform_centre: Option<String>,
+}
+
+/// `[finetune]`: training of the shared values.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFinetune {
+    pub epochs: usize,
+    pub lr: f64,
+    pub optimizer: Option<String>,
+    pub center_grad: Option<String>,
+    pub train_biases: Option<bool>,
+}
+
+/// `[grid]`: every list is an axis.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAxes {
+    pub seed: Vec<u64>,
+    pub method: Vec<String>,
+    pub prune: Option<Vec<String>>,
+    pub weighting: Option<Vec<String>>,
+    pub scope: Option<Vec<String>>,
+    pub k: Option<Vec<usize>>,
+    pub lambda: Option<Vec<f64>>,
+    pub coding: Option<Vec<String>>,
+    pub finetune: Option<Vec<bool>>,
+}

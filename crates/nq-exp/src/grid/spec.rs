@@ -1,0 +1,261 @@
+//! Validated grid settings and cells. Every value here has been checked, so
+//! the runner never meets a bad setting at cell 57. They serialise to JSON:
+//! the resolved configuration saved beside each result, and the input of
+//! the cache keys ([`super::keys`]).
+
+use std::path::PathBuf;
+
+use nq_quant::huffman::Coding;
+use nq_quant::scope::Scope;
+use serde::Serialize;
+
+/// The network and its data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSpec {
+    /// Architecture name (`lenet5`, ...).
+    pub arch: String,
+    /// Dataset name (`fashion-mnist`, ...).
+    pub dataset: String,
+    /// Where the data is; `None` for the dataset's default directory.
+    pub data_dir: Option<PathBuf>,
+    /// Only the first examples of the training set, when set.
+    pub train_examples: Option<usize>,
+    /// Only the first examples of the test set, when set.
+    pub test_examples: Option<usize>,
+}
+
+/// An optimizer and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum OptimizerSpec {
+    /// SGD with momentum.
+    Sgd {
+        /// Momentum.
+        momentum: f64,
+        /// L2 weight decay.
+        weight_decay: f64,
+    },
+    /// Adam.
+    Adam {
+        /// L2 weight decay.
+        weight_decay: f64,
+    },
+}
+
+/// A learning-rate schedule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum ScheduleSpec {
+    /// The same rate throughout.
+    Constant,
+    /// Multiplied by `gamma` every `every` epochs.
+    Step {
+        /// Epochs between drops.
+        every: usize,
+        /// Factor per drop.
+        gamma: f64,
+    },
+    /// Cosine decay to 0 over the run.
+    Cosine,
+}
+
+/// The baseline's training recipe.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainSpec {
+    /// Epochs.
+    pub epochs: usize,
+    /// Optimizer.
+    pub optimizer: OptimizerSpec,
+    /// Initial learning rate.
+    pub lr: f64,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Learning-rate schedule.
+    pub schedule: ScheduleSpec,
+    /// At most this many batches per epoch (quick runs), when set.
+    pub max_batches_per_epoch: Option<usize>,
+}
+
+/// Pruning settings (what the cache key hashes; the name is a label).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PruneSettings {
+    /// Share of the quantizable weights kept, in (0, 1].
+    pub keep: f64,
+    /// `layer` (each tensor keeps `keep`) or `global` (one threshold).
+    pub scope: Scope,
+    /// Retraining epochs with the masks held.
+    pub retrain_epochs: usize,
+    /// Retraining learning rate.
+    pub lr: f64,
+}
+
+/// A named pruning setting of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PruneSpec {
+    /// Its name in `[prune.NAME]`.
+    pub name: String,
+    /// Its settings.
+    pub settings: PruneSettings,
+}
+
+/// An importance estimator and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "estimator", rename_all = "kebab-case")]
+pub enum EstimatorSpec {
+    /// Hessian diagonal by Hutchinson's estimator.
+    Hutchinson {
+        /// Training examples used.
+        samples: usize,
+        /// Rademacher probes.
+        probes: usize,
+    },
+    /// Diagonal of the generalised Gauss-Newton matrix.
+    GaussNewton {
+        /// Training examples used.
+        samples: usize,
+    },
+    /// Exact Hessian diagonal (tiny nets only).
+    Exact {
+        /// Training examples used.
+        samples: usize,
+    },
+    /// Square root of Adam's bias-corrected second moment.
+    Adam {
+        /// `training` or `statistics`.
+        source: String,
+    },
+}
+
+/// A named importance setting of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportanceSpec {
+    /// Its name in `[importance.NAME]`.
+    pub name: String,
+    /// The estimator.
+    pub estimator: EstimatorSpec,
+}
+
+/// A quantizer with all its parameters resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "method", rename_all = "kebab-case")]
+pub enum MethodSpec {
+    /// No quantization: the (pruned) network as float32.
+    None,
+    /// Weighted k-means.
+    Kmeans {
+        /// Clusters.
+        k: usize,
+        /// Initialisation.
+        init: String,
+        /// Most Lloyd iterations.
+        max_iter: usize,
+    },
+    /// Exact 1-D weighted k-means.
+    KmeansOptimal {
+        /// Clusters.
+        k: usize,
+    },
+    /// Uniform quantization with `k` cells over the range.
+    Uniform {
+        /// Cells.
+        k: usize,
+        /// Shared value of a cell.
+        centre: String,
+    },
+    /// Iterative entropy-constrained scalar quantization.
+    Ecsq {
+        /// Lagrange multiplier.
+        lambda: f64,
+        /// Initial clusters.
+        k_init: usize,
+        /// Most iterations.
+        max_iter: usize,
+    },
+}
+
+impl MethodSpec {
+    /// The method's name as in grids.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MethodSpec::None => "none",
+            MethodSpec::Kmeans { .. } => "kmeans",
+            MethodSpec::KmeansOptimal { .. } => "kmeans-optimal",
+            MethodSpec::Uniform { .. } => "uniform",
+            MethodSpec::Ecsq { .. } => "ecsq",
+        }
+    }
+
+    /// `k` for the methods that take one.
+    pub fn k(&self) -> Option<usize> {
+        match self {
+            MethodSpec::Kmeans { k, .. }
+            | MethodSpec::KmeansOptimal { k }
+            | MethodSpec::Uniform { k, .. } => Some(*k),
+            MethodSpec::None | MethodSpec::Ecsq { .. } => None,
+        }
+    }
+
+    /// `lambda` for ECSQ.
+    pub fn lambda(&self) -> Option<f64> {
+        match self {
+            MethodSpec::Ecsq { lambda, .. } => Some(*lambda),
+            _ => None,
+        }
+    }
+}
+
+/// Fine-tuning of the shared values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FinetuneSpec {
+    /// Epochs.
+    pub epochs: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Optimizer.
+    pub optimizer: OptimizerSpec,
+    /// `sum` or `mean` of the members' gradients.
+    pub center_grad: String,
+    /// Whether biases are trained too.
+    pub train_biases: bool,
+}
+
+/// One cell: a complete recipe from baseline to result row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellSpec {
+    /// Position in the grid's fixed order.
+    pub index: usize,
+    /// Readable name, unique in the grid, such as
+    /// `s0.paper.kmeans.k16.hessian.layer.huffman.ft`.
+    pub id: String,
+    /// Seed of training and of the quantizer's initialisation.
+    pub seed: u64,
+    /// Pruning, if any.
+    pub prune: Option<PruneSpec>,
+    /// Importance, if any (`None`: all ones, or no quantization).
+    pub weighting: Option<ImportanceSpec>,
+    /// The quantizer.
+    pub method: MethodSpec,
+    /// Codebook scope (`None` without quantization).
+    pub scope: Option<Scope>,
+    /// Index coding (`None` without quantization).
+    pub coding: Option<Coding>,
+    /// Fine-tuning, if any.
+    pub finetune: Option<FinetuneSpec>,
+}
+
+/// A validated grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Grid {
+    /// Its name.
+    pub name: String,
+    /// What it answers.
+    pub description: String,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Network and data.
+    pub model: ModelSpec,
+    /// Baseline recipe.
+    pub train: TrainSpec,
+    /// The cells, in the grid's fixed order.
+    pub cells: Vec<CellSpec>,
+}

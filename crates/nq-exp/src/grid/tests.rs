@@ -1,0 +1,293 @@
+//! Grid expansion, one test per kind of mistake, and cache keys.
+
+use std::path::Path;
+
+use super::keys::cell_keys;
+use super::spec::MethodSpec;
+use super::*;
+
+const BASE: &str = r#"
+name = "t"
+description = "tests"
+
+[model]
+arch = "lenet5"
+dataset = "fashion-mnist"
+
+[train]
+epochs = 2
+optimizer = "adam"
+lr = 1e-3
+batch_size = 64
+
+[prune.paper]
+keep = 0.1
+retrain_epochs = 1
+
+[importance.hessian]
+estimator = "hutchinson"
+samples = 100
+
+[finetune]
+epochs = 1
+lr = 1e-4
+
+[grid]
+seed = [0, 1]
+prune = ["none", "paper"]
+method = ["none", "kmeans", "ecsq"]
+weighting = ["none", "hessian"]
+scope = ["layer", "global"]
+k = [4, 8]
+lambda = [0.1]
+finetune = [false, true]
+"#;
+
+fn load_str(source: &str) -> Result<Grid, GridError> {
+    parse(source, Path::new("g.toml"))
+}
+
+#[test]
+fn axes_that_do_not_apply_do_not_multiply() {
+    let g = load_str(BASE).unwrap();
+    // per seed and pruning: none 1; kmeans 2 weightings x 2 scopes x 2 k x
+    // 2 finetune = 16; ecsq 2 x 2 x 1 lambda x 2 = 8
+    assert_eq!(g.cells.len(), 2 * 2 * (1 + 16 + 8));
+    assert!(g.cells.iter().enumerate().all(|(i, c)| c.index == i));
+    let ids: Vec<&str> = g.cells.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        &ids[..4],
+        &[
+            "s0.none.none",
+            "s0.none.kmeans.k4.none.layer.huffman",
+            "s0.none.kmeans.k4.none.layer.huffman.ft",
+            "s0.none.kmeans.k8.none.layer.huffman",
+        ]
+    );
+    assert_eq!(ids[25], "s0.paper.none");
+    assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), ids.len());
+    let none = &g.cells[0];
+    assert!(none.scope.is_none() && none.weighting.is_none() && none.finetune.is_none());
+    let ecsq = g.cells.iter().find(|c| c.method.name() == "ecsq").unwrap();
+    assert_eq!(
+        ecsq.method,
+        MethodSpec::Ecsq {
+            lambda: 0.1,
+            k_init: 256,
+            max_iter: 100
+        }
+    );
+}
+
+#[test]
+fn the_order_is_fixed() {
+    let a = load_str(BASE).unwrap();
+    let b = load_str(BASE).unwrap();
+    assert_eq!(a.cells, b.cells);
+}
+
+/// `BASE` with `from` replaced by `to`, which must fail naming `key` on
+/// `line` with `needle` in the message.
+fn mistake(from: &str, to: &str, key: &str, line: usize, needle: &str) {
+    assert!(BASE.contains(from), "{from:?} is not in the base grid");
+    let source = BASE.replacen(from, to, 1);
+    let err = load_str(&source).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.key, key, "{text}");
+    assert_eq!(err.line, Some(line), "{text}");
+    assert!(err.message.contains(needle), "{text} lacks {needle:?}");
+    assert!(text.starts_with(&format!("g.toml:{line}: `{key}`: ")), "{text}");
+}
+
+#[test]
+fn unknown_key() {
+    mistake("batch_size = 64", "batch_size = 64\nbatchsize = 64", "train.batchsize", 14, "unknown field");
+}
+
+#[test]
+fn wrong_type() {
+    mistake("epochs = 2", "epochs = \"two\"", "train.epochs", 10, "expected usize");
+}
+
+#[test]
+fn missing_key() {
+    mistake("lr = 1e-3\n", "", "train.lr", 9, "missing field `lr`");
+}
+
+#[test]
+fn syntax_error() {
+    let err = load_str(&BASE.replacen("[grid]", "[grid", 1)).unwrap_err();
+    assert_eq!(err.to_string(), "g.toml:27: unclosed table, expected `]`");
+}
+
+#[test]
+fn unknown_arch() {
+    mistake("arch = \"lenet5\"", "arch = \"lenet6\"", "model.arch", 6, "lenet6");
+}
+
+#[test]
+fn arch_and_dataset_do_not_fit() {
+    mistake("arch = \"lenet5\"", "arch = \"resnet32\"", "model.dataset", 7, "not built for fashion-mnist");
+}
+
+#[test]
+fn unknown_optimizer() {
+    mistake("optimizer = \"adam\"", "optimizer = \"rmsprop\"", "train.optimizer", 11, "sgd, adam");
+}
+
+#[test]
+fn step_schedule_needs_its_step() {
+    mistake("batch_size = 64", "batch_size = 64\nschedule = \"step\"", "train.step_every", 9, "required");
+}
+
+#[test]
+fn keep_out_of_range() {
+    mistake("keep = 0.1", "keep = 1.5", "prune.paper.keep", 16, "(0, 1]");
+}
+
+#[test]
+fn unknown_estimator() {
+    mistake("\"hutchinson\"", "\"lecun\"", "importance.hessian.estimator", 20, "gauss-newton");
+}
+
+#[test]
+fn setting_that_does_not_apply_to_the_estimator() {
+    mistake("samples = 100", "samples = 100\nsource = \"training\"", "importance.hessian.source", 22, "does not apply");
+}
+
+#[test]
+fn reserved_name() {
+    mistake("[prune.paper]", "[prune.none]", "prune.none", 15, "reserved");
+}
+
+#[test]
+fn unknown_pruning_name() {
+    mistake("prune = [\"none\", \"paper\"]", "prune = [\"none\", \"papr\"]", "grid.prune", 29, "[prune.papr]");
+}
+
+#[test]
+fn unknown_weighting_name() {
+    mistake("weighting = [\"none\", \"hessian\"]", "weighting = [\"hesian\"]", "grid.weighting", 31, "hesian");
+}
+
+#[test]
+fn unknown_method() {
+    mistake("\"ecsq\"]", "\"ecsq\", \"gptq\"]", "grid.method", 30, "gptq");
+}
+
+#[test]
+fn zero_k() {
+    mistake("k = [4, 8]", "k = [0, 8]", "grid.k", 33, "k >= 1");
+}
+
+#[test]
+fn negative_lambda() {
+    mistake("lambda = [0.1]", "lambda = [-0.1]", "grid.lambda", 34, "lambda >= 0");
+}
+
+#[test]
+fn duplicate_axis_value() {
+    mistake("seed = [0, 1]", "seed = [0, 0]", "grid.seed", 28, "twice");
+}
+
+#[test]
+fn k_without_a_method_that_takes_it() {
+    mistake("\"none\", \"kmeans\", \"ecsq\"", "\"none\", \"ecsq\"", "grid.k", 33, "takes k");
+}
+
+#[test]
+fn ecsq_without_lambda() {
+    mistake("lambda = [0.1]\n", "", "grid.method", 30, "grid.lambda");
+}
+
+#[test]
+fn finetune_without_its_table() {
+    mistake("[finetune]\nepochs = 1\nlr = 1e-4\n", "", "grid.finetune", 32, "[finetune]");
+}
+
+#[test]
+fn bad_coding() {
+    mistake("finetune = [false, true]", "finetune = [false, true]\ncoding = [\"zip\"]", "grid.coding", 36, "zip");
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    let err = load(Path::new("/no/such/grid.toml")).unwrap_err();
+    assert!(err.to_string().starts_with("/no/such/grid.toml: cannot read"), "{err}");
+}
+
+#[test]
+fn keys_change_with_their_inputs_and_nothing_else() {
+    let base = load_str(BASE).unwrap();
+    let cell = |g: &Grid, id: &str| g.cells.iter().find(|c| c.id == id).unwrap().clone();
+    let id = "s0.paper.kmeans.k8.hessian.global.huffman.ft";
+    let keys = cell_keys(&base, &cell(&base, id));
+    assert!(keys.importance.is_some() && keys.network != keys.baseline);
+
+    // nothing else: names, description, other axes, other settings
+    for (from, to) in [
+        ("name = \"t\"", "name = \"u\""),
+        ("description = \"tests\"", "description = \"other\""),
+        ("seed = [0, 1]", "seed = [0]"),
+        ("lambda = [0.1]", "lambda = [0.2]"),
+        ("k = [4, 8]", "k = [8, 16]"),
+        ("scope = [\"layer\", \"global\"]", "scope = [\"global\"]"),
+    ] {
+        let g = load_str(&BASE.replacen(from, to, 1)).unwrap();
+        assert_eq!(cell_keys(&g, &cell(&g, id)), keys, "{from} -> {to}");
+    }
+    let renamed = BASE
+        .replacen("[prune.paper]", "[prune.p2]", 1)
+        .replacen("\"paper\"]", "\"p2\"]", 1)
+        .replacen("[importance.hessian]", "[importance.h2]", 1)
+        .replacen("\"hessian\"]", "\"h2\"]", 1);
+    let g = load_str(&renamed).unwrap();
+    let renamed_keys = cell_keys(&g, &cell(&g, "s0.p2.kmeans.k8.h2.global.huffman.ft"));
+    assert_eq!(renamed_keys, keys, "names are labels");
+
+    // each input changes the keys from its stage on
+    let changed = |from: &str, to: &str, id: &str| {
+        let g = load_str(&BASE.replacen(from, to, 1)).unwrap();
+        cell_keys(&g, &cell(&g, id))
+    };
+    let k = changed("epochs = 2", "epochs = 3", id);
+    assert!(k.baseline != keys.baseline && k.result != keys.result);
+    let k = changed("dataset = \"fashion-mnist\"", "dataset = \"mnist\"", id);
+    assert_ne!(k.baseline, keys.baseline);
+    let k = changed("keep = 0.1", "keep = 0.2", id);
+    assert_eq!(k.baseline, keys.baseline);
+    assert!(k.network != keys.network && k.importance != keys.importance && k.result != keys.result);
+    let k = changed("samples = 100", "samples = 200", id);
+    assert_eq!(k.network, keys.network);
+    assert!(k.importance != keys.importance && k.result != keys.result);
+    let k = changed("lr = 1e-4", "lr = 1e-5", id);
+    assert_eq!((k.network.clone(), k.importance.clone()), (keys.network.clone(), keys.importance.clone()));
+    assert_ne!(k.result, keys.result);
+    let other_seed = cell_keys(&base, &cell(&base, "s1.paper.kmeans.k8.hessian.global.huffman.ft"));
+    assert_ne!(other_seed.baseline, keys.baseline);
+    let other_k = cell_keys(&base, &cell(&base, "s0.paper.kmeans.k4.hessian.global.huffman.ft"));
+    assert_eq!(other_k.importance, keys.importance);
+    assert_ne!(other_k.result, keys.result);
+    let no_ft = cell_keys(&base, &cell(&base, "s0.paper.kmeans.k8.hessian.global.huffman"));
+    assert_ne!(no_ft.result, keys.result);
+}
+
+#[test]
+fn every_grid_in_experiments_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let grid = load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!grid.cells.is_empty(), "{}", path.display());
+            assert_eq!(
+                path.file_stem().unwrap().to_str().unwrap(),
+                grid.name,
+                "a grid file is named after its grid"
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 6, "{count} grids in {}", dir.display());
+}
