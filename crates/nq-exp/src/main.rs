@@ -10,6 +10,7 @@ mod npy;
 mod pack;
 mod plan;
 mod quantize;
+mod train;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Quantize one weight vector (.npy) and print a JSON summary.
     Quantize(quantize::QuantizeArgs),
+    /// Train a network and report its test accuracy and seconds per epoch.
+    Train(train::TrainArgs),
     /// List the cells of a grid and which are cached; runs nothing.
     Plan(plan::PlanArgs),
     /// Write a model and the quantizations of its tensors as one .nqz file.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Quantize(args) => quantize::run(args),
+        Command::Train(args) => train::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Pack(args) => pack::run_pack(args),
         Command::Unpack(args) => pack::run_unpack(args),

@@ -1,6 +1,24 @@
-//! Networks on libtorch (through tch) for nq-exp: data, models, training, pruning,
-//! importance estimators and fine-tuning. The networks come in later; for now this
-//! crate pins the libtorch link (see `build/rpath.rs`) and says which libtorch it got.
+//! # nq-nn
+//!
+//! Networks on libtorch (through tch) for nq-exp: what a grid cell does to a
+//! network. Data loaders ([`data`]), the paper's models ([`models`]),
+//! training and evaluation ([`train`]), magnitude pruning ([`prune`]),
+//! importance estimators ([`importance`]: Hessian diagonal and Adam's
+//! second moment, paper.md section 3), applying a quantization from
+//! `nq-quant` to a model ([`apply`]) and fine-tuning of the shared values
+//! ([`finetune`]). Everything runs on the CPU, and on CUDA when asked and
+//! available.
+
+pub mod apply;
+pub mod data;
+pub mod error;
+pub mod finetune;
+pub mod importance;
+pub mod models;
+pub mod prune;
+pub mod train;
+
+pub use error::{NnError, Result};
 
 /// Version of the libtorch this crate was built against, such as `2.13.0+cu130`
 /// (PyPI wheel with CUDA 13.0) or `2.13.0+cpu`; `unknown` when the libtorch dir had

@@ -9,9 +9,7 @@ use nq_quant::scope::Scope;
 use nq_quant::uniform::UniformCentre;
 
 use super::expand::{expand, Axes};
-use super::raw::{
-    RawFinetune, RawGrid, RawImportance, RawModel, RawPrune, RawQuantizer, RawTrain,
-};
+use super::raw::{RawFinetune, RawGrid, RawImportance, RawModel, RawPrune, RawQuantizer, RawTrain};
 use super::spans::KeySpans;
 use super::spec::{
     EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelSpec, OptimizerSpec, PruneSettings,
@@ -34,7 +32,10 @@ pub const ARCHS: [&str; 7] = [
 pub const DATASETS: [(&str, &[&str]); 4] = [
     ("mnist", &["lenet5", "lenet-300-100", "small-conv"]),
     ("fashion-mnist", &["lenet5", "lenet-300-100", "small-conv"]),
-    ("cifar10", &["resnet20", "resnet32", "resnet56", "small-conv"]),
+    (
+        "cifar10",
+        &["resnet20", "resnet32", "resnet56", "small-conv"],
+    ),
     ("imagenet", &["alexnet"]),
 ];
 
@@ -54,7 +55,12 @@ impl Context<'_> {
         }
     }
 
-    pub fn ensure(&self, ok: bool, key: &str, message: impl FnOnce() -> String) -> Result<(), GridError> {
+    pub fn ensure(
+        &self,
+        ok: bool,
+        key: &str,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), GridError> {
         if ok {
             Ok(())
         } else {
@@ -91,7 +97,8 @@ impl Context<'_> {
     where
         T::Err: std::fmt::Display,
     {
-        v.parse().map_err(|e: T::Err| self.error(key, e.to_string()))
+        v.parse()
+            .map_err(|e: T::Err| self.error(key, e.to_string()))
     }
 }
 
@@ -129,13 +136,18 @@ fn optimizer(
     weight_decay: Option<f64>,
 ) -> Result<OptimizerSpec, GridError> {
     let section = &key[..key.rfind('.').unwrap_or(0)];
-    let weight_decay = ctx.non_negative(&format!("{section}.weight_decay"), weight_decay.unwrap_or(0.0))?;
+    let weight_decay = ctx.non_negative(
+        &format!("{section}.weight_decay"),
+        weight_decay.unwrap_or(0.0),
+    )?;
     match ctx.one_of(key, name, &["sgd", "adam"])? {
         "sgd" => {
             let m = momentum.unwrap_or(0.9);
-            ctx.ensure((0.0..1.0).contains(&m), &format!("{section}.momentum"), || {
-                format!("expected a momentum in [0, 1), got {m}")
-            })?;
+            ctx.ensure(
+                (0.0..1.0).contains(&m),
+                &format!("{section}.momentum"),
+                || format!("expected a momentum in [0, 1), got {m}"),
+            )?;
             Ok(OptimizerSpec::Sgd {
                 momentum: m,
                 weight_decay,
@@ -151,19 +163,37 @@ fn optimizer(
 }
 
 fn train(ctx: &Context<'_>, raw: RawTrain) -> Result<TrainSpec, GridError> {
-    ctx.ensure(raw.epochs >= 1, "train.epochs", || "expected at least 1".into())?;
-    ctx.ensure(raw.batch_size >= 1, "train.batch_size", || "expected at least 1".into())?;
-    ctx.ensure(raw.max_batches_per_epoch != Some(0), "train.max_batches_per_epoch", || {
+    ctx.ensure(raw.epochs >= 1, "train.epochs", || {
         "expected at least 1".into()
     })?;
-    let optimizer = optimizer(ctx, "train.optimizer", &raw.optimizer, raw.momentum, raw.weight_decay)?;
+    ctx.ensure(raw.batch_size >= 1, "train.batch_size", || {
+        "expected at least 1".into()
+    })?;
+    ctx.ensure(
+        raw.max_batches_per_epoch != Some(0),
+        "train.max_batches_per_epoch",
+        || "expected at least 1".into(),
+    )?;
+    let optimizer = optimizer(
+        ctx,
+        "train.optimizer",
+        &raw.optimizer,
+        raw.momentum,
+        raw.weight_decay,
+    )?;
     let schedule_name = raw.schedule.as_deref().unwrap_or("constant");
-    let schedule = match ctx.one_of("train.schedule", schedule_name, &["constant", "step", "cosine"])? {
+    let schedule = match ctx.one_of(
+        "train.schedule",
+        schedule_name,
+        &["constant", "step", "cosine"],
+    )? {
         "step" => {
             let every = raw
                 .step_every
                 .ok_or_else(|| ctx.error("train.step_every", "required by schedule = \"step\""))?;
-            ctx.ensure(every >= 1, "train.step_every", || "expected at least 1".into())?;
+            ctx.ensure(every >= 1, "train.step_every", || {
+                "expected at least 1".into()
+            })?;
             let gamma = ctx.positive("train.step_gamma", raw.step_gamma.unwrap_or(0.1))?;
             ScheduleSpec::Step { every, gamma }
         }
@@ -172,7 +202,9 @@ fn train(ctx: &Context<'_>, raw: RawTrain) -> Result<TrainSpec, GridError> {
                 ("train.step_every", raw.step_every.is_some()),
                 ("train.step_gamma", raw.step_gamma.is_some()),
             ] {
-                ctx.ensure(!set, key, || format!("applies to schedule = \"step\", not \"{other}\""))?;
+                ctx.ensure(!set, key, || {
+                    format!("applies to schedule = \"step\", not \"{other}\"")
+                })?;
             }
             if other == "cosine" {
                 ScheduleSpec::Cosine
@@ -241,9 +273,13 @@ fn importance(
             &["hutchinson", "gauss-newton", "exact", "adam"],
         )?;
         let samples = i.samples.unwrap_or(1000);
-        ctx.ensure(samples >= 1, &key("samples"), || "expected at least 1".into())?;
+        ctx.ensure(samples >= 1, &key("samples"), || {
+            "expected at least 1".into()
+        })?;
         let not_for = |k: &str, set: bool| {
-            ctx.ensure(!set, &key(k), || format!("does not apply to estimator = \"{estimator}\""))
+            ctx.ensure(!set, &key(k), || {
+                format!("does not apply to estimator = \"{estimator}\"")
+            })
         };
         let spec = match estimator {
             "hutchinson" => {
@@ -296,9 +332,13 @@ fn quantizer(ctx: &Context<'_>, raw: RawQuantizer) -> Result<QuantizerSettings, 
     ctx.parsed::<KmeansInit>("quantizer.kmeans_init", &init)?;
     let centre = raw.uniform_centre.unwrap_or_else(|| "weighted-mean".into());
     ctx.parsed::<UniformCentre>("quantizer.uniform_centre", &centre)?;
-    ctx.ensure(raw.max_iter != Some(0), "quantizer.max_iter", || "expected at least 1".into())?;
+    ctx.ensure(raw.max_iter != Some(0), "quantizer.max_iter", || {
+        "expected at least 1".into()
+    })?;
     let k_init = raw.ecsq_k_init.unwrap_or(256);
-    ctx.ensure(k_init >= 1, "quantizer.ecsq_k_init", || "expected at least 1".into())?;
+    ctx.ensure(k_init >= 1, "quantizer.ecsq_k_init", || {
+        "expected at least 1".into()
+    })?;
     Ok(QuantizerSettings {
         kmeans_init: init,
         kmeans_max_iter: raw.max_iter.unwrap_or(1000),
@@ -309,7 +349,9 @@ fn quantizer(ctx: &Context<'_>, raw: RawQuantizer) -> Result<QuantizerSettings, 
 }
 
 fn finetune(ctx: &Context<'_>, raw: RawFinetune) -> Result<FinetuneSpec, GridError> {
-    ctx.ensure(raw.epochs >= 1, "finetune.epochs", || "expected at least 1".into())?;
+    ctx.ensure(raw.epochs >= 1, "finetune.epochs", || {
+        "expected at least 1".into()
+    })?;
     let optimizer = optimizer(
         ctx,
         "finetune.optimizer",
@@ -330,7 +372,9 @@ fn finetune(ctx: &Context<'_>, raw: RawFinetune) -> Result<FinetuneSpec, GridErr
 
 /// The whole grid.
 pub fn grid(ctx: &Context<'_>, raw: RawGrid) -> Result<Grid, GridError> {
-    ctx.ensure(!raw.name.trim().is_empty(), "name", || "expected a name".into())?;
+    ctx.ensure(!raw.name.trim().is_empty(), "name", || {
+        "expected a name".into()
+    })?;
     let model = model(ctx, raw.model)?;
     let train = train(ctx, raw.train)?;
     let prunes = prune(ctx, raw.prune, train.lr)?;

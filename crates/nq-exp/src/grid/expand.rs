@@ -41,7 +41,9 @@ fn no_duplicates<T: std::fmt::Debug>(
     for v in values {
         ctx.ensure(seen.insert(id(v)), key, || format!("{v:?} is listed twice"))?;
     }
-    ctx.ensure(!values.is_empty(), key, || "expected at least one value".into())
+    ctx.ensure(!values.is_empty(), key, || {
+        "expected at least one value".into()
+    })
 }
 
 impl Axes {
@@ -53,7 +55,8 @@ impl Axes {
         importances: &BTreeMap<String, ImportanceSpec>,
         has_finetune: bool,
     ) -> Result<Self, GridError> {
-        let owned = |v: Option<Vec<String>>, default: &str| v.unwrap_or_else(|| vec![default.to_owned()]);
+        let owned =
+            |v: Option<Vec<String>>, default: &str| v.unwrap_or_else(|| vec![default.to_owned()]);
         let prune = owned(raw.prune, "none");
         let weighting = owned(raw.weighting, "none");
         let scope_names = owned(raw.scope, "layer");
@@ -77,21 +80,31 @@ impl Axes {
             })?;
         }
         for w in &weighting {
-            ctx.ensure(w == "none" || importances.contains_key(w), "grid.weighting", || {
-                format!("`{w}` is neither \"none\" nor an [importance.{w}] table")
-            })?;
+            ctx.ensure(
+                w == "none" || importances.contains_key(w),
+                "grid.weighting",
+                || format!("`{w}` is neither \"none\" nor an [importance.{w}] table"),
+            )?;
         }
         let scope = scope_names
             .iter()
-            .map(|s| s.parse().map_err(|e: nq_quant::QuantError| ctx.error("grid.scope", e.to_string())))
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: nq_quant::QuantError| ctx.error("grid.scope", e.to_string()))
+            })
             .collect::<Result<Vec<Scope>, _>>()?;
         let coding = coding_names
             .iter()
-            .map(|s| s.parse().map_err(|e: nq_quant::QuantError| ctx.error("grid.coding", e.to_string())))
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: nq_quant::QuantError| ctx.error("grid.coding", e.to_string()))
+            })
             .collect::<Result<Vec<Coding>, _>>()?;
-        ctx.ensure(!finetune.contains(&true) || has_finetune, "grid.finetune", || {
-            "true needs a [finetune] table".into()
-        })?;
+        ctx.ensure(
+            !finetune.contains(&true) || has_finetune,
+            "grid.finetune",
+            || "true needs a [finetune] table".into(),
+        )?;
 
         let uses_k = raw
             .method
@@ -100,14 +113,21 @@ impl Axes {
         let uses_lambda = raw.method.iter().any(|m| m == "ecsq");
         let k = match (raw.k, uses_k) {
             (Some(k), true) => k,
-            (None, true) => return Err(ctx.error("grid.method", "kmeans, kmeans-optimal and uniform need a grid.k list")),
+            (None, true) => {
+                return Err(ctx.error(
+                    "grid.method",
+                    "kmeans, kmeans-optimal and uniform need a grid.k list",
+                ))
+            }
             (Some(_), false) => return Err(ctx.error("grid.k", "no method in grid.method takes k")),
             (None, false) => Vec::new(),
         };
         let lambda = match (raw.lambda, uses_lambda) {
             (Some(l), true) => l,
             (None, true) => return Err(ctx.error("grid.method", "ecsq needs a grid.lambda list")),
-            (Some(_), false) => return Err(ctx.error("grid.lambda", "no method in grid.method takes lambda")),
+            (Some(_), false) => {
+                return Err(ctx.error("grid.lambda", "no method in grid.method takes lambda"))
+            }
             (None, false) => Vec::new(),
         };
         if uses_k {
@@ -150,7 +170,11 @@ fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec>
                 max_iter: q.kmeans_max_iter,
             })
             .collect(),
-        "kmeans-optimal" => axes.k.iter().map(|&k| MethodSpec::KmeansOptimal { k }).collect(),
+        "kmeans-optimal" => axes
+            .k
+            .iter()
+            .map(|&k| MethodSpec::KmeansOptimal { k })
+            .collect(),
         "uniform" => axes
             .k
             .iter()
@@ -172,7 +196,12 @@ fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec>
     }
 }
 
-fn cell_id(seed: u64, prune: &str, method: &MethodSpec, rest: Option<(&str, Scope, Coding, bool)>) -> String {
+fn cell_id(
+    seed: u64,
+    prune: &str,
+    method: &MethodSpec,
+    rest: Option<(&str, Scope, Coding, bool)>,
+) -> String {
     let mut id = format!("s{seed}.{prune}.{}", method.name());
     if let Some(k) = method.k() {
         id.push_str(&format!(".k{k}"));
@@ -231,7 +260,12 @@ pub fn expand(
                                 for &ft in &axes.finetune {
                                     push(CellSpec {
                                         index: 0,
-                                        id: cell_id(seed, prune_name, &spec, Some((weighting, scope, coding, ft))),
+                                        id: cell_id(
+                                            seed,
+                                            prune_name,
+                                            &spec,
+                                            Some((weighting, scope, coding, ft)),
+                                        ),
                                         seed,
                                         prune: prune.clone(),
                                         weighting: importances.get(weighting).cloned(),

@@ -127,8 +127,7 @@ pub fn load(path: &Path) -> Result<Grid, GridError> {
 /// Validates the grid in `source`, read from `path` (used in messages).
 pub fn parse(source: &str, path: &Path) -> Result<Grid, GridError> {
     let spans = spans::KeySpans::new(source);
-    let raw: raw::RawGrid =
-        toml::from_str(source).map_err(|e| spans.toml_error(path, &e))?;
+    let raw: raw::RawGrid = toml::from_str(source).map_err(|e| spans.toml_error(path, &e))?;
     let ctx = convert::Context {
         path,
         spans: &spans,

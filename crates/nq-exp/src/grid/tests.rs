@@ -65,7 +65,10 @@ fn axes_that_do_not_apply_do_not_multiply() {
         ]
     );
     assert_eq!(ids[25], "s0.paper.none");
-    assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len(), ids.len());
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        ids.len()
+    );
     let none = &g.cells[0];
     assert!(none.scope.is_none() && none.weighting.is_none() && none.finetune.is_none());
     let ecsq = g.cells.iter().find(|c| c.method.name() == "ecsq").unwrap();
@@ -96,17 +99,32 @@ fn mistake(from: &str, to: &str, key: &str, line: usize, needle: &str) {
     assert_eq!(err.key, key, "{text}");
     assert_eq!(err.line, Some(line), "{text}");
     assert!(err.message.contains(needle), "{text} lacks {needle:?}");
-    assert!(text.starts_with(&format!("g.toml:{line}: `{key}`: ")), "{text}");
+    assert!(
+        text.starts_with(&format!("g.toml:{line}: `{key}`: ")),
+        "{text}"
+    );
 }
 
 #[test]
 fn unknown_key() {
-    mistake("batch_size = 64", "batch_size = 64\nbatchsize = 64", "train.batchsize", 14, "unknown field");
+    mistake(
+        "batch_size = 64",
+        "batch_size = 64\nbatchsize = 64",
+        "train.batchsize",
+        14,
+        "unknown field",
+    );
 }
 
 #[test]
 fn wrong_type() {
-    mistake("epochs = 2", "epochs = \"two\"", "train.epochs", 10, "expected usize");
+    mistake(
+        "epochs = 2",
+        "epochs = \"two\"",
+        "train.epochs",
+        10,
+        "expected usize",
+    );
 }
 
 #[test]
@@ -122,22 +140,46 @@ fn syntax_error() {
 
 #[test]
 fn unknown_arch() {
-    mistake("arch = \"lenet5\"", "arch = \"lenet6\"", "model.arch", 6, "lenet6");
+    mistake(
+        "arch = \"lenet5\"",
+        "arch = \"lenet6\"",
+        "model.arch",
+        6,
+        "lenet6",
+    );
 }
 
 #[test]
 fn arch_and_dataset_do_not_fit() {
-    mistake("arch = \"lenet5\"", "arch = \"resnet32\"", "model.dataset", 7, "not built for fashion-mnist");
+    mistake(
+        "arch = \"lenet5\"",
+        "arch = \"resnet32\"",
+        "model.dataset",
+        7,
+        "not built for fashion-mnist",
+    );
 }
 
 #[test]
 fn unknown_optimizer() {
-    mistake("optimizer = \"adam\"", "optimizer = \"rmsprop\"", "train.optimizer", 11, "sgd, adam");
+    mistake(
+        "optimizer = \"adam\"",
+        "optimizer = \"rmsprop\"",
+        "train.optimizer",
+        11,
+        "sgd, adam",
+    );
 }
 
 #[test]
 fn step_schedule_needs_its_step() {
-    mistake("batch_size = 64", "batch_size = 64\nschedule = \"step\"", "train.step_every", 9, "required");
+    mistake(
+        "batch_size = 64",
+        "batch_size = 64\nschedule = \"step\"",
+        "train.step_every",
+        9,
+        "required",
+    );
 }
 
 #[test]
@@ -147,32 +189,68 @@ fn keep_out_of_range() {
 
 #[test]
 fn unknown_estimator() {
-    mistake("\"hutchinson\"", "\"lecun\"", "importance.hessian.estimator", 20, "gauss-newton");
+    mistake(
+        "\"hutchinson\"",
+        "\"lecun\"",
+        "importance.hessian.estimator",
+        20,
+        "gauss-newton",
+    );
 }
 
 #[test]
 fn setting_that_does_not_apply_to_the_estimator() {
-    mistake("samples = 100", "samples = 100\nsource = \"training\"", "importance.hessian.source", 22, "does not apply");
+    mistake(
+        "samples = 100",
+        "samples = 100\nsource = \"training\"",
+        "importance.hessian.source",
+        22,
+        "does not apply",
+    );
 }
 
 #[test]
 fn reserved_name() {
-    mistake("[prune.paper]", "[prune.none]", "prune.none", 15, "reserved");
+    mistake(
+        "[prune.paper]",
+        "[prune.none]",
+        "prune.none",
+        15,
+        "reserved",
+    );
 }
 
 #[test]
 fn unknown_pruning_name() {
-    mistake("prune = [\"none\", \"paper\"]", "prune = [\"none\", \"papr\"]", "grid.prune", 29, "[prune.papr]");
+    mistake(
+        "prune = [\"none\", \"paper\"]",
+        "prune = [\"none\", \"papr\"]",
+        "grid.prune",
+        29,
+        "[prune.papr]",
+    );
 }
 
 #[test]
 fn unknown_weighting_name() {
-    mistake("weighting = [\"none\", \"hessian\"]", "weighting = [\"hesian\"]", "grid.weighting", 31, "hesian");
+    mistake(
+        "weighting = [\"none\", \"hessian\"]",
+        "weighting = [\"hesian\"]",
+        "grid.weighting",
+        31,
+        "hesian",
+    );
 }
 
 #[test]
 fn unknown_method() {
-    mistake("\"ecsq\"]", "\"ecsq\", \"gptq\"]", "grid.method", 30, "gptq");
+    mistake(
+        "\"ecsq\"]",
+        "\"ecsq\", \"gptq\"]",
+        "grid.method",
+        30,
+        "gptq",
+    );
 }
 
 #[test]
@@ -182,7 +260,13 @@ fn zero_k() {
 
 #[test]
 fn negative_lambda() {
-    mistake("lambda = [0.1]", "lambda = [-0.1]", "grid.lambda", 34, "lambda >= 0");
+    mistake(
+        "lambda = [0.1]",
+        "lambda = [-0.1]",
+        "grid.lambda",
+        34,
+        "lambda >= 0",
+    );
 }
 
 #[test]
@@ -192,7 +276,13 @@ fn duplicate_axis_value() {
 
 #[test]
 fn k_without_a_method_that_takes_it() {
-    mistake("\"none\", \"kmeans\", \"ecsq\"", "\"none\", \"ecsq\"", "grid.k", 33, "takes k");
+    mistake(
+        "\"none\", \"kmeans\", \"ecsq\"",
+        "\"none\", \"ecsq\"",
+        "grid.k",
+        33,
+        "takes k",
+    );
 }
 
 #[test]
@@ -202,18 +292,34 @@ fn ecsq_without_lambda() {
 
 #[test]
 fn finetune_without_its_table() {
-    mistake("[finetune]\nepochs = 1\nlr = 1e-4\n", "", "grid.finetune", 32, "[finetune]");
+    mistake(
+        "[finetune]\nepochs = 1\nlr = 1e-4\n",
+        "",
+        "grid.finetune",
+        32,
+        "[finetune]",
+    );
 }
 
 #[test]
 fn bad_coding() {
-    mistake("finetune = [false, true]", "finetune = [false, true]\ncoding = [\"zip\"]", "grid.coding", 36, "zip");
+    mistake(
+        "finetune = [false, true]",
+        "finetune = [false, true]\ncoding = [\"zip\"]",
+        "grid.coding",
+        36,
+        "zip",
+    );
 }
 
 #[test]
 fn missing_file_names_the_file() {
     let err = load(Path::new("/no/such/grid.toml")).unwrap_err();
-    assert!(err.to_string().starts_with("/no/such/grid.toml: cannot read"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("/no/such/grid.toml: cannot read"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -256,19 +362,33 @@ fn keys_change_with_their_inputs_and_nothing_else() {
     assert_ne!(k.baseline, keys.baseline);
     let k = changed("keep = 0.1", "keep = 0.2", id);
     assert_eq!(k.baseline, keys.baseline);
-    assert!(k.network != keys.network && k.importance != keys.importance && k.result != keys.result);
+    assert!(
+        k.network != keys.network && k.importance != keys.importance && k.result != keys.result
+    );
     let k = changed("samples = 100", "samples = 200", id);
     assert_eq!(k.network, keys.network);
     assert!(k.importance != keys.importance && k.result != keys.result);
     let k = changed("lr = 1e-4", "lr = 1e-5", id);
-    assert_eq!((k.network.clone(), k.importance.clone()), (keys.network.clone(), keys.importance.clone()));
+    assert_eq!(
+        (k.network.clone(), k.importance.clone()),
+        (keys.network.clone(), keys.importance.clone())
+    );
     assert_ne!(k.result, keys.result);
-    let other_seed = cell_keys(&base, &cell(&base, "s1.paper.kmeans.k8.hessian.global.huffman.ft"));
+    let other_seed = cell_keys(
+        &base,
+        &cell(&base, "s1.paper.kmeans.k8.hessian.global.huffman.ft"),
+    );
     assert_ne!(other_seed.baseline, keys.baseline);
-    let other_k = cell_keys(&base, &cell(&base, "s0.paper.kmeans.k4.hessian.global.huffman.ft"));
+    let other_k = cell_keys(
+        &base,
+        &cell(&base, "s0.paper.kmeans.k4.hessian.global.huffman.ft"),
+    );
     assert_eq!(other_k.importance, keys.importance);
     assert_ne!(other_k.result, keys.result);
-    let no_ft = cell_keys(&base, &cell(&base, "s0.paper.kmeans.k8.hessian.global.huffman"));
+    let no_ft = cell_keys(
+        &base,
+        &cell(&base, "s0.paper.kmeans.k8.hessian.global.huffman"),
+    );
     assert_ne!(no_ft.result, keys.result);
 }
 

@@ -1,0 +1,261 @@
+//! The networks of the paper and a small one for quick tests.
+//!
+//! A [`Model`] owns its parameters (a tch `VarStore`) and knows which of them
+//! are quantizable: the weight tensors of convolutions and fully connected
+//! layers, by name and [`TensorKind`] (the kind sets the width of the gap
+//! fields of pruned positions, paper.md section 6). Biases and batch-norm
+//! parameters stay float32.
+
+mod alexnet;
+mod lenet;
+mod resnet;
+mod small;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use tch::nn::{self, ModuleT};
+use tch::{Device, Tensor};
+
+pub use nq_quant::size::TensorKind;
+
+use crate::error::{bad_file, NnError, Result};
+
+/// The architectures nq-exp can build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// Caffe's LeNet-5: 431,080 parameters on 28 x 28 inputs.
+    Lenet5,
+    /// LeNet-300-100: 266,610 parameters on 28 x 28 inputs.
+    Lenet300100,
+    /// CIFAR ResNet-20 (He et al. 2016, option-A shortcuts).
+    Resnet20,
+    /// CIFAR ResNet-32: 464,154 parameters.
+    Resnet32,
+    /// CIFAR ResNet-56.
+    Resnet56,
+    /// AlexNet for ImageNet.
+    Alexnet,
+    /// A small convolutional net for tests and quick runs.
+    SmallConv,
+}
+
+impl Arch {
+    /// Every architecture, in the order of the names.
+    pub const ALL: [Arch; 7] = [
+        Arch::Lenet5,
+        Arch::Lenet300100,
+        Arch::Resnet20,
+        Arch::Resnet32,
+        Arch::Resnet56,
+        Arch::Alexnet,
+        Arch::SmallConv,
+    ];
+
+    /// The name used in grids and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Lenet5 => "lenet5",
+            Arch::Lenet300100 => "lenet-300-100",
+            Arch::Resnet20 => "resnet20",
+            Arch::Resnet32 => "resnet32",
+            Arch::Resnet56 => "resnet56",
+            Arch::Alexnet => "alexnet",
+            Arch::SmallConv => "small-conv",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Arch {
+    type Err = NnError;
+    fn from_str(s: &str) -> Result<Self> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| NnError::InvalidSetting {
+                name: "arch",
+                reason: format!(
+                    "`{s}` is not one of {}",
+                    Arch::ALL.map(Arch::as_str).join(", ")
+                ),
+            })
+    }
+}
+
+/// What a model is built for: image shape and number of classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputSpec {
+    /// Channels, height, width.
+    pub image: [i64; 3],
+    /// Number of classes.
+    pub classes: i64,
+}
+
+/// A quantizable tensor: its name in the `VarStore` and its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quantizable {
+    /// Name in the `VarStore`, such as `conv1.weight`.
+    pub name: String,
+    /// Convolution or fully connected.
+    pub kind: TensorKind,
+}
+
+/// A network with its parameters.
+pub struct Model {
+    arch: Arch,
+    input: InputSpec,
+    vs: nn::VarStore,
+    net: Box<dyn ModuleT>,
+    quantizable: Vec<Quantizable>,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("arch", &self.arch)
+            .field("input", &self.input)
+            .field("quantizable", &self.quantizable)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an architecture's builder returns.
+pub(crate) struct Built {
+    pub net: Box<dyn ModuleT>,
+    pub quantizable: Vec<Quantizable>,
+}
+
+impl Model {
+    /// Builds `arch` for `input` on `device`, initialised from tch's global
+    /// seed (call `tch::manual_seed` first for a repeatable model).
+    pub fn new(arch: Arch, input: InputSpec, device: Device) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let built = build(arch, &vs.root(), input)?;
+        Ok(Self {
+            arch,
+            input,
+            vs,
+            net: built.net,
+            quantizable: built.quantizable,
+        })
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// What the model was built for.
+    pub fn input(&self) -> InputSpec {
+        self.input
+    }
+
+    /// Where the parameters live.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Logits of a batch; `train` switches batch norm and dropout to
+    /// training mode.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.net.forward_t(xs, train)
+    }
+
+    /// The parameters (and buffers such as batch-norm statistics).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// The parameters, mutably (loading a checkpoint, freezing).
+    pub fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    /// Trainable parameters by name, sorted by name.
+    pub fn trainable(&self) -> Vec<(String, Tensor)> {
+        let mut vars: Vec<(String, Tensor)> = self
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// The quantizable tensors, in forward order.
+    pub fn quantizable(&self) -> &[Quantizable] {
+        &self.quantizable
+    }
+
+    /// The parameter tensor `name` (shares storage with the model).
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        self.vs
+            .variables()
+            .remove(name)
+            .ok_or_else(|| NnError::BadTensor {
+                name: name.into(),
+                reason: format!("no such parameter in {}", self.arch),
+            })
+    }
+
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> i64 {
+        self.trainable().iter().map(|(_, t)| t.numel() as i64).sum()
+    }
+
+    /// Saves every variable as safetensors (write then rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        // tch picks the format from the extension, so the temporary file
+        // must end in .safetensors too
+        let tmp = path.with_extension("tmp.safetensors");
+        self.vs
+            .save(&tmp)
+            .map_err(|e| bad_file(&tmp, format!("cannot save the model: {e}")))?;
+        std::fs::rename(&tmp, path)
+            .map_err(|e| bad_file(path, format!("cannot move {} here: {e}", tmp.display())))
+    }
+
+    /// Loads every variable from a safetensors file saved by [`Model::save`]
+    /// for the same architecture.
+    pub fn load(&mut self, path: &Path) -> Result<()> {
+        if !path.exists() {
+            return Err(bad_file(path, "no such checkpoint"));
+        }
+        self.vs
+            .load(path)
+            .map_err(|e| bad_file(path, format!("not a {} checkpoint: {e}", self.arch)))
+    }
+}
+
+/// Dispatches to the architecture's builder.
+fn build(arch: Arch, root: &nn::Path, input: InputSpec) -> Result<Built> {
+    if input.classes < 2 {
+        return Err(NnError::InvalidSetting {
+            name: "classes",
+            reason: format!(
+                "a classifier needs at least 2 classes, got {}",
+                input.classes
+            ),
+        });
+    }
+    match arch {
+        Arch::Lenet5 => lenet::lenet5(root, input),
+        Arch::Lenet300100 => lenet::lenet_300_100(root, input),
+        Arch::Resnet20 => resnet::resnet(root, input, 3),
+        Arch::Resnet32 => resnet::resnet(root, input, 5),
+        Arch::Resnet56 => resnet::resnet(root, input, 9),
+        Arch::Alexnet => alexnet::alexnet(root, input),
+        Arch::SmallConv => small::small_conv(root, input),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! Parameter counts, shapes, quantizable tensors, checkpoints.
+
+use tch::{Device, Kind, Tensor};
+
+use super::*;
+
+fn mnist() -> InputSpec {
+    InputSpec {
+        image: [1, 28, 28],
+        classes: 10,
+    }
+}
+
+fn cifar() -> InputSpec {
+    InputSpec {
+        image: [3, 32, 32],
+        classes: 10,
+    }
+}
+
+fn model(arch: Arch, input: InputSpec) -> Model {
+    tch::manual_seed(0);
+    Model::new(arch, input, Device::Cpu).unwrap()
+}
+
+#[test]
+fn parameter_counts() {
+    for (arch, input, count) in [
+        (Arch::Lenet5, mnist(), 431_080),
+        (Arch::Lenet300100, mnist(), 266_610),
+        (Arch::SmallConv, mnist(), 3_818),
+        (Arch::Resnet20, cifar(), 269_722),
+        (Arch::Resnet32, cifar(), 464_154),
+        (Arch::Resnet56, cifar(), 853_018),
+        (
+            Arch::Alexnet,
+            InputSpec {
+                image: [3, 224, 224],
+                classes: 1000,
+            },
+            61_100_840,
+        ),
+    ] {
+        assert_eq!(model(arch, input).parameter_count(), count, "{arch}");
+    }
+}
+
+#[test]
+fn logits_have_one_score_per_class() {
+    for (arch, input) in [
+        (Arch::Lenet5, mnist()),
+        (Arch::Lenet300100, mnist()),
+        (Arch::SmallConv, cifar()),
+        (Arch::Resnet20, cifar()),
+    ] {
+        let m = model(arch, input);
+        let [c, h, w] = input.image;
+        let x = Tensor::randn([3, c, h, w], (Kind::Float, Device::Cpu));
+        assert_eq!(m.forward_t(&x, false).size(), vec![3, 10], "{arch}");
+        assert_eq!(m.forward_t(&x, true).size(), vec![3, 10], "{arch}");
+    }
+}
+
+#[test]
+fn quantizable_tensors_are_conv_and_linear_weights() {
+    for (arch, input, n) in [
+        (Arch::Lenet5, mnist(), 4),
+        (Arch::Lenet300100, mnist(), 3),
+        (Arch::SmallConv, mnist(), 3),
+        (Arch::Resnet32, cifar(), 32),
+    ] {
+        let m = model(arch, input);
+        assert_eq!(m.quantizable().len(), n, "{arch}");
+        for q in m.quantizable() {
+            let t = m.tensor(&q.name).unwrap();
+            let rank = t.dim();
+            match q.kind {
+                TensorKind::Conv => assert_eq!(rank, 4, "{}", q.name),
+                TensorKind::Linear => assert_eq!(rank, 2, "{}", q.name),
+            }
+        }
+    }
+    // biases and batch norm stay float
+    let m = model(Arch::Resnet20, cifar());
+    assert!(m.quantizable().iter().all(|q| !q.name.contains("bn")));
+}
+
+#[test]
+fn too_small_inputs_are_refused() {
+    let err = Model::new(
+        Arch::Lenet5,
+        InputSpec {
+            image: [1, 8, 8],
+            classes: 10,
+        },
+        Device::Cpu,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("16x16"), "{err}");
+    assert!(Model::new(
+        Arch::SmallConv,
+        InputSpec {
+            image: [1, 28, 28],
+            classes: 1
+        },
+        Device::Cpu
+    )
+    .is_err());
+}
+
+#[test]
+fn names_round_trip() {
+    for arch in Arch::ALL {
+        assert_eq!(arch.as_str().parse::<Arch>().unwrap(), arch);
+    }
+    let err = "lenet6".parse::<Arch>().unwrap_err().to_string();
+    assert!(err.contains("lenet6") && err.contains("resnet32"), "{err}");
+}
+
+#[test]
+fn checkpoints_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let a = model(Arch::Resnet20, cifar());
+    a.save(&path).unwrap();
+    tch::manual_seed(1);
+    let mut b = Model::new(Arch::Resnet20, cifar(), Device::Cpu).unwrap();
+    let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
+    assert!(a.forward_t(&x, false) != b.forward_t(&x, false));
+    b.load(&path).unwrap();
+    assert!(a.forward_t(&x, false).equal(&b.forward_t(&x, false)));
+    let missing = b.load(&dir.path().join("none.safetensors")).unwrap_err();
+    assert!(
+        missing.to_string().contains("none.safetensors"),
+        "{missing}"
+    );
+}
