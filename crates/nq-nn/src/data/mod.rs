@@ -7,7 +7,9 @@
 //! Batches are float32 `N x C x H x W`, already normalised (and augmented
 //! when asked for a training batch), with int64 labels, on the CPU.
 
+pub mod cifar;
 pub mod idx;
+pub mod imagenet;
 mod memory;
 
 pub use memory::InMemory;
@@ -72,17 +74,28 @@ pub enum Dataset {
     Mnist,
     /// Fashion-MNIST as IDX files (Debian package `dataset-fashion-mnist`).
     FashionMnist,
+    /// CIFAR-10, binary version.
+    Cifar10,
+    /// ImageNet as class folders, 224x224 crops.
+    Imagenet,
 }
 
 impl Dataset {
     /// Every dataset.
-    pub const ALL: [Dataset; 2] = [Dataset::Mnist, Dataset::FashionMnist];
+    pub const ALL: [Dataset; 4] = [
+        Dataset::Mnist,
+        Dataset::FashionMnist,
+        Dataset::Cifar10,
+        Dataset::Imagenet,
+    ];
 
     /// The name used in grids.
     pub fn as_str(self) -> &'static str {
         match self {
             Dataset::Mnist => "mnist",
             Dataset::FashionMnist => "fashion-mnist",
+            Dataset::Cifar10 => "cifar10",
+            Dataset::Imagenet => "imagenet",
         }
     }
 
@@ -91,15 +104,8 @@ impl Dataset {
         match self {
             Dataset::FashionMnist => PathBuf::from("/usr/share/datasets/fashion-mnist"),
             Dataset::Mnist => cache_dir().join("data/mnist"),
-        }
-    }
-
-    /// Mean and standard deviation of the training pixels scaled to [0, 1]
-    /// (computed over the 60,000 training images of each dataset).
-    fn normalisation(self) -> (f64, f64) {
-        match self {
-            Dataset::Mnist => (0.1307, 0.3081),
-            Dataset::FashionMnist => (0.2860, 0.3530),
+            Dataset::Cifar10 => cache_dir().join("data/cifar10"),
+            Dataset::Imagenet => cache_dir().join("data/imagenet"),
         }
     }
 
@@ -107,7 +113,13 @@ impl Dataset {
     /// [`default_dir`](Self::default_dir)).
     pub fn load(self, dir: Option<&Path>) -> Result<Splits> {
         let dir = dir.map_or_else(|| self.default_dir(), Path::to_path_buf);
-        let (mean, std) = self.normalisation();
+        // mean and standard deviation of the 60,000 training images, pixels in [0, 1]
+        let (mean, std) = match self {
+            Dataset::Cifar10 => return cifar::load_dir(&dir),
+            Dataset::Imagenet => return imagenet::load_dir(&dir, 256, 224),
+            Dataset::Mnist => (0.1307, 0.3081),
+            Dataset::FashionMnist => (0.2860, 0.3530),
+        };
         idx::load_dir(self.as_str(), &dir, mean, std).map_err(|e| match (self, e) {
             (Dataset::FashionMnist, NnError::BadFile { path, reason }) => NnError::BadFile {
                 path,

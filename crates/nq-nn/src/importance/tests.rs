@@ -177,3 +177,58 @@ fn the_diagonal_predicts_the_loss_increase_of_small_perturbations() {
         "measured {measured:.3e}, predicted {predicted:.3e}"
     );
 }
+
+#[test]
+fn adam_importance_is_sqrt_v_hat_of_training_and_of_a_statistics_pass() {
+    use crate::data::InMemory;
+    use crate::models::{Arch, InputSpec, Model};
+    use crate::train::{train, AnyOptimizer, OptimizerConfig, Schedule, TrainConfig};
+
+    tch::manual_seed(0);
+    let x = Tensor::randn([48, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(2, [48], (Kind::Int64, Device::Cpu));
+    let data = InMemory::new(x, y, 2).unwrap();
+    let model = Model::new(
+        Arch::SmallConv,
+        InputSpec {
+            image: [1, 8, 8],
+            classes: 2,
+        },
+        Device::Cpu,
+    )
+    .unwrap();
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        lr: 1e-3,
+        optimizer: OptimizerConfig::Adam { weight_decay: 0.0 },
+        schedule: Schedule::Constant,
+        seed: 0,
+        max_batches_per_epoch: None,
+        threads: None,
+    };
+    let (_, optimizer) = train(&model, &data, &cfg, None, &mut |_| {}).unwrap();
+    let AnyOptimizer::Adam(adam) = optimizer else {
+        panic!("trained with Adam")
+    };
+    let imp = adam_importance(&model, &adam).unwrap();
+    assert_eq!(imp.by_name.len(), 3);
+    let w = &imp.by_name["fc.weight"];
+    assert!(w.equal(&adam.sqrt_v_hat("fc.weight").unwrap()));
+    assert_eq!(w.size(), model.tensor("fc.weight").unwrap().size());
+
+    // a statistics pass over the same 3 batches, weights frozen
+    let before = model.tensor("fc.weight").unwrap().copy();
+    let stats = adam_statistics(&model, &data, 16).unwrap();
+    assert!(
+        model.tensor("fc.weight").unwrap().equal(&before),
+        "weights frozen"
+    );
+    assert_eq!(stats.cost.backward_passes, 3);
+    for (name, h) in &stats.by_name {
+        assert!(
+            h.min().double_value(&[]) >= 0.0 && h.max().double_value(&[]) > 0.0,
+            "{name}"
+        );
+    }
+}

@@ -155,8 +155,9 @@ impl Adam {
                     step: 0,
                 });
             s.step += 1;
-            s.m = &s.m * self.beta1 + g * (1.0 - self.beta1);
-            s.v = &s.v * self.beta2 + g * g * (1.0 - self.beta2);
+            // in place: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2
+            let _ = s.m.lerp_(g, 1.0 - self.beta1);
+            let _ = s.v.lerp_(&(g * g), 1.0 - self.beta2);
         });
     }
 }
@@ -176,11 +177,13 @@ impl Optimizer for Adam {
                 };
                 self.accumulate(name, &g);
                 let s = &self.state[name];
-                let m_hat = &s.m / (1.0 - self.beta1.powi(s.step as i32));
-                let v_hat = &s.v / (1.0 - self.beta2.powi(s.step as i32));
-                let update = m_hat / (v_hat.sqrt() + self.eps) * lr;
+                let bias1 = 1.0 - self.beta1.powi(s.step as i32);
+                let bias2 = 1.0 - self.beta2.powi(s.step as i32);
+                // w -= lr m_hat / (sqrt(v_hat) + eps), with few temporaries
+                let mut denom = &s.v / bias2;
+                let _ = denom.sqrt_().f_add_scalar_(self.eps)?;
                 let mut p = p.shallow_clone();
-                let _ = p.f_sub_(&update)?;
+                let _ = p.f_addcdiv_(&(&s.m * (-lr / bias1)), &denom)?;
             }
             Ok(())
         })
