@@ -1,7 +1,7 @@
 //! A small convolutional net for tests and quick runs: conv 8@3x3, ReLU,
 //! max-pool 2, conv 16@3x3, ReLU, adaptive average pool to 4x4, fc. On
 //! 1x28x28 with 10 classes it has 80 + 1,168 + 2,570 = 3,818 parameters and
-//! reaches about 85 % on Fashion-MNIST in one epoch.
+//! reaches 79 % on Fashion-MNIST after one epoch (5 s here with Adam).
 
 use tch::nn::{self, ConvConfig};
 
