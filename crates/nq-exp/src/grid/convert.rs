@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
+use nq_nn::data::Dataset;
+use nq_nn::models::Arch;
 use nq_quant::kmeans::KmeansInit;
 use nq_quant::scope::Scope;
 use nq_quant::uniform::UniformCentre;
@@ -17,27 +19,21 @@ use super::spec::{
 };
 use super::GridError;
 
-/// The architectures a grid may name (nq-nn builds them).
-pub const ARCHS: [&str; 7] = [
-    "lenet5",
-    "lenet-300-100",
-    "resnet20",
-    "resnet32",
-    "resnet56",
-    "alexnet",
-    "small-conv",
-];
-
-/// The datasets a grid may name, with the architectures that fit each.
-pub const DATASETS: [(&str, &[&str]); 4] = [
-    ("mnist", &["lenet5", "lenet-300-100", "small-conv"]),
-    ("fashion-mnist", &["lenet5", "lenet-300-100", "small-conv"]),
-    (
-        "cifar10",
-        &["resnet20", "resnet32", "resnet56", "small-conv"],
-    ),
-    ("imagenet", &["alexnet"]),
-];
+/// Whether `arch` is meant for `dataset`: the LeNets for the 28x28 digit
+/// sets, the CIFAR ResNets for CIFAR-10, AlexNet for ImageNet, and the
+/// small test net for any of the first three.
+fn fits(arch: Arch, dataset: Dataset) -> bool {
+    match dataset {
+        Dataset::Mnist | Dataset::FashionMnist => {
+            matches!(arch, Arch::Lenet5 | Arch::Lenet300100 | Arch::SmallConv)
+        }
+        Dataset::Cifar10 => matches!(
+            arch,
+            Arch::Resnet20 | Arch::Resnet32 | Arch::Resnet56 | Arch::SmallConv
+        ),
+        Dataset::Imagenet => arch == Arch::Alexnet,
+    }
+}
 
 /// Where errors point.
 pub struct Context<'a> {
@@ -103,15 +99,10 @@ impl Context<'_> {
 }
 
 fn model(ctx: &Context<'_>, raw: RawModel) -> Result<ModelSpec, GridError> {
-    let arch = ctx.one_of("model.arch", &raw.arch, &ARCHS)?;
-    let names: Vec<&str> = DATASETS.iter().map(|(d, _)| *d).collect();
-    ctx.one_of("model.dataset", &raw.dataset, &names)?;
-    let fits = DATASETS
-        .iter()
-        .find(|(d, _)| *d == raw.dataset)
-        .is_some_and(|(_, archs)| archs.contains(&arch));
-    ctx.ensure(fits, "model.dataset", || {
-        format!("{} is not built for {}", arch, raw.dataset)
+    let arch: Arch = ctx.parsed("model.arch", &raw.arch)?;
+    let dataset: Dataset = ctx.parsed("model.dataset", &raw.dataset)?;
+    ctx.ensure(fits(arch, dataset), "model.dataset", || {
+        format!("{arch} is not built for {dataset}")
     })?;
     for (key, n) in [
         ("model.train_examples", raw.train_examples),
