@@ -4,24 +4,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nq_quant::kmeans::{kmeans, KmeansInit, KmeansParams};
 use nq_quant::kmeans_optimal::{kmeans_optimal, OptimalParams};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
-/// Laplace-distributed weights (scale 0.05, like a trained layer) and
-/// exponential importances.
-pub fn laplace_weights(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let w = (0..n)
-        .map(|_| {
-            let u: f64 = rng.random::<f64>() - 0.5;
-            (-0.05 * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
-        })
-        .collect();
-    let h = (0..n)
-        .map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32)
-        .collect();
-    (w, h)
-}
+use nq_quant::synthetic::laplace_weights;
 
 fn bench_kmeans(c: &mut Criterion) {
     let n = 1_000_000;

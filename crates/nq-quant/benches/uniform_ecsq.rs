@@ -11,26 +11,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nq_quant::ecsq::{ecsq, EcsqInit, EcsqParams};
+use nq_quant::synthetic::laplace_weights;
 use nq_quant::uniform::{uniform, UniformCentre, UniformParams};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
-/// `n` Laplace weights with standard deviation 0.05 and exponential
-/// importances, seeded.
-fn laplace_weights(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let scale = 0.05 / std::f64::consts::SQRT_2;
-    let w = (0..n)
-        .map(|_| {
-            let u: f64 = rng.random::<f64>() - 0.5;
-            (-scale * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
-        })
-        .collect();
-    let h = (0..n)
-        .map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32)
-        .collect();
-    (w, h)
-}
 
 fn bench_uniform_ecsq(c: &mut Criterion) {
     let n = 1_000_000;

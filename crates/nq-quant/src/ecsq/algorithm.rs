@@ -354,8 +354,6 @@ mod tests {
     use super::*;
     use crate::quantization::{entropy, stats};
     use proptest::prelude::*;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
 
     fn params(lambda: f64, k_init: usize) -> EcsqParams {
         EcsqParams {
@@ -473,21 +471,6 @@ mod tests {
         assert!(ecsq(&[1.0], &[1.0], &params(0.1, 0)).is_err());
     }
 
-    /// Laplace weights (scale 0.05) and exponential importances.
-    fn laplace(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let w = (0..n)
-            .map(|_| {
-                let u: f64 = rng.random::<f64>() - 0.5;
-                (-0.05 * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
-            })
-            .collect();
-        let h = (0..n)
-            .map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32)
-            .collect();
-        (w, h)
-    }
-
     #[test]
     fn larger_lambda_lowers_the_rate_on_laplace_data() {
         // Not a theorem for a local search, but the typical case: on fixed
@@ -497,7 +480,7 @@ mod tests {
             (EcsqInit::KmeansPlusPlus, 1),
             (EcsqInit::KmeansPlusPlus, 2),
         ] {
-            let (w, h) = laplace(20_000, seed);
+            let (w, h) = crate::synthetic::laplace_weights(20_000, seed);
             let mut last = (usize::MAX, f64::INFINITY);
             for lambda in [0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2] {
                 let p = EcsqParams {

@@ -2,14 +2,13 @@
 //! all interval partitions, a plain `O(k N^2)` program, and Lloyd.
 
 use proptest::prelude::*;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use super::*;
 use crate::error::QuantError;
 use crate::input::SortedWeights;
 use crate::kmeans::{kmeans, KmeansParams};
 use crate::quantization::{stats, Quantization};
+use crate::synthetic::laplace_weights;
 
 fn run(w: &[f32], h: &[f32], k: usize) -> Quantization {
     kmeans_optimal(w, h, &OptimalParams { k }).unwrap()
@@ -189,22 +188,6 @@ fn rejects_bad_input() {
         kmeans_optimal(&[1.0], &[1.0], &OptimalParams { k: 0 }),
         Err(QuantError::InvalidParam { name: "k", .. })
     ));
-}
-
-/// Laplace weights (scale 0.05, like a trained layer) and exponential
-/// importances, as in `benches/kmeans.rs`.
-fn laplace_weights(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let w = (0..n)
-        .map(|_| {
-            let u: f64 = rng.random::<f64>() - 0.5;
-            (-0.05 * u.signum() * (1.0 - 2.0 * u.abs()).ln()) as f32
-        })
-        .collect();
-    let h = (0..n)
-        .map(|_| (-(1.0 - rng.random::<f64>()).ln()) as f32)
-        .collect();
-    (w, h)
 }
 
 #[test]
