@@ -24,6 +24,15 @@ pub enum Scope {
     Global,
 }
 
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Layer => "layer",
+            Self::Global => "global",
+        })
+    }
+}
+
 impl FromStr for Scope {
     type Err = QuantError;
     fn from_str(s: &str) -> Result<Self> {

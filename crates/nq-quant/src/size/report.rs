@@ -18,7 +18,8 @@ pub const TABLE_ENTRY_BITS: u64 = 8;
 pub struct SizeInput {
     /// Per codebook, the member count of each of its clusters, all `>= 1`
     /// (clusters are non-empty): one codebook for global quantization, one
-    /// per layer for layer-by-layer quantization.
+    /// per layer for layer-by-layer quantization; none for a network that
+    /// is only pruned, its survivors counted in `unquantized_floats`.
     pub codebooks: Vec<Vec<u64>>,
     /// How cluster indices are coded.
     pub coding: Coding,
@@ -70,17 +71,15 @@ pub struct SizeReport {
 /// The size of `input` part by part (paper.md section 6; see the
 /// [module documentation](super) for each rule).
 ///
-/// Fails if there is no codebook, a codebook is empty or has an empty
+/// Without codebooks it is the size of a pruned network kept in float32
+/// (the survivors counted in `unquantized_floats`).
+///
+/// Fails if a codebook is empty or has an empty
 /// cluster, `params` is 0, a survivor list is not strictly increasing and
 /// inside its tensor, the quantized weights, the unquantized floats and the
 /// pruned-away weights together exceed `params`, or a total overflows
 /// `u64`.
 pub fn compressed_size(input: &SizeInput) -> Result<SizeReport> {
-    ensure_param(
-        !input.codebooks.is_empty(),
-        "codebooks",
-        "at least one codebook is needed",
-    )?;
     ensure_param(input.params > 0, "params", "the network has no parameters")?;
     for (b, counts) in input.codebooks.iter().enumerate() {
         ensure_param(
@@ -257,6 +256,42 @@ mod tests {
     }
 
     #[test]
+    fn a_pruned_float_network_has_no_codebook() {
+        // 2 survivors of a 10-element linear tensor, kept as floats, and 3
+        // biases: only positions and floats are stored
+        let pruned = vec![PrunedTensor {
+            kind: TensorKind::Linear,
+            len: 10,
+            survivors: vec![1, 6],
+        }];
+        let floats = compressed_size(&SizeInput {
+            codebooks: Vec::new(),
+            coding: Coding::Huffman,
+            pruned: pruned.clone(),
+            unquantized_floats: 5,
+            params: 13,
+        })
+        .unwrap();
+        let quantized = compressed_size(&SizeInput {
+            codebooks: vec![vec![2]],
+            coding: Coding::Huffman,
+            pruned,
+            unquantized_floats: 3,
+            params: 13,
+        })
+        .unwrap();
+        assert_eq!(floats.position_bits, quantized.position_bits);
+        assert_eq!(floats.float_bits, 5 * 32);
+        assert_eq!(
+            floats.total_bits,
+            floats.position_bits + floats.position_table_bits + 160
+        );
+        assert_eq!((floats.index_bits, floats.codebook_bits, floats.code_table_bits), (0, 0, 0));
+        assert_eq!((floats.quantized_weights, floats.average_codeword_length), (0, 0.0));
+        assert_eq!(floats.compression_ratio, 13.0 * 32.0 / floats.total_bits as f64);
+    }
+
+    #[test]
     fn one_cluster_costs_no_index_bits() {
         // k = 1: 0 bits per index either way; Huffman still stores its 1-byte table.
         let f = single_codebook_size(&[7], Coding::Fixed).unwrap();
@@ -341,9 +376,6 @@ mod tests {
     #[test]
     fn invalid_inputs() {
         let ok = pruned_network(Coding::Huffman);
-        let mut bad = ok.clone();
-        bad.codebooks.clear();
-        assert!(compressed_size(&bad).is_err());
         let mut bad = ok.clone();
         bad.codebooks[1][0] = 0;
         assert!(matches!(
