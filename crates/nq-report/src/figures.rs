@@ -1,0 +1,509 @@
+//! Figures from the results alone (design.md, "Figures"), drawn with
+//! plotters as SVG and PNG: accuracy against average codeword length in the
+//! four panels of the paper's Figure 1, importance estimators against each
+//! other (Figure 2), layer against global codebooks, sensitivity to `k` and
+//! to `lambda`, and accuracy against compression ratio with its Pareto
+//! front. Each is drawn only when the grid has the axes it compares.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::{ReportError, Result};
+use crate::markdown::method_label;
+use crate::summary::Setting;
+
+/// One curve or point set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend entry.
+    pub label: String,
+    /// Points, drawn in increasing x.
+    pub points: Vec<(f64, f64)>,
+    /// Whether the points are joined by a line.
+    pub line: bool,
+}
+
+/// One panel of a figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Its caption.
+    pub title: String,
+    /// Its series.
+    pub series: Vec<Series>,
+}
+
+/// A figure: panels sharing axis labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// File stem (`accuracy_vs_codeword`).
+    pub name: String,
+    /// Title above the panels.
+    pub title: String,
+    /// Horizontal axis label.
+    pub x_label: String,
+    /// Vertical axis label.
+    pub y_label: String,
+    /// Logarithmic horizontal axis.
+    pub log_x: bool,
+    /// Panels, laid out one, two side by side, or two by two.
+    pub panels: Vec<Panel>,
+}
+
+const FONT: &str = "sans-serif";
+
+fn register_font() {
+    static FONT_ONCE: Once = Once::new();
+    FONT_ONCE.call_once(|| {
+        // the PNG backend draws text with this font; DejaVu Sans is
+        // embedded so that figures do not depend on the system's fonts
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+fn bounds(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let lo = values.clone().fold(f64::INFINITY, f64::min);
+    let hi = values.fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if hi > lo { 0.06 * (hi - lo) } else { 0.5 };
+    (lo - pad, hi + pad)
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let area = root.titled(&fig.title, (FONT, 24)).map_err(e)?;
+    let layout = match fig.panels.len() {
+        1 => (1, 1),
+        2 => (1, 2),
+        _ => (fig.panels.len().div_ceil(2), 2),
+    };
+    let to_x = |x: f64| if fig.log_x { x.log10() } else { x };
+    // the same series label has the same colour in every panel
+    let mut labels: Vec<&str> = Vec::new();
+    for s in fig.panels.iter().flat_map(|p| &p.series) {
+        if !labels.contains(&s.label.as_str()) {
+            labels.push(&s.label);
+        }
+    }
+    for (cell, panel) in area.split_evenly(layout).iter().zip(&fig.panels) {
+        let points = || panel.series.iter().flat_map(|s| s.points.iter());
+        let (x0, x1) = bounds(points().map(|p| to_x(p.0)));
+        let (y0, y1) = bounds(points().map(|p| p.1));
+        let mut chart = ChartBuilder::on(cell)
+            .caption(&panel.title, (FONT, 18))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(e)?;
+        let x_format = |v: &f64| {
+            if fig.log_x {
+                format!("{:.3}", 10f64.powf(*v))
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+                    .to_owned()
+            } else {
+                format!("{v:.2}")
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(&fig.x_label)
+            .y_desc(&fig.y_label)
+            .x_label_formatter(&x_format)
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()
+            .map_err(e)?;
+        for s in &panel.series {
+            let colour_index = labels.iter().position(|l| *l == s.label).unwrap_or(0);
+            let colour = Palette99::pick(colour_index).to_rgba();
+            let mut pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (to_x(x), y)).collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let style = colour.stroke_width(2);
+            if s.line {
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), style))
+                    .map_err(e)?;
+            }
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                .map_err(e)?
+                .label(&s.label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(e)?;
+    }
+    root.present().map_err(e)
+}
+
+/// Writes `fig` as `dir/<name>.svg` and `dir/<name>.png`; returns the two
+/// paths.
+pub fn write_figure(fig: &Figure, dir: &Path) -> Result<Vec<PathBuf>> {
+    register_font();
+    std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
+    let (cols, rows) = match fig.panels.len() {
+        1 => (1, 1),
+        2 => (2, 1),
+        n => (2, n.div_ceil(2) as u32),
+    };
+    let size = (cols * 620 + 20, rows * 460 + 50);
+    let fail = |path: &Path| {
+        let path = path.to_owned();
+        move |message: String| ReportError::Figure { path, message }
+    };
+    let svg = dir.join(format!("{}.svg", fig.name));
+    draw(&SVGBackend::new(&svg, size).into_drawing_area(), fig).map_err(fail(&svg))?;
+    let png = dir.join(format!("{}.png", fig.name));
+    draw(&BitMapBackend::new(&png, size).into_drawing_area(), fig).map_err(fail(&png))?;
+    Ok(vec![svg, png])
+}
+
+/// Which of a figure's settings vary, so labels name only what differs.
+struct Varies {
+    prune: bool,
+    scope: bool,
+    coding: bool,
+    finetuned: bool,
+}
+
+impl Varies {
+    fn of(settings: &[&Setting]) -> Self {
+        fn differ<T: PartialEq>(s: &[&Setting], f: impl Fn(&Setting) -> T) -> bool {
+            s.windows(2).any(|w| f(w[0]) != f(w[1]))
+        }
+        Self {
+            prune: differ(settings, |s| s.prune.clone()),
+            scope: differ(settings, |s| s.scope.clone()),
+            coding: differ(settings, |s| s.coding.clone()),
+            finetuned: differ(settings, |s| s.finetuned),
+        }
+    }
+
+    fn label(&self, s: &Setting) -> String {
+        let mut label = method_label(&s.method, s.weighting.as_deref());
+        if self.prune {
+            label += &format!(", prune {}", s.prune.as_deref().unwrap_or("none"));
+        }
+        if self.scope {
+            label += &format!(", {}", s.scope.as_deref().unwrap_or("-"));
+        }
+        if self.coding {
+            label += &format!(", {}", s.coding.as_deref().unwrap_or("-"));
+        }
+        if self.finetuned {
+            label += if s.finetuned { ", fine-tuned" } else { ", not fine-tuned" };
+        }
+        label
+    }
+}
+
+/// Series of `settings` grouped by label, each point `point(setting)`.
+fn series(
+    settings: &[&Setting],
+    varies: &Varies,
+    line: bool,
+    point: impl Fn(&Setting) -> Option<(f64, f64)>,
+) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::new();
+    for s in settings {
+        let Some(p) = point(s) else { continue };
+        let label = varies.label(s);
+        match out.iter_mut().find(|x| x.label == label) {
+            Some(x) => x.points.push(p),
+            None => out.push(Series {
+                label,
+                points: vec![p],
+                line,
+            }),
+        }
+    }
+    out
+}
+
+fn bits_top1(s: &Setting) -> Option<(f64, f64)> {
+    Some((s.bits.mean?, s.top1.mean?))
+}
+
+fn distinct<T: PartialEq>(settings: &[&Setting], f: impl Fn(&Setting) -> T) -> Vec<T> {
+    let mut out = Vec::new();
+    for s in settings {
+        let v = f(s);
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Panels of `quantized` split by `key`, titled by `title`, each with its
+/// series of accuracy against codeword length.
+fn panels_by<T: PartialEq>(
+    quantized: &[&Setting],
+    key: impl Fn(&Setting) -> T,
+    title: impl Fn(&T) -> String,
+) -> Vec<Panel> {
+    distinct(quantized, &key)
+        .into_iter()
+        .map(|k| {
+            let members: Vec<&Setting> =
+                quantized.iter().copied().filter(|s| key(s) == k).collect();
+            let varies = Varies::of(&members);
+            Panel {
+                title: title(&k),
+                series: series(&members, &varies, true, bits_top1),
+            }
+        })
+        .collect()
+}
+
+/// The figures the settings of one grid support.
+pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
+    let quantized: Vec<&Setting> = settings.iter().filter(|s| s.method != "none").collect();
+    if quantized.is_empty() {
+        return Vec::new();
+    }
+    let figure = |name: &str, title: &str, x: &str, log_x: bool, panels: Vec<Panel>| Figure {
+        name: name.into(),
+        title: format!("{grid}: {title}"),
+        x_label: x.into(),
+        y_label: "top-1 accuracy (%)".into(),
+        log_x,
+        panels,
+    };
+    let bits = "average codeword length (bits per weight)";
+    let mut out = Vec::new();
+
+    // Figure 1: coding x fine-tuning panels, in the paper's order
+    let mut panel_order = distinct(&quantized, |s| (s.coding.clone(), s.finetuned));
+    panel_order.sort_by_key(|(c, f)| (c.as_deref() != Some("fixed"), *f));
+    let fig1_panels: Vec<Panel> = panel_order
+        .iter()
+        .filter_map(|(coding, ft)| {
+            let members: Vec<&Setting> = quantized
+                .iter()
+                .copied()
+                .filter(|s| &s.coding == coding && s.finetuned == *ft)
+                .collect();
+            let varies = Varies {
+                coding: false,
+                finetuned: false,
+                ..Varies::of(&members)
+            };
+            let series = series(&members, &varies, true, bits_top1);
+            let title = format!(
+                "{} coding{}",
+                coding.as_deref().unwrap_or("-"),
+                if *ft { ", fine-tuned" } else { "" }
+            );
+            (!series.is_empty()).then_some(Panel { title, series })
+        })
+        .collect();
+    if !fig1_panels.is_empty() {
+        out.push(figure(
+            "accuracy_vs_codeword",
+            "accuracy against average codeword length",
+            bits,
+            false,
+            fig1_panels,
+        ));
+    }
+
+    // Figure 2: importance estimators, a panel per method
+    if distinct(&quantized, |s| s.weighting.clone()).len() > 1 {
+        let panels = panels_by(&quantized, |s| s.method.clone(), |m| method_label(m, None));
+        out.push(figure(
+            "importance",
+            "weightings compared (Hessian samples, Adam)",
+            bits,
+            false,
+            panels,
+        ));
+    }
+
+    // layer against global, a panel per method
+    if distinct(&quantized, |s| s.scope.clone()).len() > 1 {
+        let panels = panels_by(&quantized, |s| s.method.clone(), |m| method_label(m, None));
+        out.push(figure(
+            "layer_vs_global",
+            "layer-by-layer against global codebooks",
+            bits,
+            false,
+            panels,
+        ));
+    }
+
+    // sensitivity to k and to lambda
+    let with_k: Vec<&Setting> = quantized.iter().copied().filter(|s| s.k.is_some()).collect();
+    if distinct(&with_k, |s| s.k).len() > 1 {
+        let varies = Varies::of(&with_k);
+        let panel = Panel {
+            title: "k-means and uniform".into(),
+            series: series(&with_k, &varies, true, |s| Some((s.k? as f64, s.top1.mean?))),
+        };
+        out.push(figure("sensitivity_k", "sensitivity to k", "k (clusters)", true, vec![panel]));
+    }
+    let with_lambda: Vec<&Setting> = quantized
+        .iter()
+        .copied()
+        .filter(|s| s.lambda.is_some())
+        .collect();
+    if distinct(&with_lambda, |s| s.lambda.map(f64::to_bits)).len() > 1 {
+        let varies = Varies::of(&with_lambda);
+        let panel = Panel {
+            title: "ECSQ".into(),
+            series: series(&with_lambda, &varies, true, |s| Some((s.lambda?, s.top1.mean?))),
+        };
+        out.push(figure(
+            "sensitivity_lambda",
+            "sensitivity to lambda",
+            "lambda",
+            true,
+            vec![panel],
+        ));
+    }
+
+    // accuracy against compression ratio, with the Pareto front of all
+    let varies = Varies::of(&quantized);
+    let mut ratio_series = series(settings.iter().collect::<Vec<_>>().as_slice(), &varies, false, |s| {
+        Some((s.ratio.mean?, s.top1.mean?))
+    });
+    let all: Vec<(f64, f64)> = ratio_series.iter().flat_map(|s| s.points.clone()).collect();
+    ratio_series.push(Series {
+        label: "Pareto front".into(),
+        points: pareto_front(&all),
+        line: true,
+    });
+    out.push(figure(
+        "accuracy_vs_ratio",
+        "accuracy against compression ratio",
+        "compression ratio",
+        true,
+        vec![Panel {
+            title: "every setting".into(),
+            series: ratio_series,
+        }],
+    ));
+    out
+}
+
+/// The points no other point beats in both coordinates (higher ratio and
+/// higher accuracy), in increasing ratio.
+pub fn pareto_front(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut sorted = points.to_vec();
+    // by ratio descending, accuracy descending: a point is on the front when
+    // it is more accurate than everything with a higher ratio
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)));
+    let mut front = Vec::new();
+    let mut best = f64::NEG_INFINITY;
+    for p in sorted {
+        if p.1 > best {
+            front.push(p);
+            best = p.1;
+        }
+    }
+    front.reverse();
+    front
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::Spread;
+
+    fn at(v: f64) -> Spread {
+        Spread {
+            mean: Some(v),
+            std: None,
+        }
+    }
+
+    fn setting(method: &str, k: Option<u64>, coding: &str, ft: bool, top1: f64) -> Setting {
+        Setting {
+            method: method.into(),
+            k,
+            lambda: k.is_none().then_some(1e-3),
+            coding: Some(coding.into()),
+            scope: Some("layer".into()),
+            finetuned: ft,
+            top1: at(top1),
+            bits: at(k.map_or(2.5, |k| (k as f64).log2())),
+            ratio: at(32.0 / k.map_or(2.5, |k| (k as f64).log2())),
+            ..Setting::default()
+        }
+    }
+
+    #[test]
+    fn pareto_front_keeps_the_undominated_points() {
+        let pts = [(10.0, 99.0), (20.0, 98.0), (15.0, 97.0), (30.0, 90.0), (20.0, 98.5)];
+        assert_eq!(
+            pareto_front(&pts),
+            vec![(10.0, 99.0), (20.0, 98.5), (30.0, 90.0)]
+        );
+    }
+
+    #[test]
+    fn figure_one_has_the_papers_four_panels_in_order() {
+        let mut settings = Vec::new();
+        for coding in ["huffman", "fixed"] {
+            for ft in [true, false] {
+                for k in [4, 16] {
+                    settings.push(setting("kmeans", Some(k), coding, ft, 90.0));
+                }
+            }
+        }
+        let figs = figures("g", &settings);
+        let names: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["accuracy_vs_codeword", "sensitivity_k", "accuracy_vs_ratio"]);
+        let titles: Vec<&str> = figs[0].panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "fixed coding",
+                "fixed coding, fine-tuned",
+                "huffman coding",
+                "huffman coding, fine-tuned"
+            ]
+        );
+        assert_eq!(figs[0].panels[0].series[0].points.len(), 2);
+        assert_eq!(figs[0].panels[0].series[0].label, "k-means");
+    }
+
+    #[test]
+    fn figures_are_written_as_svg_and_png() {
+        let settings = [
+            setting("kmeans", Some(4), "huffman", false, 88.0),
+            setting("kmeans", Some(16), "huffman", false, 90.0),
+            setting("ecsq", None, "huffman", false, 89.0),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for fig in figures("g", &settings) {
+            for path in write_figure(&fig, dir.path()).unwrap() {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(bytes.len() > 1000, "{}", path.display());
+                if path.extension().unwrap() == "png" {
+                    assert_eq!(&bytes[1..4], b"PNG");
+                } else {
+                    let text = String::from_utf8(bytes).unwrap();
+                    assert!(text.contains(&fig.x_label) && text.contains(&fig.title), "{text}");
+                }
+            }
+        }
+    }
+}
