@@ -208,7 +208,11 @@ impl Varies {
             label += &format!(", {}", s.coding.as_deref().unwrap_or("-"));
         }
         if self.finetuned {
-            label += if s.finetuned { ", fine-tuned" } else { ", not fine-tuned" };
+            label += if s.finetuned {
+                ", fine-tuned"
+            } else {
+                ", not fine-tuned"
+            };
         }
         label
     }
@@ -350,14 +354,26 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
     }
 
     // sensitivity to k and to lambda
-    let with_k: Vec<&Setting> = quantized.iter().copied().filter(|s| s.k.is_some()).collect();
+    let with_k: Vec<&Setting> = quantized
+        .iter()
+        .copied()
+        .filter(|s| s.k.is_some())
+        .collect();
     if distinct(&with_k, |s| s.k).len() > 1 {
         let varies = Varies::of(&with_k);
         let panel = Panel {
             title: "k-means and uniform".into(),
-            series: series(&with_k, &varies, true, |s| Some((s.k? as f64, s.top1.mean?))),
+            series: series(&with_k, &varies, true, |s| {
+                Some((s.k? as f64, s.top1.mean?))
+            }),
         };
-        out.push(figure("sensitivity_k", "sensitivity to k", "k (clusters)", true, vec![panel]));
+        out.push(figure(
+            "sensitivity_k",
+            "sensitivity to k",
+            "k (clusters)",
+            true,
+            vec![panel],
+        ));
     }
     let with_lambda: Vec<&Setting> = quantized
         .iter()
@@ -368,7 +384,9 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         let varies = Varies::of(&with_lambda);
         let panel = Panel {
             title: "ECSQ".into(),
-            series: series(&with_lambda, &varies, true, |s| Some((s.lambda?, s.top1.mean?))),
+            series: series(&with_lambda, &varies, true, |s| {
+                Some((s.lambda?, s.top1.mean?))
+            }),
         };
         out.push(figure(
             "sensitivity_lambda",
@@ -381,9 +399,12 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
 
     // accuracy against compression ratio, with the Pareto front of all
     let varies = Varies::of(&quantized);
-    let mut ratio_series = series(settings.iter().collect::<Vec<_>>().as_slice(), &varies, false, |s| {
-        Some((s.ratio.mean?, s.top1.mean?))
-    });
+    let mut ratio_series = series(
+        settings.iter().collect::<Vec<_>>().as_slice(),
+        &varies,
+        false,
+        |s| Some((s.ratio.mean?, s.top1.mean?)),
+    );
     let all: Vec<(f64, f64)> = ratio_series.iter().flat_map(|s| s.points.clone()).collect();
     ratio_series.push(Series {
         label: "Pareto front".into(),
@@ -451,7 +472,13 @@ mod tests {
 
     #[test]
     fn pareto_front_keeps_the_undominated_points() {
-        let pts = [(10.0, 99.0), (20.0, 98.0), (15.0, 97.0), (30.0, 90.0), (20.0, 98.5)];
+        let pts = [
+            (10.0, 99.0),
+            (20.0, 98.0),
+            (15.0, 97.0),
+            (30.0, 90.0),
+            (20.0, 98.5),
+        ];
         assert_eq!(
             pareto_front(&pts),
             vec![(10.0, 99.0), (20.0, 98.5), (30.0, 90.0)]
@@ -470,7 +497,10 @@ mod tests {
         }
         let figs = figures("g", &settings);
         let names: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["accuracy_vs_codeword", "sensitivity_k", "accuracy_vs_ratio"]);
+        assert_eq!(
+            names,
+            ["accuracy_vs_codeword", "sensitivity_k", "accuracy_vs_ratio"]
+        );
         let titles: Vec<&str> = figs[0].panels.iter().map(|p| p.title.as_str()).collect();
         assert_eq!(
             titles,
@@ -501,7 +531,10 @@ mod tests {
                     assert_eq!(&bytes[1..4], b"PNG");
                 } else {
                     let text = String::from_utf8(bytes).unwrap();
-                    assert!(text.contains(&fig.x_label) && text.contains(&fig.title), "{text}");
+                    assert!(
+                        text.contains(&fig.x_label) && text.contains(&fig.title),
+                        "{text}"
+                    );
                 }
             }
         }

@@ -152,7 +152,11 @@ pub fn table1(settings: &[Setting]) -> String {
             methods.push(m);
         }
     }
-    let mut headers = vec!["network".to_owned(), "baseline top-1 %".into(), "pruned only".into()];
+    let mut headers = vec![
+        "network".to_owned(),
+        "baseline top-1 %".into(),
+        "pruned only".into(),
+    ];
     headers.extend(methods.iter().map(|(m, w)| method_label(m, w.as_deref())));
     let entry = |s: &Setting, ok: bool| {
         let mark = if ok { "" } else { " †" };
@@ -167,8 +171,12 @@ pub fn table1(settings: &[Setting]) -> String {
             .iter()
             .filter(|s| &s.model == model && &s.dataset == dataset)
             .collect();
-        let baseline = here.iter().find_map(|s| s.baseline_top1.mean.map(|_| s.baseline_top1));
-        let pruned = here.iter().find(|s| s.method == "none" && s.prune.is_some());
+        let baseline = here
+            .iter()
+            .find_map(|s| s.baseline_top1.mean.map(|_| s.baseline_top1));
+        let pruned = here
+            .iter()
+            .find(|s| s.method == "none" && s.prune.is_some());
         let reference = pruned
             .and_then(|s| s.top1.mean)
             .or(baseline.and_then(|b| b.mean));
@@ -260,7 +268,10 @@ mod tests {
             setting("uniform", Some(16), 97.0, 50.0),
         ];
         let t = table1(&settings);
-        assert!(t.contains("| network | baseline top-1 % | pruned only | k-means | uniform |"), "{t}");
+        assert!(
+            t.contains("| network | baseline top-1 % | pruned only | k-means | uniform |"),
+            "{t}"
+        );
         assert!(t.contains("| lenet5 on mnist | 99.00 | 10.00x, 99.00 % | 45.00x, 98.95 % (k=16) | 50.00x, 97.00 % (k=16) † |"), "{t}");
         assert!(t.contains("† no setting"), "{t}");
     }
@@ -272,7 +283,10 @@ mod tests {
             setting("kmeans", Some(8), 98.0, 60.0),
         ];
         let t = grid_table(&settings);
-        assert!(t.starts_with("Every row: model lenet5 on mnist, prune paper"), "{t}");
+        assert!(
+            t.starts_with("Every row: model lenet5 on mnist, prune paper"),
+            "{t}"
+        );
         assert!(t.contains("| k / λ | top-1 % | ratio |"), "{t}");
         assert!(t.contains("| k=8 | 98.00 | 60.00 |"), "{t}");
     }

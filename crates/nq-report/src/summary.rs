@@ -91,10 +91,7 @@ const MEASURES: [&str; 8] = [
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
-    Ok(c.str()?
-        .into_iter()
-        .map(|v| v.map(str::to_owned))
-        .collect())
+    Ok(c.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
 }
 
 fn floats(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>> {
@@ -120,8 +117,18 @@ fn spreads(df: &DataFrame, name: &str) -> Result<Vec<Spread>> {
 pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
     let mut aggs = vec![col("seed").count().alias("seeds")];
     for m in MEASURES {
-        aggs.push(col(m).cast(DataType::Float64).mean().alias(format!("{m}_mean")));
-        aggs.push(col(m).cast(DataType::Float64).std(1).alias(format!("{m}_std")));
+        aggs.push(
+            col(m)
+                .cast(DataType::Float64)
+                .mean()
+                .alias(format!("{m}_mean")),
+        );
+        aggs.push(
+            col(m)
+                .cast(DataType::Float64)
+                .std(1)
+                .alias(format!("{m}_std")),
+        );
     }
     let df = results
         .clone()

@@ -100,7 +100,10 @@ mod tests {
         let read = read_results(&dir.path().join(PARQUET)).unwrap();
         assert!(read.equals_missing(&written));
         let csv = std::fs::read_to_string(dir.path().join(CSV)).unwrap();
-        assert!(csv.starts_with("experiment,cell,index,status,error,"), "{csv}");
+        assert!(
+            csv.starts_with("experiment,cell,index,status,error,"),
+            "{csv}"
+        );
         assert!(csv.contains("\"b, with a comma\""), "{csv}");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -116,6 +119,9 @@ mod tests {
         let path = dir.path().join(PARQUET);
         std::fs::write(&path, b"not parquet").unwrap();
         let err = read_results(&path).unwrap_err().to_string();
-        assert!(err.contains("results.parquet") && err.contains("not a results table"), "{err}");
+        assert!(
+            err.contains("results.parquet") && err.contains("not a results table"),
+            "{err}"
+        );
     }
 }

@@ -286,9 +286,22 @@ mod tests {
             floats.total_bits,
             floats.position_bits + floats.position_table_bits + 160
         );
-        assert_eq!((floats.index_bits, floats.codebook_bits, floats.code_table_bits), (0, 0, 0));
-        assert_eq!((floats.quantized_weights, floats.average_codeword_length), (0, 0.0));
-        assert_eq!(floats.compression_ratio, 13.0 * 32.0 / floats.total_bits as f64);
+        assert_eq!(
+            (
+                floats.index_bits,
+                floats.codebook_bits,
+                floats.code_table_bits
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(
+            (floats.quantized_weights, floats.average_codeword_length),
+            (0, 0.0)
+        );
+        assert_eq!(
+            floats.compression_ratio,
+            13.0 * 32.0 / floats.total_bits as f64
+        );
     }
 
     #[test]
