@@ -10,6 +10,8 @@ mod npy;
 mod pack;
 mod plan;
 mod quantize;
+mod report;
+mod run;
 mod train;
 
 use std::process::ExitCode;
@@ -31,8 +33,14 @@ enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Train a network and report its test accuracy and seconds per epoch.
     Train(train::TrainArgs),
+    /// Run every cell of a grid (cached, resumable) into a results table.
+    Run(run::RunArgs),
     /// List the cells of a grid and which are cached; runs nothing.
     Plan(plan::PlanArgs),
+    /// Write markdown tables from the results of every grid in DIR.
+    Report(report::ReportArgs),
+    /// Draw the figures (SVG and PNG) of every grid in DIR.
+    Figures(report::ReportArgs),
     /// Write a model and the quantizations of its tensors as one .nqz file.
     Pack(pack::PackArgs),
     /// Decode a .nqz file into a float32 safetensors model.
@@ -44,7 +52,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Quantize(args) => quantize::run(args),
         Command::Train(args) => train::run(args),
+        Command::Run(args) => run::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Report(args) => report::run_report(args),
+        Command::Figures(args) => report::run_figures(args),
         Command::Pack(args) => pack::run_pack(args),
         Command::Unpack(args) => pack::run_unpack(args),
     };

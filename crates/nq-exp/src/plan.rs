@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::cache::Cache;
 use crate::error::{bad_input, print_line};
+use crate::grid::spec::MethodSpec;
 use crate::grid::{self, keys::cell_keys};
 
 /// Arguments of `nq-exp plan`.
@@ -40,8 +41,12 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         cached += usize::from(done);
         let stages = [
             ("baseline", Some(&keys.baseline)),
-            ("network", cell.prune.as_ref().map(|_| &keys.network)),
+            ("prune", cell.prune.as_ref().map(|_| &keys.network)),
             ("importance", keys.importance.as_ref()),
+            (
+                "quantize",
+                (cell.method != MethodSpec::None).then_some(&keys.quantized),
+            ),
         ];
         let missing: Vec<&str> = stages
             .iter()

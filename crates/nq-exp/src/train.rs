@@ -130,7 +130,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .load(args.data_dir.as_deref())
         .map_err(|e| bad_input(e.to_string()))?;
     let train_set: Box<dyn Source> = match args.train_examples {
-        Some(n) => Box::new(truncated(splits.train.as_ref(), n)?),
+        Some(n) => Box::new(crate::run::truncated(splits.train.as_ref(), n)?),
         None => splits.train,
     };
     let input = InputSpec {
@@ -196,13 +196,4 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         torch_version: nq_nn::torch_version(),
     };
     print_line(&serde_json::to_string(&summary)?)
-}
-
-/// The first `n` examples of `source`, in memory.
-fn truncated(source: &dyn Source, n: usize) -> Result<nq_nn::data::InMemory> {
-    let n = n.min(source.len());
-    let indices: Vec<usize> = (0..n).collect();
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-    let (x, y) = source.batch(&indices, false, &mut rng)?;
-    Ok(nq_nn::data::InMemory::new(x, y, source.classes())?)
 }

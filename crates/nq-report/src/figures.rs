@@ -54,6 +54,21 @@ pub struct Figure {
 
 const FONT: &str = "sans-serif";
 
+/// Series colours: the ten of matplotlib's `tab10`, distinct in print and
+/// for the common colour-vision deficiencies.
+const COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
 fn register_font() {
     static FONT_ONCE: Once = Once::new();
     FONT_ONCE.call_once(|| {
@@ -79,7 +94,7 @@ where
 {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
-    let area = root.titled(&fig.title, (FONT, 24)).map_err(e)?;
+    let area = root.titled(&fig.title, (FONT, 20)).map_err(e)?;
     let layout = match fig.panels.len() {
         1 => (1, 1),
         2 => (1, 2),
@@ -126,7 +141,7 @@ where
             .map_err(e)?;
         for s in &panel.series {
             let colour_index = labels.iter().position(|l| *l == s.label).unwrap_or(0);
-            let colour = Palette99::pick(colour_index).to_rgba();
+            let colour = COLOURS[colour_index % COLOURS.len()].to_rgba();
             let mut pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (to_x(x), y)).collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let style = colour.stroke_width(2);
@@ -158,12 +173,11 @@ where
 pub fn write_figure(fig: &Figure, dir: &Path) -> Result<Vec<PathBuf>> {
     register_font();
     std::fs::create_dir_all(dir).map_err(crate::error::io(dir))?;
-    let (cols, rows) = match fig.panels.len() {
-        1 => (1, 1),
-        2 => (2, 1),
-        n => (2, n.div_ceil(2) as u32),
+    let size = match fig.panels.len() {
+        1 => (900, 620),
+        2 => (1260, 510),
+        n => (1260, n.div_ceil(2) as u32 * 460 + 50),
     };
-    let size = (cols * 620 + 20, rows * 460 + 50);
     let fail = |path: &Path| {
         let path = path.to_owned();
         move |message: String| ReportError::Figure { path, message }

@@ -99,7 +99,11 @@ pub fn grid_table(settings: &[Setting]) -> String {
             columns.push(values);
         }
     }
+    let any_finetuned = settings.iter().any(|s| s.finetuned);
     for (name, value) in measures {
+        if name == "before fine-tuning %" && !any_finetuned {
+            continue;
+        }
         let values: Vec<String> = settings.iter().map(value).collect();
         if values.iter().any(|v| v != "-") {
             headers.push(name.to_owned());

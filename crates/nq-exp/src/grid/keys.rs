@@ -27,7 +27,11 @@ pub struct CellKeys {
     pub network: String,
     /// The importance of its weights, when the cell has a weighting.
     pub importance: Option<String>,
-    /// The quantized (and fine-tuned) network and its result row.
+    /// The quantized (and fine-tuned) network.
+    pub quantized: String,
+    /// Its packed file and result row: the quantized network under one
+    /// index coding (the coding changes the file, not the network, so
+    /// cells differing only in it share the quantized network).
     pub result: String,
 }
 
@@ -67,15 +71,17 @@ pub fn cell_keys(grid: &Grid, cell: &CellSpec) -> CellKeys {
         .as_ref()
         .map(|w| digest("importance", Some(&network), &w.estimator));
     let parent = importance.as_deref().unwrap_or(&network);
-    let result = digest(
-        "result",
+    let quantized = digest(
+        "quantize",
         Some(parent),
-        &(&cell.method, cell.scope, cell.coding, &cell.finetune),
+        &(&cell.method, cell.scope, &cell.finetune),
     );
+    let result = digest("result", Some(&quantized), &cell.coding);
     CellKeys {
         baseline,
         network,
         importance,
+        quantized,
         result,
     }
 }

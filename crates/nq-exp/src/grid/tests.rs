@@ -390,13 +390,24 @@ fn keys_change_with_their_inputs_and_nothing_else() {
         &cell(&base, "s0.paper.kmeans.k8.hessian.global.huffman"),
     );
     assert_ne!(no_ft.result, keys.result);
+    // the coding changes the file, not the quantized network
+    let fixed = changed(
+        "finetune = [false, true]",
+        "finetune = [false, true]\ncoding = [\"fixed\"]",
+        &id.replace("huffman", "fixed"),
+    );
+    assert_eq!(fixed.quantized, keys.quantized);
+    assert_ne!(fixed.result, keys.result);
+    assert_ne!(other_k.quantized, keys.quantized);
+    assert_ne!(no_ft.quantized, keys.quantized);
 }
 
 #[test]
 fn every_grid_in_experiments_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
     let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    let full = std::fs::read_dir(dir.join("full")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap().chain(full) {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let grid = load(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -409,5 +420,5 @@ fn every_grid_in_experiments_loads() {
             count += 1;
         }
     }
-    assert!(count >= 6, "{count} grids in {}", dir.display());
+    assert!(count >= 8, "{count} grids in {}", dir.display());
 }

@@ -1,0 +1,402 @@
+//! `nq-exp run` end to end on a tiny grid: a small net on a few hundred
+//! generated images, two methods, both scopes, with and without Hessian
+//! weighting, pruned and fine-tuned. The run is killed part way, run
+//! again, and must finish from the cache with the rows of an uninterrupted
+//! run; then `plan`, `report` and `figures` read its results.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::cargo_bin;
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn nq() -> Command {
+    Command::cargo_bin("nq-exp").unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// IDX files of `n` 12x12 images of 4 classes: class `c` is a bright
+/// 4x4 square in corner `c` on noise, so a small net learns it in a few
+/// epochs.
+fn write_idx(dir: &Path, prefix: &str, n: usize, seed: u64) {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let (h, w) = (12usize, 12usize);
+    let mut images = vec![0, 0, 8, 3];
+    for d in [n, h, w] {
+        images.extend((d as u32).to_be_bytes());
+    }
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend((n as u32).to_be_bytes());
+    for _ in 0..n {
+        let c = (next() % 4) as usize;
+        labels.push(c as u8);
+        let (r0, c0) = ((c / 2) * 8, (c % 2) * 8);
+        for r in 0..h {
+            for col in 0..w {
+                let inside = (r0..r0 + 4).contains(&r) && (c0..c0 + 4).contains(&col);
+                let noise = (next() % 90) as u8;
+                images.push(if inside { 160 + noise } else { noise });
+            }
+        }
+    }
+    std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+    std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+}
+
+fn data_dir(root: &Path) -> PathBuf {
+    let dir = root.join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_idx(&dir, "train", 320, 1);
+    write_idx(&dir, "t10k", 160, 2);
+    dir
+}
+
+const GRID: &str = r#"
+name = "tiny"
+description = "end-to-end test grid"
+
+[model]
+arch = "small-conv"
+dataset = "fashion-mnist"
+data_dir = "DATA"
+
+[train]
+epochs = 3
+optimizer = "adam"
+lr = 1e-2
+batch_size = 32
+
+[prune.half]
+keep = 0.5
+retrain_epochs = 1
+
+[importance.hessian]
+estimator = "gauss-newton"
+samples = 64
+
+[finetune]
+epochs = 1
+lr = 1e-3
+
+[grid]
+seed = [0]
+prune = ["half"]
+method = ["none", "kmeans", "ecsq"]
+weighting = ["none", "hessian"]
+scope = ["layer", "global"]
+k = [4]
+lambda = [0.01]
+finetune = [true]
+"#;
+
+fn write_grid(root: &Path, text: &str) -> PathBuf {
+    let data = data_dir(root);
+    let path = root.join("grid.toml");
+    std::fs::write(&path, text.replace("DATA", s(&data))).unwrap();
+    path
+}
+
+fn run(grid: &Path, results: &Path) -> Value {
+    let out = nq()
+        .args(["run", s(grid), "--results", s(results), "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn done_stages(results: &Path) -> usize {
+    let Ok(stages) = std::fs::read_dir(results.join("cache")) else {
+        return 0;
+    };
+    stages
+        .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
+        .filter(|d| d.as_ref().unwrap().path().join("done.json").is_file())
+        .count()
+}
+
+/// The rows of a run without what differs between two runs of the same
+/// code: seconds.
+fn rows(results: &Path) -> Vec<Value> {
+    let dir = results.join("tiny/cells");
+    let mut ids: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    ids.sort();
+    ids.iter()
+        .map(|d| {
+            let mut row: Value =
+                serde_json::from_str(&std::fs::read_to_string(d.join("row.json")).unwrap())
+                    .unwrap();
+            row.as_object_mut()
+                .unwrap()
+                .retain(|k, _| !k.starts_with("seconds_"));
+            row
+        })
+        .collect()
+}
+
+#[test]
+fn killed_run_resumes_from_the_cache_with_the_same_rows() {
+    let tmp = TempDir::new().unwrap();
+    let grid = write_grid(tmp.path(), GRID);
+    let results = tmp.path().join("results");
+    // 1 baseline, 1 pruned network, 1 importance, 8 quantized networks
+    // (kmeans and ecsq by 2 weightings by 2 scopes) and 9 results (those
+    // and the pruned network unquantized)
+    let all_stages = 20;
+
+    // kill -9 once the first result is in
+    let mut child = std::process::Command::new(cargo_bin("nq-exp"))
+        .args(["run", s(&grid), "--results", s(&results), "--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let first_result = results.join("cache/result");
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        let results_done = std::fs::read_dir(&first_result)
+            .map(|d| {
+                d.filter(|e| e.as_ref().unwrap().path().join("done.json").is_file())
+                    .count()
+            })
+            .unwrap_or(0);
+        if results_done >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no result after 300 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let finished_before = done_stages(&results);
+    assert!(
+        finished_before >= 3 && finished_before < all_stages,
+        "{finished_before}"
+    );
+
+    // the rerun computes only what was missing
+    let rerun = run(&grid, &results);
+    assert_eq!(rerun["failed"], 0, "{rerun}");
+    assert_eq!(rerun["cells"], 9, "{rerun}");
+    assert_eq!(
+        rerun["stages_computed"].as_u64().unwrap() as usize,
+        all_stages - finished_before,
+        "{rerun}"
+    );
+    assert_eq!(done_stages(&results), all_stages);
+    let leftovers: Vec<_> = std::fs::read_dir(results.join("cache"))
+        .unwrap()
+        .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let resumed_rows = rows(&results);
+    let csv = std::fs::read_to_string(results.join("tiny/results.csv")).unwrap();
+
+    // a finished grid run again computes nothing and writes the same table
+    let again = run(&grid, &results);
+    assert_eq!(again["stages_computed"], 0, "{again}");
+    assert_eq!(
+        std::fs::read_to_string(results.join("tiny/results.csv")).unwrap(),
+        csv
+    );
+
+    // an uninterrupted run elsewhere gives the same rows
+    let fresh = tmp.path().join("fresh");
+    let clean = run(&grid, &fresh);
+    assert_eq!(clean["stages_computed"], all_stages as u64, "{clean}");
+    let fresh_rows = rows(&fresh);
+    for (a, b) in fresh_rows.iter().zip(&resumed_rows) {
+        let differ: Vec<String> = a
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, v)| b.get(k.as_str()) != Some(*v))
+            .map(|(k, v)| format!("{k}: {v} != {}", b[k.as_str()]))
+            .collect();
+        assert!(differ.is_empty(), "{}: {differ:?}", a["cell"]);
+    }
+
+    // the rows are complete and consistent
+    for row in &resumed_rows {
+        assert_eq!(row["status"], "ok", "{row}");
+        // 4 classes: chance is 25 %
+        assert!(row["baseline_top1"].as_f64().unwrap() > 80.0, "{row}");
+        assert!(row["top1"].as_f64().unwrap() > 40.0, "{row}");
+        assert!(row["nqz_bytes"].as_u64().unwrap() > 0, "{row}");
+        let ratio = row["compression_ratio"].as_f64().unwrap();
+        assert!(ratio > 1.0, "{row}");
+        if row["method"] != "none" {
+            assert!(
+                row["quantized_top1"].is_number() && row["finetuned_top1"].is_number(),
+                "{row}"
+            );
+            // the file is the accounted payload plus its header
+            let payload = row["nqz_payload_bytes"].as_u64().unwrap();
+            let header = row["nqz_header_bytes"].as_u64().unwrap();
+            assert_eq!(
+                row["nqz_bytes"].as_u64().unwrap(),
+                payload + header,
+                "{row}"
+            );
+            let total_bits = row["total_bits"].as_u64().unwrap();
+            assert!(
+                payload * 8 >= total_bits && payload * 8 < total_bits + 8 * 64,
+                "{row}"
+            );
+        }
+        let cell = row["cell"].as_str().unwrap();
+        let config = results.join("tiny/cells").join(cell).join("config.json");
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+        assert_eq!(config["cell"]["id"], cell);
+    }
+    let scopes: Vec<&Value> = resumed_rows.iter().map(|r| &r["scope"]).collect();
+    assert!(scopes.contains(&&Value::from("layer")) && scopes.contains(&&Value::from("global")));
+
+    // plan sees every cell cached
+    let plan = nq()
+        .args(["plan", s(&grid), "--results", s(&results)])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("9 of 9 cells cached"));
+
+    // report and figures from the results alone
+    let report = nq().args(["report", s(&results)]).output().unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let md = std::fs::read_to_string(results.join("tiny/report.md")).unwrap();
+    assert!(md.contains("| top-1 % |") || md.contains("top-1 %"), "{md}");
+    let figures = nq().args(["figures", s(&results)]).output().unwrap();
+    assert!(
+        figures.status.success(),
+        "{}",
+        String::from_utf8_lossy(&figures.stderr)
+    );
+    for name in [
+        "accuracy_vs_codeword",
+        "layer_vs_global",
+        "importance",
+        "accuracy_vs_ratio",
+    ] {
+        for ext in ["svg", "png"] {
+            let f = results.join(format!("tiny/figures/{name}.{ext}"));
+            assert!(f.is_file(), "{}", f.display());
+        }
+    }
+}
+
+#[test]
+fn a_failing_cell_is_recorded_and_the_others_finish() {
+    let tmp = TempDir::new().unwrap();
+    // Adam's training statistics do not exist for an SGD-trained network
+    let grid = GRID
+        .replace(
+            "optimizer = \"adam\"\nlr = 1e-2",
+            "optimizer = \"sgd\"\nlr = 0.05",
+        )
+        .replace(
+            "estimator = \"gauss-newton\"\nsamples = 64",
+            "estimator = \"adam\"",
+        )
+        .replace("prune = [\"half\"]", "prune = [\"none\"]")
+        .replace(
+            "method = [\"none\", \"kmeans\", \"ecsq\"]",
+            "method = [\"kmeans\"]",
+        )
+        .replace("scope = [\"layer\", \"global\"]", "scope = [\"layer\"]")
+        .replace("lambda = [0.01]\n", "");
+    let grid = write_grid(tmp.path(), &grid);
+    let results = tmp.path().join("results");
+    let out = nq()
+        .args([
+            "run",
+            s(&grid),
+            "--results",
+            s(&results),
+            "--threads",
+            "1",
+            "--jobs",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 of 2 cells failed"), "{stderr}");
+    let csv = std::fs::read_to_string(results.join("tiny/results.csv")).unwrap();
+    assert!(csv.contains(",ok,") && csv.contains(",failed,"), "{csv}");
+    assert!(csv.contains("trained (or retrained) by Adam"), "{csv}");
+    let report = nq().args(["report", s(&results)]).output().unwrap();
+    assert!(report.status.success());
+    let md = std::fs::read_to_string(results.join("tiny/report.md")).unwrap();
+    assert!(md.contains("## Failed cells"), "{md}");
+}
+
+#[test]
+fn missing_data_and_bad_grids_exit_2_before_any_work() {
+    let tmp = TempDir::new().unwrap();
+    let grid = tmp.path().join("grid.toml");
+    std::fs::write(&grid, GRID.replace("DATA", "/nonexistent/fmnist")).unwrap();
+    let results = tmp.path().join("results");
+    let out = nq()
+        .args(["run", s(&grid), "--results", s(&results)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/fmnist") && stderr.contains("model.data_dir"),
+        "{stderr}"
+    );
+    assert!(!results.join("cache").exists());
+
+    std::fs::write(&grid, GRID.replace("epochs = 3", "epochs = \"three\"")).unwrap();
+    let out = nq().args(["run", s(&grid)]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("grid.toml:") && stderr.contains("epochs"),
+        "{stderr}"
+    );
+
+    let out = nq()
+        .args(["report", s(&tmp.path().join("nothing"))])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
