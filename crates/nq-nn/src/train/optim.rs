@@ -228,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn adam_first_step_by_hand() {
+    fn adam_two_steps_by_hand() {
         // step 1: m_hat = g, v_hat = g^2, so w -= lr * g / (|g| + eps)
         let mut opt = Adam::new(0.0).unwrap();
         let p = param(&[1.0, -2.0], &[0.5, -4.0]);
@@ -246,6 +246,39 @@ mod tests {
         assert!(
             (root[0] - 0.5).abs() < 1e-6 && (root[1] - 4.0).abs() < 1e-5,
             "{root:?}"
+        );
+        // step 2, same g: m = 0.19 g and v = 0.001999 g^2, whose bias
+        // corrections (1 - 0.81, 1 - 0.998001) give back g and g^2, so the
+        // step is again lr sign(g)
+        opt.step(std::slice::from_ref(&p), 0.01).unwrap();
+        let w = values(&p.1);
+        assert!(
+            (w[0] - 0.98).abs() < 1e-6 && (w[1] + 1.98).abs() < 1e-6,
+            "{w:?}"
+        );
+        let s = opt.state("w").unwrap();
+        assert_eq!(s.step, 2);
+        assert!((values(&s.m)[0] - 0.095).abs() < 1e-7);
+    }
+
+    #[test]
+    fn nesterov_sgd_by_hand() {
+        // w = [1, -2], g = [0.5, 1], lr 0.1, mu 0.9: step 1: b = g,
+        // d = g + 0.9 b = [0.95, 1.9]; step 2: b = 0.9 g + g = [0.95, 1.9],
+        // d = g + 0.9 b = [1.355, 2.71]
+        let mut opt = Sgd::new(0.9, 0.0, true).unwrap();
+        let p = param(&[1.0, -2.0], &[0.5, 1.0]);
+        opt.step(std::slice::from_ref(&p), 0.1).unwrap();
+        let w = values(&p.1);
+        assert!(
+            (w[0] - 0.905).abs() < 1e-6 && (w[1] + 2.19).abs() < 1e-6,
+            "{w:?}"
+        );
+        opt.step(std::slice::from_ref(&p), 0.1).unwrap();
+        let w = values(&p.1);
+        assert!(
+            (w[0] - 0.7695).abs() < 1e-6 && (w[1] + 2.461).abs() < 1e-6,
+            "{w:?}"
         );
     }
 
