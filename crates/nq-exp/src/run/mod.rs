@@ -248,7 +248,6 @@ impl Runner<'_> {
         log: &CellLog,
     ) -> Result<Row> {
         let (grid, device) = (self.grid, self.device);
-        let say = |m: String| log.line(m);
         let baseline: Trained = self.stage("baseline", &keys.baseline, log, |dir| {
             stages::baseline(grid, cell.seed, data, device, dir, &mut |m| log.line(m))
         })?;
@@ -323,7 +322,7 @@ impl Runner<'_> {
             self.provenance.stamp(&mut row);
             Ok(row)
         })?;
-        say(format!(
+        log.line(format!(
             "row: top-1 {:.2} %, ratio {:.2}x",
             row.top1.unwrap_or(f64::NAN),
             row.compression_ratio.unwrap_or(f64::NAN)
