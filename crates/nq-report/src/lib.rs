@@ -65,7 +65,7 @@ fn failures(df: &DataFrame) -> Result<Vec<(String, String)>> {
     let errors = failed.column("error")?.str()?.clone();
     Ok(cells
         .into_iter()
-        .zip(errors.into_iter())
+        .zip(&errors)
         .map(|(c, e)| (c.unwrap_or("").to_owned(), e.unwrap_or("").to_owned()))
         .collect())
 }

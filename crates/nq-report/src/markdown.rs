@@ -46,6 +46,9 @@ pub fn parameter(s: &Setting) -> String {
     }
 }
 
+/// A column of a table: its header and how a setting fills it.
+type Column = (&'static str, fn(&Setting) -> String);
+
 fn render(headers: &[String], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| {} |", headers.join(" | "));
@@ -60,7 +63,7 @@ fn render(headers: &[String], rows: &[Vec<String>]) -> String {
 /// ratio, codeword length and file size over seeds. Axes with one value in
 /// the whole grid are stated above the table instead of repeated.
 pub fn grid_table(settings: &[Setting]) -> String {
-    let axes: [(&str, fn(&Setting) -> String); 9] = [
+    let axes: [Column; 9] = [
         ("model", |s| format!("{} on {}", s.model, s.dataset)),
         ("prune", |s| match (&s.prune, s.keep) {
             (Some(p), Some(k)) => format!("{p} (keep {:.2} %)", 100.0 * k),
@@ -79,7 +82,7 @@ pub fn grid_table(settings: &[Setting]) -> String {
         }),
         ("seeds", |s| s.seeds.to_string()),
     ];
-    let measures: [(&str, fn(&Setting) -> String); 6] = [
+    let measures: [Column; 6] = [
         ("top-1 %", |s| spread(s.top1, 2)),
         ("before fine-tuning %", |s| spread(s.quantized_top1, 2)),
         ("ratio", |s| spread(s.ratio, 2)),
