@@ -41,6 +41,18 @@ pub enum DeviceName {
     Cuda,
 }
 
+impl DeviceName {
+    /// The torch device; bad input when CUDA is asked for and libtorch sees
+    /// none.
+    pub fn resolve(self) -> Result<Device> {
+        match self {
+            DeviceName::Cpu => Ok(Device::Cpu),
+            DeviceName::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            DeviceName::Cuda => Err(bad_input("--device cuda: libtorch sees no CUDA device")),
+        }
+    }
+}
+
 /// Arguments of `nq-exp train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -121,11 +133,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .data
         .parse()
         .map_err(|e: nq_nn::NnError| bad_input(e.to_string()))?;
-    let device = match args.device {
-        DeviceName::Cpu => Device::Cpu,
-        DeviceName::Cuda if tch::Cuda::is_available() => Device::Cuda(0),
-        DeviceName::Cuda => return Err(bad_input("--device cuda: libtorch sees no CUDA device")),
-    };
+    let device = args.device.resolve()?;
     let splits = dataset
         .load(args.data_dir.as_deref())
         .map_err(|e| bad_input(e.to_string()))?;

@@ -453,11 +453,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.threads == Some(0) {
         return Err(bad_input("--threads: expected at least 1"));
     }
-    let device = match args.device {
-        DeviceName::Cpu => Device::Cpu,
-        DeviceName::Cuda if tch::Cuda::is_available() => Device::Cuda(0),
-        DeviceName::Cuda => return Err(bad_input("--device cuda: libtorch sees no CUDA device")),
-    };
+    let device = args.device.resolve()?;
     // the data is checked before any work; each worker has its own copy
     // because sources are not shared between threads
     let first_data = load_data(&grid.model)?;
