@@ -8,7 +8,8 @@
 
 use tch::nn::{self, ConvConfig};
 
-use super::{Built, InputSpec, Quantizable, TensorKind};
+use super::layers::Layers;
+use super::{Built, InputSpec};
 use crate::error::{NnError, Result};
 
 /// AlexNet.
@@ -20,52 +21,43 @@ pub(crate) fn alexnet(root: &nn::Path, input: InputSpec) -> Result<Built> {
             reason: format!("alexnet needs images of at least 63x63, got {h}x{w}"),
         });
     }
-    let conv = |p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, padding: i64| {
-        nn::conv2d(
-            p,
-            cin,
-            cout,
-            k,
-            ConvConfig {
-                stride,
-                padding,
-                ..Default::default()
-            },
-        )
+    let mut layers = Layers::default();
+    let mut conv = |p: nn::Path, cin: i64, cout: i64, k: i64, stride: i64, padding: i64| {
+        let config = ConvConfig {
+            stride,
+            padding,
+            ..Default::default()
+        };
+        layers.conv2d(p, cin, cout, k, config)
     };
+    let convs = [
+        conv(root / "conv1", c, 64, 11, 4, 2),
+        conv(root / "conv2", 64, 192, 5, 1, 2),
+        conv(root / "conv3", 192, 384, 3, 1, 1),
+        conv(root / "conv4", 384, 256, 3, 1, 1),
+        conv(root / "conv5", 256, 256, 3, 1, 1),
+    ];
+    let [conv1, conv2, conv3, conv4, conv5] = convs;
     let pool = |x: &tch::Tensor| x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false);
     let net = nn::seq_t()
-        .add(conv(root / "conv1", c, 64, 11, 4, 2))
+        .add(conv1)
         .add_fn(move |x| pool(&x.relu()))
-        .add(conv(root / "conv2", 64, 192, 5, 1, 2))
+        .add(conv2)
         .add_fn(move |x| pool(&x.relu()))
-        .add(conv(root / "conv3", 192, 384, 3, 1, 1))
+        .add(conv3)
         .add_fn(|x| x.relu())
-        .add(conv(root / "conv4", 384, 256, 3, 1, 1))
+        .add(conv4)
         .add_fn(|x| x.relu())
-        .add(conv(root / "conv5", 256, 256, 3, 1, 1))
+        .add(conv5)
         .add_fn(move |x| pool(&x.relu()).adaptive_avg_pool2d([6, 6]).flatten(1, -1))
         .add_fn_t(|x, train| x.dropout(0.5, train))
-        .add(nn::linear(root / "fc6", 256 * 36, 4096, Default::default()))
+        .add(layers.linear(root / "fc6", 256 * 36, 4096))
         .add_fn_t(|x, train| x.relu().dropout(0.5, train))
-        .add(nn::linear(root / "fc7", 4096, 4096, Default::default()))
+        .add(layers.linear(root / "fc7", 4096, 4096))
         .add_fn(|x| x.relu())
-        .add(nn::linear(
-            root / "fc8",
-            4096,
-            input.classes,
-            Default::default(),
-        ));
-    let quantizable = (1..=5)
-        .map(|i| (format!("conv{i}"), TensorKind::Conv))
-        .chain((6..=8).map(|i| (format!("fc{i}"), TensorKind::Linear)))
-        .map(|(n, kind)| Quantizable {
-            name: format!("{n}.weight"),
-            kind,
-        })
-        .collect();
+        .add(layers.linear(root / "fc8", 4096, input.classes));
     Ok(Built {
         net: Box::new(net),
-        quantizable,
+        layers,
     })
 }

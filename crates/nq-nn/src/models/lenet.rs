@@ -12,18 +12,9 @@
 
 use tch::nn::{self, ConvConfig};
 
-use super::{Built, InputSpec, Quantizable, TensorKind};
+use super::layers::Layers;
+use super::{Built, InputSpec};
 use crate::error::{NnError, Result};
-
-fn quantizable(names: &[(&str, TensorKind)]) -> Vec<Quantizable> {
-    names
-        .iter()
-        .map(|&(name, kind)| Quantizable {
-            name: format!("{name}.weight"),
-            kind,
-        })
-        .collect()
-}
 
 /// Side of the feature map after `conv 5x5, pool 2` twice, or an error for
 /// inputs too small for it.
@@ -44,57 +35,35 @@ pub(crate) fn lenet5(root: &nn::Path, input: InputSpec) -> Result<Built> {
     let side = lenet5_side(input)?;
     let channels = input.image[0];
     let conv = ConvConfig::default();
+    let mut layers = Layers::default();
     let net = nn::seq_t()
-        .add(nn::conv2d(root / "conv1", channels, 20, 5, conv))
+        .add(layers.conv2d(root / "conv1", channels, 20, 5, conv))
         .add_fn(|x| x.max_pool2d_default(2))
-        .add(nn::conv2d(root / "conv2", 20, 50, 5, conv))
+        .add(layers.conv2d(root / "conv2", 20, 50, 5, conv))
         .add_fn(|x| x.max_pool2d_default(2))
         .add_fn(|x| x.flatten(1, -1))
-        .add(nn::linear(
-            root / "fc1",
-            50 * side * side,
-            500,
-            Default::default(),
-        ))
+        .add(layers.linear(root / "fc1", 50 * side * side, 500))
         .add_fn(|x| x.relu())
-        .add(nn::linear(
-            root / "fc2",
-            500,
-            input.classes,
-            Default::default(),
-        ));
+        .add(layers.linear(root / "fc2", 500, input.classes));
     Ok(Built {
         net: Box::new(net),
-        quantizable: quantizable(&[
-            ("conv1", TensorKind::Conv),
-            ("conv2", TensorKind::Conv),
-            ("fc1", TensorKind::Linear),
-            ("fc2", TensorKind::Linear),
-        ]),
+        layers,
     })
 }
 
 /// LeNet-300-100.
 pub(crate) fn lenet_300_100(root: &nn::Path, input: InputSpec) -> Result<Built> {
     let [c, h, w] = input.image;
+    let mut layers = Layers::default();
     let net = nn::seq_t()
         .add_fn(|x| x.flatten(1, -1))
-        .add(nn::linear(root / "fc1", c * h * w, 300, Default::default()))
+        .add(layers.linear(root / "fc1", c * h * w, 300))
         .add_fn(|x| x.relu())
-        .add(nn::linear(root / "fc2", 300, 100, Default::default()))
+        .add(layers.linear(root / "fc2", 300, 100))
         .add_fn(|x| x.relu())
-        .add(nn::linear(
-            root / "fc3",
-            100,
-            input.classes,
-            Default::default(),
-        ));
+        .add(layers.linear(root / "fc3", 100, input.classes));
     Ok(Built {
         net: Box::new(net),
-        quantizable: quantizable(&[
-            ("fc1", TensorKind::Linear),
-            ("fc2", TensorKind::Linear),
-            ("fc3", TensorKind::Linear),
-        ]),
+        layers,
     })
 }

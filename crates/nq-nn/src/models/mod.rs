@@ -7,6 +7,7 @@
 //! parameters stay float32.
 
 mod alexnet;
+mod layers;
 mod lenet;
 mod resnet;
 mod small;
@@ -18,6 +19,7 @@ use std::str::FromStr;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
+pub use layers::{LayerOp, Tap};
 pub use nq_quant::size::TensorKind;
 
 use crate::error::{bad_file, NnError, Result};
@@ -114,6 +116,7 @@ pub struct Model {
     vs: nn::VarStore,
     net: Box<dyn ModuleT>,
     quantizable: Vec<Quantizable>,
+    recorder: layers::Recorder,
 }
 
 impl fmt::Debug for Model {
@@ -126,10 +129,11 @@ impl fmt::Debug for Model {
     }
 }
 
-/// What an architecture's builder returns.
+/// What an architecture's builder returns: the network and the builder of
+/// its quantizable layers.
 pub(crate) struct Built {
     pub net: Box<dyn ModuleT>,
-    pub quantizable: Vec<Quantizable>,
+    pub layers: layers::Layers,
 }
 
 impl Model {
@@ -138,12 +142,14 @@ impl Model {
     pub fn new(arch: Arch, input: InputSpec, device: Device) -> Result<Self> {
         let vs = nn::VarStore::new(device);
         let built = build(arch, &vs.root(), input)?;
+        let (recorder, quantizable) = built.layers.finish();
         Ok(Self {
             arch,
             input,
             vs,
             net: built.net,
-            quantizable: built.quantizable,
+            quantizable,
+            recorder,
         })
     }
 
@@ -166,6 +172,14 @@ impl Model {
     /// training mode.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         self.net.forward_t(xs, train)
+    }
+
+    /// Logits of a batch in evaluation mode, and the input and output of
+    /// every quantizable layer in forward order (see [`Tap`]). Recording
+    /// is per model: do not run other forward passes of the same model
+    /// from other threads meanwhile.
+    pub fn forward_tapped(&self, xs: &Tensor) -> (Tensor, Vec<Tap>) {
+        self.recorder.recording(|| self.net.forward_t(xs, false))
     }
 
     /// The parameters (and buffers such as batch-norm statistics).

@@ -14,40 +14,36 @@
 use tch::nn::{self, ConvConfig, ModuleT};
 use tch::Tensor;
 
-use super::{Built, InputSpec, Quantizable, TensorKind};
+use super::layers::{Layers, TappedConv2d, TappedLinear};
+use super::{Built, InputSpec};
 use crate::error::{NnError, Result};
 
-fn conv3x3(p: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
-    nn::conv2d(
-        p,
-        cin,
-        cout,
-        3,
-        ConvConfig {
-            stride,
-            padding: 1,
-            bias: false,
-            ..Default::default()
-        },
-    )
+fn conv3x3(layers: &mut Layers, p: nn::Path, cin: i64, cout: i64, stride: i64) -> TappedConv2d {
+    let config = ConvConfig {
+        stride,
+        padding: 1,
+        bias: false,
+        ..Default::default()
+    };
+    layers.conv2d(p, cin, cout, 3, config)
 }
 
 #[derive(Debug)]
 struct Block {
-    conv1: nn::Conv2D,
+    conv1: TappedConv2d,
     bn1: nn::BatchNorm,
-    conv2: nn::Conv2D,
+    conv2: TappedConv2d,
     bn2: nn::BatchNorm,
     stride: i64,
     pad_channels: i64,
 }
 
 impl Block {
-    fn new(p: &nn::Path, cin: i64, cout: i64, stride: i64) -> Self {
+    fn new(layers: &mut Layers, p: &nn::Path, cin: i64, cout: i64, stride: i64) -> Self {
         Self {
-            conv1: conv3x3(p / "conv1", cin, cout, stride),
+            conv1: conv3x3(layers, p / "conv1", cin, cout, stride),
             bn1: nn::batch_norm2d(p / "bn1", cout, Default::default()),
-            conv2: conv3x3(p / "conv2", cout, cout, 1),
+            conv2: conv3x3(layers, p / "conv2", cout, cout, 1),
             bn2: nn::batch_norm2d(p / "bn2", cout, Default::default()),
             stride,
             pad_channels: (cout - cin) / 2,
@@ -79,10 +75,10 @@ impl ModuleT for Block {
 
 #[derive(Debug)]
 struct ResNet {
-    conv1: nn::Conv2D,
+    conv1: TappedConv2d,
     bn1: nn::BatchNorm,
     blocks: Vec<Block>,
-    fc: nn::Linear,
+    fc: TappedLinear,
 }
 
 impl ModuleT for ResNet {
@@ -104,38 +100,31 @@ pub(crate) fn resnet(root: &nn::Path, input: InputSpec, n: usize) -> Result<Buil
             reason: format!("the CIFAR ResNets need images of at least 8x8, got {h}x{w}"),
         });
     }
-    let mut quantizable = vec![Quantizable {
-        name: "conv1.weight".into(),
-        kind: TensorKind::Conv,
-    }];
+    let mut layers = Layers::default();
     let mut blocks = Vec::new();
     let mut cin = 16;
     for (stage, cout) in [16i64, 32, 64].into_iter().enumerate() {
         for b in 0..n {
             let stride = if stage > 0 && b == 0 { 2 } else { 1 };
             let path = root / format!("layer{}", stage + 1) / b;
-            blocks.push(Block::new(&path, cin, cout, stride));
-            for conv in ["conv1", "conv2"] {
-                quantizable.push(Quantizable {
-                    name: format!("layer{}.{b}.{conv}.weight", stage + 1),
-                    kind: TensorKind::Conv,
-                });
-            }
+            blocks.push(Block::new(&mut layers, &path, cin, cout, stride));
             cin = cout;
         }
     }
-    quantizable.push(Quantizable {
-        name: "fc.weight".into(),
-        kind: TensorKind::Linear,
-    });
+    // the stem after the blocks: the order in which the variables draw
+    // their initial values, kept as it was so that seeds give the same nets
+    let conv1 = conv3x3(&mut layers, root / "conv1", c, 16, 1);
+    layers.put_first("conv1.weight");
+    let bn1 = nn::batch_norm2d(root / "bn1", 16, Default::default());
+    let fc = layers.linear(root / "fc", 64, input.classes);
     let net = ResNet {
-        conv1: conv3x3(root / "conv1", c, 16, 1),
-        bn1: nn::batch_norm2d(root / "bn1", 16, Default::default()),
+        conv1,
+        bn1,
         blocks,
-        fc: nn::linear(root / "fc", 64, input.classes, Default::default()),
+        fc,
     };
     Ok(Built {
         net: Box::new(net),
-        quantizable,
+        layers,
     })
 }

@@ -5,7 +5,8 @@
 
 use tch::nn::{self, ConvConfig};
 
-use super::{Built, InputSpec, Quantizable, TensorKind};
+use super::layers::Layers;
+use super::{Built, InputSpec};
 use crate::error::{NnError, Result};
 
 /// The small conv net.
@@ -18,30 +19,15 @@ pub(crate) fn small_conv(root: &nn::Path, input: InputSpec) -> Result<Built> {
         });
     }
     let conv = ConvConfig::default();
+    let mut layers = Layers::default();
     let net = nn::seq_t()
-        .add(nn::conv2d(root / "conv1", c, 8, 3, conv))
+        .add(layers.conv2d(root / "conv1", c, 8, 3, conv))
         .add_fn(|x| x.relu().max_pool2d_default(2))
-        .add(nn::conv2d(root / "conv2", 8, 16, 3, conv))
+        .add(layers.conv2d(root / "conv2", 8, 16, 3, conv))
         .add_fn(|x| x.relu().adaptive_avg_pool2d([4, 4]).flatten(1, -1))
-        .add(nn::linear(
-            root / "fc",
-            16 * 16,
-            input.classes,
-            Default::default(),
-        ));
-    let quantizable = [
-        ("conv1", TensorKind::Conv),
-        ("conv2", TensorKind::Conv),
-        ("fc", TensorKind::Linear),
-    ]
-    .iter()
-    .map(|&(n, kind)| Quantizable {
-        name: format!("{n}.weight"),
-        kind,
-    })
-    .collect();
+        .add(layers.linear(root / "fc", 16 * 16, input.classes));
     Ok(Built {
         net: Box::new(net),
-        quantizable,
+        layers,
     })
 }

@@ -135,3 +135,41 @@ fn checkpoints_round_trip() {
         "{missing}"
     );
 }
+
+#[test]
+fn taps_report_every_quantizable_layer_in_forward_order() {
+    for (arch, input) in [
+        (Arch::Lenet5, mnist()),
+        (Arch::Lenet300100, mnist()),
+        (Arch::SmallConv, mnist()),
+        (Arch::Resnet20, cifar()),
+    ] {
+        let m = model(arch, input);
+        let [c, h, w] = input.image;
+        let x = Tensor::randn([2, c, h, w], (Kind::Float, Device::Cpu));
+        let (logits, taps) = m.forward_tapped(&x);
+        assert_eq!(logits.size(), vec![2, 10], "{arch}");
+        let names: Vec<&str> = taps.iter().map(|t| t.name.as_str()).collect();
+        let quantizable: Vec<&str> = m.quantizable().iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, quantizable, "{arch}");
+        for t in &taps {
+            assert_eq!(t.input.size()[0], 2, "{}", t.name);
+            assert_eq!(t.output.size()[0], 2, "{}", t.name);
+            match (
+                t.op,
+                m.quantizable()
+                    .iter()
+                    .find(|q| q.name == t.name)
+                    .unwrap()
+                    .kind,
+            ) {
+                (LayerOp::Linear, TensorKind::Linear) => assert_eq!(t.output.dim(), 2),
+                (LayerOp::Conv2d { .. }, TensorKind::Conv) => assert_eq!(t.output.dim(), 4),
+                (op, kind) => panic!("{}: {op:?} for a {kind:?} weight", t.name),
+            }
+        }
+        // recording is off outside forward_tapped
+        let (_, again) = m.forward_tapped(&x);
+        assert_eq!(again.len(), taps.len(), "{arch}");
+    }
+}
