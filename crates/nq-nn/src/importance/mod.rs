@@ -12,12 +12,10 @@
 //!   Cost: per batch one gradient with its graph, then one Hessian-vector
 //!   product per probe.
 //! - [`gauss_newton_diag`]: the exact diagonal of the generalised
-//!   Gauss-Newton matrix `G = mean_n J_n^T H_n J_n` (Schraudolph 2002;
-//!   Martens 2014), `J_n` the Jacobian of the logits, `H_n = diag(p) - p
-//!   p^T` the Hessian of the cross-entropy in the logits. Since `H_n =
-//!   sum_c p_c (e_c - p)(e_c - p)^T`, `diag(G) = mean_n sum_c p_c
-//!   (d/dw [(e_c - p) . z_n])^2` with `p` held fixed: one backward pass per
-//!   example and class. Never negative; the closest to LeCun's
+//!   Gauss-Newton matrix `G = mean_n J_n^T H_n J_n`, batched as BackPACK's
+//!   `DiagGGNExact` (one backward pass per class and batch), and its Monte
+//!   Carlo estimate [`gauss_newton_mc_diag`] (one per sampled label and
+//!   batch); see [`ggn`]. Never negative; the closest to LeCun's
 //!   approximation that the paper used.
 //! - [`exact_diag`]: one Hessian row per weight by double backward; for
 //!   tiny networks and tests.
@@ -34,6 +32,10 @@ use crate::data::Source;
 use crate::error::{ensure_setting, Result};
 use crate::models::Model;
 use crate::train::Adam;
+
+pub mod ggn;
+
+pub use ggn::{gauss_newton_diag, gauss_newton_diag_per_example, gauss_newton_mc_diag};
 
 /// What an estimate cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -137,40 +139,6 @@ pub fn hutchinson_diag(
     Ok((diag, cost))
 }
 
-/// The exact diagonal of the generalised Gauss-Newton matrix of the mean
-/// cross-entropy over `batches`.
-pub fn gauss_newton_diag(
-    forward: &dyn Fn(&Tensor) -> Tensor,
-    params: &[(String, Tensor)],
-    batches: &[(Tensor, Tensor)],
-) -> Result<(Vec<Tensor>, Cost)> {
-    let started = Instant::now();
-    let inputs = tensors(params);
-    let total = examples(batches);
-    let mut diag = zeros_like_all(params);
-    let mut cost = Cost::default();
-    for (x, _) in batches {
-        for n in 0..x.size()[0] {
-            let z = forward(&x.narrow(0, n, 1)).squeeze_dim(0);
-            let p = z.softmax(0, Kind::Float).detach();
-            let mean_z = (&p * &z).sum(Kind::Float);
-            for c in 0..z.size()[0] {
-                let s = z.get(c) - &mean_z;
-                let g = Tensor::f_run_backward(&[&s], &inputs, true, false)?;
-                cost.backward_passes += 1;
-                let weight = p.double_value(&[c]) / total;
-                tch::no_grad(|| {
-                    for (d, g) in diag.iter_mut().zip(&g) {
-                        *d += g * g * weight;
-                    }
-                });
-            }
-        }
-    }
-    cost.seconds = started.elapsed().as_secs_f64();
-    Ok((diag, cost))
-}
-
 /// The exact Hessian diagonal of the mean loss over `batches`: one
 /// double-backward pass per weight.
 pub fn exact_diag(
@@ -249,6 +217,12 @@ pub enum HessianEstimator {
     },
     /// Exact generalised Gauss-Newton diagonal.
     GaussNewton,
+    /// Monte Carlo Gauss-Newton diagonal with this many sampled labels per
+    /// example.
+    GaussNewtonMc {
+        /// Labels drawn per example.
+        draws: usize,
+    },
     /// Exact Hessian diagonal (tiny nets only).
     Exact,
 }
@@ -270,11 +244,15 @@ pub fn hessian_importance(
         .collect();
     let params = quantizable(model)?;
     let forward = |x: &Tensor| model.forward_t(x, false);
+    let tapped = |x: &Tensor| model.forward_tapped(x);
     let (diag, cost) = match estimator {
         HessianEstimator::Hutchinson { probes } => {
             hutchinson_diag(&forward, &params, &batches, probes, seed)?
         }
-        HessianEstimator::GaussNewton => gauss_newton_diag(&forward, &params, &batches)?,
+        HessianEstimator::GaussNewton => gauss_newton_diag(&tapped, &params, &batches)?,
+        HessianEstimator::GaussNewtonMc { draws } => {
+            gauss_newton_mc_diag(&tapped, &params, &batches, draws, seed)?
+        }
         HessianEstimator::Exact => exact_diag(&forward, &params, &batches)?,
     };
     for (_, p) in &params {

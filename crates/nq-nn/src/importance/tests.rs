@@ -81,10 +81,10 @@ fn ggn_from_jacobian(t: &Tiny) -> Vec<f64> {
 }
 
 #[test]
-fn gauss_newton_equals_the_ggn_from_the_jacobian() {
+fn per_example_gauss_newton_equals_the_ggn_from_the_jacobian() {
     let t = tiny(0);
     let forward = |x: &Tensor| t.net.forward(x);
-    let (ggn, cost) = gauss_newton_diag(&forward, &t.params, &t.batches).unwrap();
+    let (ggn, cost) = gauss_newton_diag_per_example(&forward, &t.params, &t.batches).unwrap();
     assert_eq!(cost.backward_passes, 12 * 3);
     let got = flat(&ggn);
     let want = ggn_from_jacobian(&t);

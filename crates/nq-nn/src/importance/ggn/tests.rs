@@ -1,0 +1,173 @@
+//! The batched and Monte Carlo GGN diagonals against the per-example oracle.
+
+use tch::{Device, Kind, Tensor};
+
+use super::*;
+use crate::models::{Arch, InputSpec, Model};
+use crate::prune::magnitude_masks;
+use crate::train::apply_masks;
+use nq_quant::scope::Scope;
+
+fn model(arch: Arch, image: [i64; 3], classes: i64, seed: i64) -> Model {
+    tch::manual_seed(seed);
+    Model::new(arch, InputSpec { image, classes }, Device::Cpu).unwrap()
+}
+
+/// Two batches of different sizes from a generator of our own (torch's
+/// global one is shared by parallel tests).
+fn batches(image: [i64; 3], sizes: &[i64], classes: i64, seed: u64) -> Vec<(Tensor, Tensor)> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    sizes
+        .iter()
+        .map(|&n| {
+            let [c, h, w] = image;
+            let values: Vec<f32> = (0..n * c * h * w)
+                .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+                .collect();
+            let labels: Vec<i64> = (0..n).map(|_| rng.random_range(0..classes)).collect();
+            (
+                Tensor::from_slice(&values).view([n, c, h, w]),
+                Tensor::from_slice(&labels),
+            )
+        })
+        .collect()
+}
+
+fn params(m: &Model) -> Vec<(String, Tensor)> {
+    m.quantizable()
+        .iter()
+        .map(|q| (q.name.clone(), m.tensor(&q.name).unwrap()))
+        .collect()
+}
+
+fn values(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap()
+}
+
+/// `|a - b|_2 / |b|_2`, with `b` required to be non-zero.
+fn relative_l2(a: &Tensor, b: &Tensor) -> f64 {
+    let (a, b) = (values(a), values(b));
+    let diff: f64 = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum();
+    let norm: f64 = b.iter().map(|y| y * y).sum();
+    assert!(norm > 0.0, "the oracle's diagonal is zero");
+    (diff / norm).sqrt()
+}
+
+/// Batched against per-example on `m`, tensor by tensor.
+fn assert_batched_equals_oracle(m: &Model, data: &[(Tensor, Tensor)], what: &str) {
+    let params = params(m);
+    let plain = |x: &Tensor| m.forward_t(x, false);
+    let tapped = |x: &Tensor| m.forward_tapped(x);
+    let (oracle, oracle_cost) = gauss_newton_diag_per_example(&plain, &params, data).unwrap();
+    let (batched, cost) = gauss_newton_diag(&tapped, &params, data).unwrap();
+    let examples: i64 = data.iter().map(|(_, y)| y.size()[0]).sum();
+    let classes = m.input().classes as u64;
+    assert_eq!(oracle_cost.backward_passes, examples as u64 * classes);
+    assert_eq!(cost.backward_passes, data.len() as u64 * classes);
+    for ((name, _), (b, o)) in params.iter().zip(batched.iter().zip(&oracle)) {
+        assert_eq!(b.size(), o.size(), "{what} {name}");
+        let err = relative_l2(b, o);
+        assert!(
+            err < 1e-5,
+            "{what} {name}: relative L2 difference {err:.2e}"
+        );
+    }
+}
+
+#[test]
+fn batched_equals_per_example_on_conv_and_linear_nets() {
+    let data = batches([1, 12, 12], &[5, 3], 10, 1);
+    assert_batched_equals_oracle(
+        &model(Arch::SmallConv, [1, 12, 12], 10, 0),
+        &data,
+        "small-conv",
+    );
+    let data = batches([1, 28, 28], &[4, 3], 10, 2);
+    assert_batched_equals_oracle(&model(Arch::Lenet5, [1, 28, 28], 10, 1), &data, "lenet5");
+    let data = batches([1, 10, 10], &[6, 2], 10, 3);
+    assert_batched_equals_oracle(
+        &model(Arch::Lenet300100, [1, 10, 10], 10, 2),
+        &data,
+        "lenet-300-100",
+    );
+}
+
+#[test]
+fn batched_equals_per_example_on_a_resnet_with_batch_norm_in_eval_mode() {
+    let m = model(Arch::Resnet20, [3, 8, 8], 4, 3);
+    // training-mode passes move the running statistics away from 0 and 1,
+    // so that evaluation mode is not the identity in batch norm
+    for (x, _) in batches([3, 8, 8], &[16, 16], 4, 4) {
+        let _ = tch::no_grad(|| m.forward_t(&(x * 3.0 + 0.5), true));
+    }
+    let data = batches([3, 8, 8], &[3, 2], 4, 5);
+    assert_batched_equals_oracle(&m, &data, "resnet20");
+}
+
+#[test]
+fn batched_equals_per_example_with_pruned_weights() {
+    let m = model(Arch::SmallConv, [1, 12, 12], 10, 6);
+    let masks = magnitude_masks(&m, 0.3, Scope::Global).unwrap();
+    apply_masks(&m, &masks).unwrap();
+    let zeros = m
+        .tensor("conv2.weight")
+        .unwrap()
+        .eq(0.0)
+        .sum(Kind::Int64)
+        .int64_value(&[]);
+    assert!(zeros > 0, "pruning zeroed weights");
+    let data = batches([1, 12, 12], &[4, 4], 10, 7);
+    assert_batched_equals_oracle(&m, &data, "pruned small-conv");
+}
+
+#[test]
+fn monte_carlo_converges_to_the_exact_diagonal() {
+    let m = model(Arch::SmallConv, [1, 10, 10], 3, 8);
+    let data = batches([1, 10, 10], &[3, 2], 3, 9);
+    let params = params(&m);
+    let tapped = |x: &Tensor| m.forward_tapped(x);
+    let (exact, _) = gauss_newton_diag(&tapped, &params, &data).unwrap();
+    let (few, cost) = gauss_newton_mc_diag(&tapped, &params, &data, 4, 1).unwrap();
+    assert_eq!(cost.backward_passes, 2 * 4);
+    let (many, _) = gauss_newton_mc_diag(&tapped, &params, &data, 4000, 1).unwrap();
+    for (i, (name, _)) in params.iter().enumerate() {
+        // the standard error falls as 1 / sqrt(draws): 1,000 times the draws,
+        // about 1/30 of the error
+        let (e_few, e_many) = (
+            relative_l2(&few[i], &exact[i]),
+            relative_l2(&many[i], &exact[i]),
+        );
+        assert!(e_many < 0.05, "{name}: {e_many:.3} with 4,000 draws");
+        assert!(e_many < e_few, "{name}: {e_many:.3} vs {e_few:.3}");
+    }
+    // seeded: the same draws again
+    let (again, _) = gauss_newton_mc_diag(&tapped, &params, &data, 4, 1).unwrap();
+    for (a, b) in again.iter().zip(&few) {
+        assert!(a.equal(b));
+    }
+}
+
+#[test]
+fn labels_are_drawn_by_the_cumulative_distribution() {
+    let p = [0.25f32, 0.5, 0.25];
+    assert_eq!(draw(&p, 0.0), 0);
+    assert_eq!(draw(&p, 0.2499), 0);
+    assert_eq!(draw(&p, 0.25), 1);
+    assert_eq!(draw(&p, 0.7499), 1);
+    assert_eq!(draw(&p, 0.75), 2);
+    // rounding leaves the sum below u: the last class
+    assert_eq!(draw(&[0.3, 0.3, 0.3], 0.95), 2);
+}
+
+#[test]
+fn a_weight_no_layer_reports_is_an_error() {
+    let m = model(Arch::SmallConv, [1, 10, 10], 3, 10);
+    let data = batches([1, 10, 10], &[2], 3, 11);
+    let mut ps = params(&m);
+    ps.push(("fc.bias".into(), m.tensor("fc.bias").unwrap()));
+    let tapped = |x: &Tensor| m.forward_tapped(x);
+    let err = gauss_newton_diag(&tapped, &ps, &data)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fc.bias"), "{err}");
+}
