@@ -225,6 +225,9 @@ pub enum HessianEstimator {
     },
     /// Exact Hessian diagonal (tiny nets only).
     Exact,
+    /// Exact generalised Gauss-Newton diagonal by one backward pass per
+    /// example and class (the slow reference of `GaussNewton`).
+    GaussNewtonPerExample,
 }
 
 /// The Hessian-diagonal importance of `model`'s quantizable tensors over
@@ -254,6 +257,9 @@ pub fn hessian_importance(
             gauss_newton_mc_diag(&tapped, &params, &batches, draws, seed)?
         }
         HessianEstimator::Exact => exact_diag(&forward, &params, &batches)?,
+        HessianEstimator::GaussNewtonPerExample => {
+            gauss_newton_diag_per_example(&forward, &params, &batches)?
+        }
     };
     for (_, p) in &params {
         let mut g = p.grad();
