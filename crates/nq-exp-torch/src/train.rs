@@ -12,7 +12,7 @@ use nq_nn::train::{evaluate, train, OptimizerConfig, Schedule, TrainConfig};
 use serde::Serialize;
 use tch::Device;
 
-use crate::error::{bad_input, print_line};
+use nq_exp::error::{bad_input, print_line};
 
 /// Optimizers on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,14 +128,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let arch: Arch = args
         .arch
         .parse()
-        .map_err(|e: nq_nn::NnError| bad_input(e.to_string()))?;
+        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
     let dataset: Dataset = args
         .data
         .parse()
-        .map_err(|e: nq_nn::NnError| bad_input(e.to_string()))?;
+        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
     let device = args.device.resolve()?;
-    let splits = dataset
-        .load(args.data_dir.as_deref())
+    let splits = nq_nn::data::load(dataset, args.data_dir.as_deref())
         .map_err(|e| bad_input(e.to_string()))?;
     let train_set: Box<dyn Source> = match args.train_examples {
         Some(n) => Box::new(crate::run::truncated(splits.train.as_ref(), n)?),

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 fn nq() -> Command {
-    Command::cargo_bin("nq-exp").unwrap()
+    Command::cargo_bin("nq-exp-torch").unwrap()
 }
 
 fn s(p: &Path) -> &str {
@@ -166,7 +166,7 @@ fn killed_run_resumes_from_the_cache_with_the_same_rows() {
     let all_stages = 20;
 
     // kill -9 once the first result is in
-    let mut child = std::process::Command::new(cargo_bin("nq-exp"))
+    let mut child = std::process::Command::new(cargo_bin("nq-exp-torch"))
         .args(["run", s(&grid), "--results", s(&results), "--threads", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,22 +1,21 @@
 //! The `nq-exp` command line (design.md, "Command line").
 //!
+//! This binary does not link libtorch, so that `quantize`, `pack`,
+//! `unpack`, `plan`, `report` and `figures` start at once. `run`, `train`
+//! and `importance` are executed by `nq-exp-torch` with the same arguments:
+//! the binary beside this one, or the one `$NQ_EXP_TORCH` names.
+//!
 //! Exit status: 0 on success, 2 on bad input (arguments, files, data), 1 on
 //! any other failure. Errors print their whole chain on one line.
 
-mod cache;
-mod error;
-mod grid;
-mod npy;
-mod pack;
-mod plan;
-mod quantize;
-mod report;
-mod run;
-mod train;
-
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use nq_exp::cli;
+use nq_exp::error::bad_input;
 
 /// Network quantization experiments: Hessian-weighted k-means, uniform and
 /// entropy-constrained scalar quantization, honest compressed sizes.
@@ -29,42 +28,72 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Quantize one weight vector (.npy) and print a JSON summary.
-    Quantize(quantize::QuantizeArgs),
+    #[command(flatten)]
+    Light(cli::Command),
     /// Train a network and report its test accuracy and seconds per epoch.
-    Train(train::TrainArgs),
+    Train(Forwarded),
     /// Run every cell of a grid (cached, resumable) into a results table.
-    Run(run::RunArgs),
-    /// List the cells of a grid and which are cached; runs nothing.
-    Plan(plan::PlanArgs),
-    /// Write markdown tables from the results of every grid in DIR.
-    Report(report::ReportArgs),
-    /// Draw the figures (SVG and PNG) of every grid in DIR.
-    Figures(report::ReportArgs),
-    /// Write a model and the quantizations of its tensors as one .nqz file.
-    Pack(pack::PackArgs),
-    /// Decode a .nqz file into a float32 safetensors model.
-    Unpack(pack::UnpackArgs),
+    Run(Forwarded),
+    /// Estimate the importance (Hessian diagonal) of a model's weights.
+    Importance(Forwarded),
+}
+
+/// Arguments handed to `nq-exp-torch` as they are (`--help` included).
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+struct Forwarded {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<OsString>,
+}
+
+/// The torch binary: `$NQ_EXP_TORCH`, or `nq-exp-torch` beside this one.
+fn torch_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("NQ_EXP_TORCH") {
+        return Ok(PathBuf::from(path));
+    }
+    let me = std::env::current_exe().context("cannot find the nq-exp binary's own path")?;
+    let sibling = me.with_file_name(format!("nq-exp-torch{}", std::env::consts::EXE_SUFFIX));
+    if sibling.is_file() {
+        Ok(sibling)
+    } else {
+        Err(bad_input(format!(
+            "{} not found: `run`, `train` and `importance` need the libtorch binary \
+             (`cargo build --release` builds both; or set NQ_EXP_TORCH to its path)",
+            sibling.display()
+        )))
+    }
+}
+
+/// Runs `nq-exp-torch SUBCOMMAND ARGS...`, in place of this process on Unix.
+fn forward(subcommand: &str, args: &Forwarded) -> Result<()> {
+    let binary = torch_binary()?;
+    let mut command = std::process::Command::new(&binary);
+    command.arg(subcommand).args(&args.args);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let error = command.exec();
+        Err(bad_input(format!(
+            "cannot run {}: {error}",
+            binary.display()
+        )))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Quantize(args) => quantize::run(args),
-        Command::Train(args) => train::run(args),
-        Command::Run(args) => run::run(args),
-        Command::Plan(args) => plan::run(args),
-        Command::Report(args) => report::run_report(args),
-        Command::Figures(args) => report::run_figures(args),
-        Command::Pack(args) => pack::run_pack(args),
-        Command::Unpack(args) => pack::run_unpack(args),
+        Command::Light(command) => command.run(),
+        Command::Train(args) => forward("train", args),
+        Command::Run(args) => forward("run", args),
+        Command::Importance(args) => forward("importance", args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if error::is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(error::exit_code(&e))
-        }
-    }
+    cli::finish(result)
 }

@@ -32,6 +32,9 @@ pub enum NnError {
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// An architecture or dataset name that is not in the catalog.
+    #[error(transparent)]
+    Name(#[from] nq_catalog::UnknownName),
     /// The quantizer rejected its input.
     #[error(transparent)]
     Quant(#[from] nq_quant::QuantError),

@@ -1,5 +1,5 @@
 //! `nq-exp run GRID.toml`: every cell of a grid through the stages of
-//! [`stages`], each cached under its key ([`crate::grid::keys`]), into one
+//! [`stages`], each cached under its key ([`nq_exp::grid::keys`]), into one
 //! result row per cell and the grid's `results.parquet` / `results.csv`.
 //!
 //! - A finished grid run again computes nothing: every stage is read from
@@ -38,12 +38,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tch::Device;
 
-use crate::cache::Cache;
-use crate::error::{bad_input, print_line};
-use crate::grid::keys::{cell_keys, CellKeys};
-use crate::grid::spec::{CellSpec, EstimatorSpec, Grid, MethodSpec, ModelSpec};
-use crate::grid::{self};
 use crate::train::DeviceName;
+use nq_exp::cache::Cache;
+use nq_exp::error::{bad_input, print_line};
+use nq_exp::grid::keys::{cell_keys, CellKeys};
+use nq_exp::grid::spec::{CellSpec, EstimatorSpec, Grid, MethodSpec, ModelSpec};
+use nq_exp::grid::{self};
 use stages::{Data, Estimated, Quantized, Trained, Upstream};
 
 /// Arguments of `nq-exp run`.
@@ -129,7 +129,7 @@ fn load_data(model: &ModelSpec) -> Result<Data> {
         .data_dir
         .clone()
         .unwrap_or_else(|| dataset.default_dir());
-    let splits = dataset.load(Some(&dir)).map_err(|e| {
+    let splits = nq_nn::data::load(dataset, Some(&dir)).map_err(|e| {
         bad_input(format!(
             "this grid needs {} data in {}, which is missing or unreadable ({e}); set `model.data_dir` \
              in the grid to where your copy is",
@@ -418,6 +418,9 @@ fn describe(grid: &Grid, cell: &CellSpec, row: &mut Row) {
         None => (None, None),
         Some(EstimatorSpec::Hutchinson { samples, .. }) => (Some("hutchinson"), Some(*samples)),
         Some(EstimatorSpec::GaussNewton { samples }) => (Some("gauss-newton"), Some(*samples)),
+        Some(EstimatorSpec::GaussNewtonMc { samples, .. }) => {
+            (Some("gauss-newton-mc"), Some(*samples))
+        }
         Some(EstimatorSpec::Exact { samples }) => (Some("exact"), Some(*samples)),
         Some(EstimatorSpec::Adam { .. }) => (Some("adam"), None),
     };

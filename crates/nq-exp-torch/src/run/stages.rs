@@ -31,7 +31,7 @@ use nq_report::Row;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use crate::grid::spec::{
+use nq_exp::grid::spec::{
     CellSpec, EstimatorSpec, FinetuneSpec, Grid, MethodSpec, OptimizerSpec, PruneSettings,
     ScheduleSpec, TrainSpec,
 };
@@ -313,6 +313,9 @@ pub fn importance(
             hessian(HessianEstimator::Hutchinson { probes: *probes }, *samples)?
         }
         EstimatorSpec::GaussNewton { samples } => hessian(HessianEstimator::GaussNewton, *samples)?,
+        EstimatorSpec::GaussNewtonMc { samples, draws } => {
+            hessian(HessianEstimator::GaussNewtonMc { draws: *draws }, *samples)?
+        }
         EstimatorSpec::Exact { samples } => hessian(HessianEstimator::Exact, *samples)?,
         EstimatorSpec::Adam { source } if source == "statistics" => {
             adam_statistics(&model, data.train.as_ref(), batch)?

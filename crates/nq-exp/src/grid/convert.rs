@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use nq_nn::data::Dataset;
-use nq_nn::models::Arch;
+use nq_catalog::{Arch, Dataset};
 use nq_quant::kmeans::KmeansInit;
 use nq_quant::scope::Scope;
 use nq_quant::uniform::UniformCentre;
@@ -261,7 +260,13 @@ fn importance(
         let estimator = ctx.one_of(
             &key("estimator"),
             &i.estimator,
-            &["hutchinson", "gauss-newton", "exact", "adam"],
+            &[
+                "hutchinson",
+                "gauss-newton",
+                "gauss-newton-mc",
+                "exact",
+                "adam",
+            ],
         )?;
         let samples = i.samples.unwrap_or(1000);
         ctx.ensure(samples >= 1, &key("samples"), || {
@@ -272,6 +277,9 @@ fn importance(
                 format!("does not apply to estimator = \"{estimator}\"")
             })
         };
+        if estimator != "gauss-newton-mc" {
+            not_for("draws", i.draws.is_some())?;
+        }
         let spec = match estimator {
             "hutchinson" => {
                 not_for("source", i.source.is_some())?;
@@ -287,6 +295,13 @@ fn importance(
                 EstimatorSpec::Adam {
                     source: source.to_owned(),
                 }
+            }
+            "gauss-newton-mc" => {
+                not_for("source", i.source.is_some())?;
+                not_for("probes", i.probes.is_some())?;
+                let draws = i.draws.unwrap_or(1);
+                ctx.ensure(draws >= 1, &key("draws"), || "expected at least 1".into())?;
+                EstimatorSpec::GaussNewtonMc { samples, draws }
             }
             other => {
                 not_for("source", i.source.is_some())?;

@@ -11,11 +11,38 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::spec::{CellSpec, Grid, ModelSpec, TrainSpec};
+use super::spec::{CellSpec, EstimatorSpec, Grid, ModelSpec, TrainSpec};
 
 /// Bumped when a stage's meaning changes, so that old caches are not
 /// reused by mistake.
 pub const CACHE_VERSION: u32 = 1;
+
+/// The revision of an estimator's computation, part of the importance key
+/// when above 1: bumped when its values change (not bit for bit equal),
+/// so that importances cached by the old code are not taken for the new.
+/// 2 for `gauss-newton`: batched (one backward pass per Cholesky column and
+/// batch) where revision 1 summed per example and class.
+fn estimator_revision(estimator: &EstimatorSpec) -> u32 {
+    match estimator {
+        EstimatorSpec::GaussNewton { .. } => 2,
+        _ => 1,
+    }
+}
+
+/// What the importance key hashes: the estimator's settings and, from
+/// revision 2 on, its revision (absent at 1, so that those keys are as
+/// they always were).
+#[derive(Serialize)]
+struct ImportanceSettings<'a> {
+    #[serde(flatten)]
+    estimator: &'a EstimatorSpec,
+    #[serde(skip_serializing_if = "is_first_revision")]
+    revision: u32,
+}
+
+fn is_first_revision(revision: &u32) -> bool {
+    *revision == 1
+}
 
 /// The keys of the stages of one cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,10 +93,13 @@ pub fn cell_keys(grid: &Grid, cell: &CellSpec) -> CellKeys {
         Some(p) => digest("prune", Some(&baseline), &p.settings),
         None => baseline.clone(),
     };
-    let importance = cell
-        .weighting
-        .as_ref()
-        .map(|w| digest("importance", Some(&network), &w.estimator));
+    let importance = cell.weighting.as_ref().map(|w| {
+        let settings = ImportanceSettings {
+            estimator: &w.estimator,
+            revision: estimator_revision(&w.estimator),
+        };
+        digest("importance", Some(&network), &settings)
+    });
     let parent = importance.as_deref().unwrap_or(&network);
     let quantized = digest(
         "quantize",

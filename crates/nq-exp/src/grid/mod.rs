@@ -39,9 +39,10 @@
 //! # lr = the training lr / 10
 //!
 //! [importance.hessian]       # any number of named settings
-//! estimator = "hutchinson"   # hutchinson | gauss-newton | exact | adam
+//! estimator = "hutchinson"   # hutchinson | gauss-newton | gauss-newton-mc | exact | adam
 //! # samples = 1000           # training examples (hessian estimators)
 //! # probes = 1               # hutchinson only
+//! # draws = 1                # gauss-newton-mc only: labels drawn per example
 //! # source = "training"      # adam only: training | statistics
 //!
 //! [quantizer]                # optional

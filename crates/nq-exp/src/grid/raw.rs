@@ -71,6 +71,8 @@ pub struct RawImportance {
     pub estimator: String,
     pub samples: Option<usize>,
     pub probes: Option<usize>,
+    /// For `gauss-newton-mc`: labels drawn per example.
+    pub draws: Option<usize>,
     /// For `adam`: `training` (the baseline's Adam state) or `statistics`
     /// (a frozen-weights pass).
     pub source: Option<String>,

@@ -114,6 +114,13 @@ pub enum EstimatorSpec {
         /// Training examples used.
         samples: usize,
     },
+    /// Monte Carlo estimate of the Gauss-Newton diagonal.
+    GaussNewtonMc {
+        /// Training examples used.
+        samples: usize,
+        /// Labels drawn per example.
+        draws: usize,
+    },
     /// Exact Hessian diagonal (tiny nets only).
     Exact {
         /// Training examples used.

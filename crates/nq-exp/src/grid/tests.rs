@@ -422,3 +422,44 @@ fn every_grid_in_experiments_loads() {
     }
     assert!(count >= 8, "{count} grids in {}", dir.display());
 }
+
+#[test]
+fn importance_keys_change_only_where_the_values_did() {
+    // the keys of main before the batched Gauss-Newton diagonal: Hutchinson's
+    // values are bit for bit the same, so its key is kept; the batched GGN sums
+    // in another order (and through the Cholesky columns), so its key moved
+    let id = "s0.none.kmeans.k8.hessian.global.huffman";
+    let key = |source: &str| {
+        let g = load_str(source).unwrap();
+        let c = g.cells.iter().find(|c| c.id == id).unwrap();
+        cell_keys(&g, c).importance.unwrap()
+    };
+    assert_eq!(key(BASE), "678b9607ba08d9a6ea91");
+    let gn = BASE.replace("estimator = \"hutchinson\"", "estimator = \"gauss-newton\"");
+    assert_ne!(key(&gn), "dca4f5ac1f0f7797b6ff");
+    let mc = BASE.replace(
+        "estimator = \"hutchinson\"",
+        "estimator = \"gauss-newton-mc\"",
+    );
+    let mc2 = mc.replace("samples = 100", "samples = 100\ndraws = 2");
+    assert!(key(&mc) != key(&gn) && key(&mc2) != key(&mc));
+}
+
+#[test]
+fn draws_apply_only_to_the_monte_carlo_gauss_newton() {
+    mistake(
+        "samples = 100",
+        "samples = 100\ndraws = 2",
+        "importance.hessian.draws",
+        22,
+        "does not apply",
+    );
+    let zero = BASE
+        .replace(
+            "estimator = \"hutchinson\"",
+            "estimator = \"gauss-newton-mc\"",
+        )
+        .replace("samples = 100", "samples = 100\ndraws = 0");
+    let err = load_str(&zero).unwrap_err();
+    assert_eq!(err.key, "importance.hessian.draws", "{err}");
+}

@@ -14,82 +14,15 @@ mod small;
 
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
 pub use layers::{LayerOp, Tap};
+pub use nq_catalog::Arch;
 pub use nq_quant::size::TensorKind;
 
 use crate::error::{bad_file, NnError, Result};
-
-/// The architectures nq-exp can build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Arch {
-    /// Caffe's LeNet-5: 431,080 parameters on 28 x 28 inputs.
-    Lenet5,
-    /// LeNet-300-100: 266,610 parameters on 28 x 28 inputs.
-    Lenet300100,
-    /// CIFAR ResNet-20 (He et al. 2016, option-A shortcuts).
-    Resnet20,
-    /// CIFAR ResNet-32: 464,154 parameters.
-    Resnet32,
-    /// CIFAR ResNet-56.
-    Resnet56,
-    /// AlexNet for ImageNet.
-    Alexnet,
-    /// A small convolutional net for tests and quick runs.
-    SmallConv,
-}
-
-impl Arch {
-    /// Every architecture, in the order of the names.
-    pub const ALL: [Arch; 7] = [
-        Arch::Lenet5,
-        Arch::Lenet300100,
-        Arch::Resnet20,
-        Arch::Resnet32,
-        Arch::Resnet56,
-        Arch::Alexnet,
-        Arch::SmallConv,
-    ];
-
-    /// The name used in grids and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::Lenet5 => "lenet5",
-            Arch::Lenet300100 => "lenet-300-100",
-            Arch::Resnet20 => "resnet20",
-            Arch::Resnet32 => "resnet32",
-            Arch::Resnet56 => "resnet56",
-            Arch::Alexnet => "alexnet",
-            Arch::SmallConv => "small-conv",
-        }
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Arch {
-    type Err = NnError;
-    fn from_str(s: &str) -> Result<Self> {
-        Arch::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| NnError::InvalidSetting {
-                name: "arch",
-                reason: format!(
-                    "`{s}` is not one of {}",
-                    Arch::ALL.map(Arch::as_str).join(", ")
-                ),
-            })
-    }
-}
 
 /// What a model is built for: image shape and number of classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

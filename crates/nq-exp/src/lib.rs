@@ -1,0 +1,19 @@
+//! # nq-exp
+//!
+//! The commands of `nq-exp` that need no libtorch, as a library: experiment
+//! grids ([`grid`]) and their stage cache ([`cache`]), `plan`, `report` and
+//! `figures`, `quantize` on `.npy` vectors, `pack` and `unpack` of `.nqz`
+//! files. The `nq-exp` binary runs these itself and hands `run`, `train`
+//! and `importance` to its sibling `nq-exp-torch` (crate `nq-exp-torch`),
+//! which links libtorch and also serves every command here, so that a user
+//! quantizing a vector never waits for libtorch to load.
+
+pub mod cache;
+pub mod cli;
+pub mod error;
+pub mod grid;
+pub mod npy;
+pub mod pack;
+pub mod plan;
+pub mod quantize;
+pub mod report;
