@@ -6,9 +6,8 @@
 //! is a difference of prefix sums: `sum h`, `sum h w` and `sum h w^2` over a
 //! range cost O(1) (paper.md section 4.1).
 
-use rayon::prelude::*;
-
 use crate::error::{QuantError, Result};
+use crate::sort::from_sortable_bits;
 
 /// Checks that `w` is non-empty and finite and that `h` (when given) has the
 /// same length and is finite and non-negative.
@@ -42,16 +41,6 @@ pub fn unit_importance(n: usize) -> Vec<f32> {
     vec![1.0; n]
 }
 
-/// Maps an `f32` to a `u32` whose unsigned order is the float's total order.
-fn sortable_bits(v: f32) -> u32 {
-    let bits = v.to_bits();
-    if bits & 0x8000_0000 != 0 {
-        !bits
-    } else {
-        bits | 0x8000_0000
-    }
-}
-
 /// The weights sorted once, with the original position of each and prefix
 /// sums of `h`, `h w` and `h w^2` in `f64`.
 #[derive(Debug, Clone)]
@@ -69,21 +58,17 @@ pub struct SortedWeights {
 }
 
 impl SortedWeights {
-    /// Sorts `w` (ties by original index, so the order is deterministic) and
-    /// builds the prefix sums. Inputs must have passed [`validate`].
+    /// Sorts `w` (radix sort, ties by original index, so the order is
+    /// deterministic; see [`crate::sort`]) and builds the prefix sums. Inputs must have passed [`validate`].
     pub fn new(w: &[f32], h: &[f32]) -> Self {
-        assert!(w.len() < u32::MAX as usize, "more than 2^32 - 1 weights");
-        // One u64 per weight: the sortable float bits above the index; a
-        // single unstable sort of plain integers is the fastest sort here.
-        let mut keys: Vec<u64> = w
-            .par_iter()
-            .enumerate()
-            .map(|(i, &v)| (u64::from(sortable_bits(v)) << 32) | i as u64)
+        let keys = crate::sort::sorted_keys(w);
+        let order: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+        // the value is in the key: no gather from `w`
+        let values: Vec<f32> = keys
+            .iter()
+            .map(|&k| from_sortable_bits((k >> 32) as u32))
             .collect();
-        keys.par_sort_unstable();
-        let order: Vec<u32> = keys.par_iter().map(|k| *k as u32).collect();
         drop(keys);
-        let values: Vec<f32> = order.par_iter().map(|&i| w[i as usize]).collect();
         let n = w.len();
         let mut prefix_h = Vec::with_capacity(n + 1);
         let mut prefix_hw = Vec::with_capacity(n + 1);

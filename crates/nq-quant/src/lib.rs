@@ -27,6 +27,7 @@ pub mod nqz;
 pub mod quantization;
 pub mod scope;
 pub mod size;
+pub mod sort;
 pub mod synthetic;
 pub mod uniform;
 
