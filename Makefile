@@ -18,10 +18,17 @@ build: setup
 test: setup
 	$(CARGO) test --workspace
 
-bench: setup
+# Criterion benches of nq-quant, then the peers side by side (results/bench/, copied
+# into results/reference/bench/): scikit-learn's k-means, BackPACK's GGN diagonal, and the
+# start-up of the torch-free commands. About 20 minutes.
+bench: setup build
 	$(CARGO) bench -p nq-quant
-	@if [[ -f scripts/bench_vs_sklearn.sh ]]; then bash scripts/bench_vs_sklearn.sh; \
-	else echo "make bench: no scripts/bench_vs_sklearn.sh yet, skipped"; fi
+	bash scripts/bench_vs_sklearn.sh
+	bash scripts/bench_vs_backpack.sh
+	.venv/bin/python scripts/bench_startup.py target/release \
+	  --json results/bench/startup.json --md results/bench/startup.md
+	mkdir -p results/reference/bench
+	cp results/bench/*.json results/bench/*.md results/reference/bench/
 
 # The .nqz decoder against damaged files for 10 minutes, from a fresh seed
 # (printed, so that a crash can be replayed with NQZ_FUZZ_SEED).

