@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -197,6 +198,8 @@ def relative_l2(a, b):
 
 
 def main():
+    # BackPACK's hooks on modules whose inputs need no gradient (the first layer)
+    warnings.filterwarnings("ignore", message="Full backward hook is firing")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("nq")
     parser.add_argument("--nets", nargs="+", default=list(NETS))

@@ -27,6 +27,8 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// parsed once per process: the size of a variant does not matter
+#[allow(clippy::large_enum_variant)]
 enum Command {
     #[command(flatten)]
     Light(cli::Command),

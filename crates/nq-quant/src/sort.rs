@@ -55,7 +55,7 @@ pub fn sorted_keys(w: &[f32]) -> Vec<u64> {
     }
     let mut buffer = vec![0u64; n];
     for (count, &(shift, bits)) in counts.iter_mut().zip(&PASSES) {
-        if count.iter().any(|&c| c == n) {
+        if count.contains(&n) {
             continue; // one digit for all: the pass would change nothing
         }
         let mut offset = 0;

@@ -34,7 +34,8 @@ pub struct Row {
     pub keep: Option<f64>,
     /// Name of the importance setting (`None`: unweighted).
     pub weighting: Option<String>,
-    /// Importance estimator (`hutchinson`, `gauss-newton`, `exact`, `adam`).
+    /// Importance estimator (`hutchinson`, `gauss-newton`, `gauss-newton-mc`,
+    /// `exact`, `adam`).
     pub estimator: Option<String>,
     /// Training examples the estimator used.
     pub samples: Option<u64>,

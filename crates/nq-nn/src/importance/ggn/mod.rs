@@ -117,7 +117,7 @@ impl Columns for ClassColumns {
                 let sqrt_rest = q.narrow(1, j + 1, 1).sqrt();
                 let column = -(p / sqrt_rest.clamp_min(tiny)) * &p_over_q;
                 let _ = column.narrow(1, 0, j).zero_();
-                let _ = column.narrow(1, j, 1).copy_(&(&p_over_q * &sqrt_rest));
+                column.narrow(1, j, 1).copy_(&(&p_over_q * &sqrt_rest));
                 column
             })
             .collect()
@@ -140,8 +140,12 @@ impl Columns for SampledLabels {
         let scale = (self.draws as f64).sqrt();
         // drawn on the CPU from our own generator, so that the labels are
         // the same on every device and whatever else uses torch's generator
-        let probs = Vec::<f32>::try_from(p.to_kind(Kind::Float).flatten(0, -1))
-            .expect("a float tensor converts to Vec<f32>");
+        let probs = Vec::<f32>::try_from(
+            p.to_device(tch::Device::Cpu)
+                .to_kind(Kind::Float)
+                .flatten(0, -1),
+        )
+        .expect("a float tensor converts to Vec<f32>");
         (0..self.draws)
             .map(|_| {
                 let labels: Vec<i64> = probs
