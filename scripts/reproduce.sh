@@ -21,7 +21,7 @@ full=0
 [[ "${1:-}" == "--full" ]] && full=1
 py=.venv/bin/python
 [ -x "$py" ] || { echo "no .venv: run 'make setup' first" >&2; exit 2; }
-cargo build --release -q -p nq-exp
+cargo build --release -q  # nq-exp and nq-exp-torch, which runs `train` and `run`
 nq=target/release/nq-exp
 threads="${NQ_EXP_THREADS:-2}"
 jobs="${NQ_EXP_JOBS:-1}"
