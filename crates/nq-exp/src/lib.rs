@@ -17,3 +17,4 @@ pub mod pack;
 pub mod plan;
 pub mod quantize;
 pub mod report;
+pub mod search;

@@ -1,5 +1,7 @@
 //! `nq-exp plan GRID.toml`: the cells of a grid and which of their stages
-//! are already cached, without running anything.
+//! are already cached, without running anything; for each search, the
+//! points it has tried so far (replayed from the cache) and the most it can
+//! need.
 
 use std::path::PathBuf;
 
@@ -8,8 +10,10 @@ use clap::Args;
 
 use crate::cache::Cache;
 use crate::error::{bad_input, print_line};
-use crate::grid::spec::MethodSpec;
+use crate::grid::spec::{Grid, MethodSpec, SearchGroup};
 use crate::grid::{self, keys::cell_keys};
+use crate::search::BoundarySearch;
+use nq_report::Row;
 
 /// Arguments of `nq-exp plan`.
 #[derive(Debug, Args)]
@@ -65,5 +69,57 @@ pub fn run(args: &PlanArgs) -> Result<()> {
         ))?;
     }
     print_line(&format!("{cached} of {} cells cached", grid.cells.len()))?;
+    for group in &grid.searches {
+        print_line(&search_line(&grid, &cache, group)?)?;
+    }
     Ok(())
+}
+
+/// The cached top-1 of `cell`'s result, if it finished.
+fn cached_top1(grid: &Grid, cache: &Cache, cell: &grid::spec::CellSpec) -> Result<Option<f64>> {
+    let key = cell_keys(grid, cell).result;
+    Ok(cache.record::<Row>("result", &key)?.and_then(|row| row.top1))
+}
+
+/// How far `group`'s search has come: its walk replayed from the cached
+/// results, as far as they go.
+fn search_line(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<String> {
+    let most = BoundarySearch::most_evaluations(group.space);
+    let head = format!(
+        "search {}: {} seeds, at most {most} points",
+        group.id,
+        group.seeds.len()
+    );
+    let mut reference = 0.0;
+    for &seed in &group.seeds {
+        let unquantized = grid
+            .cells
+            .iter()
+            .find(|c| c.seed == seed && c.method == MethodSpec::None && c.prune == group.template.prune);
+        match unquantized.map(|c| cached_top1(grid, cache, c)).transpose()?.flatten() {
+            Some(top1) => reference += top1 / group.seeds.len() as f64,
+            None => return Ok(format!("{head}; not started (its reference cells are to run)")),
+        }
+    }
+    let mut search = BoundarySearch::new(group.space, reference - group.budget);
+    'walk: while let Some(value) = search.next() {
+        let mut score = 0.0;
+        for &seed in &group.seeds {
+            match cached_top1(grid, cache, &group.cell(seed, value))? {
+                Some(top1) => score += top1 / group.seeds.len() as f64,
+                None => break 'walk,
+            }
+        }
+        search.record(value, score);
+    }
+    let tried: Vec<String> = search
+        .tried()
+        .iter()
+        .map(|t| format!("{} ({:.2} %, {})", t.value, t.score, if t.passed { "in" } else { "out" }))
+        .collect();
+    Ok(match (search.next(), tried.is_empty()) {
+        (None, _) => format!("{head}; finished: {}", tried.join(", ")),
+        (Some(v), true) => format!("{head}; to run from {v}"),
+        (Some(v), false) => format!("{head}; cached: {}; next {v}", tried.join(", ")),
+    })
 }

@@ -13,8 +13,11 @@ use nq_quant::scope::Scope;
 
 use super::convert::{Context, QuantizerSettings};
 use super::raw::RawAxes;
-use super::spec::{CellSpec, FinetuneSpec, ImportanceSpec, MethodSpec, PruneSpec};
+use super::spec::{
+    CellSpec, FinetuneSpec, ImportanceSpec, MethodSpec, PruneSpec, SearchGroup, SearchSettings,
+};
 use super::GridError;
+use crate::search::SearchSpace;
 
 const METHODS: [&str; 5] = ["none", "kmeans", "kmeans-optimal", "uniform", "ecsq"];
 
@@ -54,6 +57,7 @@ impl Axes {
         prunes: &BTreeMap<String, PruneSpec>,
         importances: &BTreeMap<String, ImportanceSpec>,
         has_finetune: bool,
+        search: Option<&SearchSettings>,
     ) -> Result<Self, GridError> {
         let owned =
             |v: Option<Vec<String>>, default: &str| v.unwrap_or_else(|| vec![default.to_owned()]);
@@ -106,11 +110,33 @@ impl Axes {
             || "true needs a [finetune] table".into(),
         )?;
 
-        let uses_k = raw
+        let takes_k = raw
             .method
             .iter()
             .any(|m| matches!(m.as_str(), "kmeans" | "kmeans-optimal" | "uniform"));
-        let uses_lambda = raw.method.iter().any(|m| m == "ecsq");
+        let takes_lambda = raw.method.iter().any(|m| m == "ecsq");
+        let k_searched = search.is_some_and(|s| s.k.is_some());
+        let lambda_searched = search.is_some_and(|s| s.lambda.is_some());
+        if let Some(s) = search {
+            ctx.ensure(s.k.is_none() || takes_k, "search.k", || {
+                "no method in grid.method takes k".into()
+            })?;
+            ctx.ensure(s.lambda.is_none() || takes_lambda, "search.lambda", || {
+                "no method in grid.method takes lambda".into()
+            })?;
+            ctx.ensure(raw.method.iter().any(|m| m == "none"), "grid.method", || {
+                "[search] measures each point against the network unquantized: add \"none\" to grid.method"
+                    .into()
+            })?;
+            ctx.ensure(!(k_searched && raw.k.is_some()), "grid.k", || {
+                "k is searched ([search] k): drop the grid.k list".into()
+            })?;
+            ctx.ensure(!(lambda_searched && raw.lambda.is_some()), "grid.lambda", || {
+                "lambda is searched ([search] lambda): drop the grid.lambda list".into()
+            })?;
+        }
+        let uses_k = takes_k && !k_searched;
+        let uses_lambda = takes_lambda && !lambda_searched;
         let k = match (raw.k, uses_k) {
             (Some(k), true) => k,
             (None, true) => {
@@ -119,16 +145,18 @@ impl Axes {
                     "kmeans, kmeans-optimal and uniform need a grid.k list",
                 ))
             }
-            (Some(_), false) => return Err(ctx.error("grid.k", "no method in grid.method takes k")),
-            (None, false) => Vec::new(),
+            (Some(_), false) if !k_searched => {
+                return Err(ctx.error("grid.k", "no method in grid.method takes k"))
+            }
+            (_, false) => Vec::new(),
         };
         let lambda = match (raw.lambda, uses_lambda) {
             (Some(l), true) => l,
             (None, true) => return Err(ctx.error("grid.method", "ecsq needs a grid.lambda list")),
-            (Some(_), false) => {
+            (Some(_), false) if !lambda_searched => {
                 return Err(ctx.error("grid.lambda", "no method in grid.method takes lambda"))
             }
-            (None, false) => Vec::new(),
+            (_, false) => Vec::new(),
         };
         if uses_k {
             no_duplicates(ctx, "grid.k", &k, |v| v.to_string())?;
@@ -158,41 +186,73 @@ impl Axes {
     }
 }
 
-/// The method's variants along its own axis.
-fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec> {
+/// `method` with its own parameter (`k`, or `lambda` for ECSQ) at `value`.
+fn method_at(method: &str, value: f64, q: &QuantizerSettings) -> MethodSpec {
+    let k = value as usize;
     match method {
-        "kmeans" => axes
-            .k
-            .iter()
-            .map(|&k| MethodSpec::Kmeans {
-                k,
-                init: q.kmeans_init.clone(),
-                max_iter: q.kmeans_max_iter,
-            })
-            .collect(),
-        "kmeans-optimal" => axes
-            .k
-            .iter()
-            .map(|&k| MethodSpec::KmeansOptimal { k })
-            .collect(),
-        "uniform" => axes
-            .k
-            .iter()
-            .map(|&k| MethodSpec::Uniform {
-                k,
-                centre: q.uniform_centre.clone(),
-            })
-            .collect(),
-        "ecsq" => axes
-            .lambda
-            .iter()
-            .map(|&lambda| MethodSpec::Ecsq {
-                lambda,
-                k_init: q.ecsq_k_init,
-                max_iter: q.ecsq_max_iter,
-            })
-            .collect(),
-        _ => vec![MethodSpec::None],
+        "kmeans" => MethodSpec::Kmeans {
+            k,
+            init: q.kmeans_init.clone(),
+            max_iter: q.kmeans_max_iter,
+        },
+        "kmeans-optimal" => MethodSpec::KmeansOptimal { k },
+        "uniform" => MethodSpec::Uniform {
+            k,
+            centre: q.uniform_centre.clone(),
+        },
+        "ecsq" => MethodSpec::Ecsq {
+            lambda: value,
+            k_init: q.ecsq_k_init,
+            max_iter: q.ecsq_max_iter,
+        },
+        _ => MethodSpec::None,
+    }
+}
+
+/// The method's variants along its own axis (none when it is searched).
+fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec> {
+    let values: Vec<f64> = match method {
+        "kmeans" | "kmeans-optimal" | "uniform" => axes.k.iter().map(|&k| k as f64).collect(),
+        "ecsq" => axes.lambda.clone(),
+        _ => return vec![MethodSpec::None],
+    };
+    values.into_iter().map(|v| method_at(method, v, q)).collect()
+}
+
+/// The range `method`'s parameter is searched over, if it is.
+fn searched(method: &str, search: Option<&SearchSettings>) -> Option<SearchSpace> {
+    let s = search?;
+    match method {
+        "kmeans" | "kmeans-optimal" | "uniform" => s.k,
+        "ecsq" => s.lambda,
+        _ => None,
+    }
+}
+
+impl SearchGroup {
+    /// The cell of this search for `seed` with the parameter at `value`.
+    pub fn cell(&self, seed: u64, value: f64) -> CellSpec {
+        let t = &self.template;
+        let mut method = t.method.clone();
+        match &mut method {
+            MethodSpec::Kmeans { k, .. }
+            | MethodSpec::KmeansOptimal { k }
+            | MethodSpec::Uniform { k, .. } => *k = value as usize,
+            MethodSpec::Ecsq { lambda, .. } => *lambda = value,
+            MethodSpec::None => {}
+        }
+        let prune = t.prune.as_ref().map_or("none", |p| p.name.as_str());
+        let weighting = t.weighting.as_ref().map_or("none", |w| w.name.as_str());
+        let rest = t.scope.zip(t.coding).map(|(scope, coding)| {
+            (weighting, scope, coding, t.finetune.is_some())
+        });
+        CellSpec {
+            index: 0,
+            id: cell_id(seed, prune, &method, rest),
+            seed,
+            method,
+            ..t.clone()
+        }
     }
 }
 
@@ -222,14 +282,16 @@ fn cell_id(
     id
 }
 
-/// Every cell of the grid, in the fixed order.
+/// Every cell of the grid, in the fixed order, and the searches (in the
+/// same order, without the seed).
 pub fn expand(
     axes: &Axes,
     prunes: &BTreeMap<String, PruneSpec>,
     importances: &BTreeMap<String, ImportanceSpec>,
     q: &QuantizerSettings,
     finetune: Option<&FinetuneSpec>,
-) -> Vec<CellSpec> {
+    search: Option<&SearchSettings>,
+) -> (Vec<CellSpec>, Vec<SearchGroup>) {
     let mut cells = Vec::new();
     let mut push = |cell: CellSpec| {
         let index = cells.len();
@@ -239,6 +301,9 @@ pub fn expand(
         for prune_name in &axes.prune {
             let prune = prunes.get(prune_name).cloned();
             for method in &axes.method {
+                if searched(method, search).is_some() {
+                    continue;
+                }
                 if method == "none" {
                     push(CellSpec {
                         index: 0,
@@ -282,5 +347,52 @@ pub fn expand(
             }
         }
     }
-    cells
+    let mut searches = Vec::new();
+    let (Some(settings), Some(&first_seed)) = (search, axes.seed.first()) else {
+        return (cells, searches);
+    };
+    for prune_name in &axes.prune {
+        for method in &axes.method {
+            let Some(space) = searched(method, search) else {
+                continue;
+            };
+            for weighting in &axes.weighting {
+                for &scope in &axes.scope {
+                    for &coding in &axes.coding {
+                        for &ft in &axes.finetune {
+                            let spec = method_at(method, space.conservative(), q);
+                            let mut id = format!("{prune_name}.{method}.{weighting}.{scope}.{coding}");
+                            if ft {
+                                id.push_str(".ft");
+                            }
+                            let template = CellSpec {
+                                index: 0,
+                                id: cell_id(
+                                    first_seed,
+                                    prune_name,
+                                    &spec,
+                                    Some((weighting, scope, coding, ft)),
+                                ),
+                                seed: first_seed,
+                                prune: prunes.get(prune_name).cloned(),
+                                weighting: importances.get(weighting).cloned(),
+                                method: spec,
+                                scope: Some(scope),
+                                coding: Some(coding),
+                                finetune: if ft { finetune.cloned() } else { None },
+                            };
+                            searches.push(SearchGroup {
+                                id,
+                                seeds: axes.seed.clone(),
+                                budget: settings.budget,
+                                space,
+                                template,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (cells, searches)
 }

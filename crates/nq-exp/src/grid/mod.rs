@@ -57,6 +57,14 @@
 //! # optimizer = "adam"
 //! # center_grad = "mean"     # mean | sum
 //! # train_biases = false
+//! # max_batches_per_epoch = 100  # default: train.max_batches_per_epoch, else all
+//!
+//! [search]                 # optional: search the parameter instead of sweeping it
+//! budget = 0.1               # points of top-1 (mean over the seeds) allowed below the
+//!                            # network unquantized (needs "none" in grid.method)
+//! # k = [2, 64]              # kmeans, kmeans-optimal, uniform: k searched in [min, max]
+//! # lambda = [1e-5, 1e-2]    # ecsq: lambda searched in [min, max]
+//! # lambda_ratio = 1.25      # the lambda search ends when its bracket is this narrow
 //!
 //! [grid]
 //! seed = [0]
@@ -73,6 +81,13 @@
 //! Axes that do not apply to a method do not multiply its cells: `k` is not
 //! an axis of `ecsq`, `lambda` only of `ecsq`, and `method = "none"` (the
 //! pruned or baseline network as is) takes only `seed` and `prune`.
+//!
+//! With `[search]`, a searched parameter is not an axis: for every other
+//! combination of the axes but the seed (a [`spec::SearchGroup`]), the runner
+//! bisects it ([`crate::search`]) for the most aggressive value whose top-1,
+//! averaged over the seeds, is within `budget` points of the same network
+//! unquantized (same seed and pruning), and every point it tries becomes a
+//! cell per seed, a row and a cached stage like any other.
 
 mod convert;
 mod expand;

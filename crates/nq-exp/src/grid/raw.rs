@@ -22,6 +22,7 @@ pub struct RawGrid {
     #[serde(default)]
     pub quantizer: RawQuantizer,
     pub finetune: Option<RawFinetune>,
+    pub search: Option<RawSearch>,
     pub grid: RawAxes,
 }
 
@@ -97,6 +98,7 @@ pub struct RawFinetune {
     pub optimizer: Option<String>,
     pub center_grad: Option<String>,
     pub train_biases: Option<bool>,
+    pub max_batches_per_epoch: Option<usize>,
 }
 
 /// `[grid]`: every list is an axis.
@@ -112,4 +114,15 @@ pub struct RawAxes {
     pub lambda: Option<Vec<f64>>,
     pub coding: Option<Vec<String>>,
     pub finetune: Option<Vec<bool>>,
+}
+
+/// `[search]`: per method, the most aggressive parameter within a loss
+/// budget, by bisection over the ranges given.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    pub budget: f64,
+    pub k: Option<Vec<usize>>,
+    pub lambda: Option<Vec<f64>>,
+    pub lambda_ratio: Option<f64>,
 }

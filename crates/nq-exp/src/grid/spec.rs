@@ -9,6 +9,8 @@ use nq_quant::huffman::Coding;
 use nq_quant::scope::Scope;
 use serde::Serialize;
 
+use crate::search::SearchSpace;
+
 /// The network and its data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelSpec {
@@ -224,6 +226,10 @@ pub struct FinetuneSpec {
     pub center_grad: String,
     /// Whether biases are trained too.
     pub train_biases: bool,
+    /// At most this many batches per epoch, when set (left out of the
+    /// cache key when unset, so that older keys stay valid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_batches_per_epoch: Option<usize>,
 }
 
 /// One cell: a complete recipe from baseline to result row.
@@ -263,6 +269,40 @@ pub struct Grid {
     pub model: ModelSpec,
     /// Baseline recipe.
     pub train: TrainSpec,
-    /// The cells, in the grid's fixed order.
+    /// The cells, in the grid's fixed order (without the points of the
+    /// searches, which are known only as the searches go).
     pub cells: Vec<CellSpec>,
+    /// The searches of `[search]`: one per method and setting.
+    pub searches: Vec<SearchGroup>,
+}
+
+/// The search settings of a grid (`[search]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchSettings {
+    /// Points of top-1 (mean over seeds) the quantized network may lose
+    /// against the same network unquantized.
+    pub budget: f64,
+    /// The range of `k`, for the methods that take one.
+    pub k: Option<SearchSpace>,
+    /// The range of `lambda`, for ECSQ.
+    pub lambda: Option<SearchSpace>,
+}
+
+/// One search: every axis but the seed and the searched parameter fixed.
+/// Each point it tries is a cell per seed ([`SearchGroup::cell`]), cached
+/// like any other.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchGroup {
+    /// Readable name, unique in the grid: the cells' id without the seed
+    /// and the parameter (`paper.kmeans.hessian.global.huffman.ft`).
+    pub id: String,
+    /// The seeds each point is evaluated on; the score is their mean.
+    pub seeds: Vec<u64>,
+    /// Points of top-1 allowed below the reference.
+    pub budget: f64,
+    /// The parameter's range.
+    pub space: SearchSpace,
+    /// The cell of the first seed at the conservative end of the range;
+    /// the other points differ only in seed and parameter.
+    pub template: CellSpec,
 }

@@ -153,11 +153,19 @@ fn unknown_arch() {
 fn arch_and_dataset_do_not_fit() {
     mistake(
         "arch = \"lenet5\"",
-        "arch = \"resnet32\"",
+        "arch = \"alexnet\"",
         "model.dataset",
         7,
         "not built for fashion-mnist",
     );
+}
+
+#[test]
+fn the_cifar_resnets_take_the_grey_28x28_datasets() {
+    for arch in ["resnet20", "resnet32"] {
+        let source = BASE.replacen("arch = \"lenet5\"", &format!("arch = \"{arch}\""), 1);
+        assert!(load_str(&source).is_ok(), "{arch} on fashion-mnist");
+    }
 }
 
 #[test]
@@ -462,4 +470,103 @@ fn draws_apply_only_to_the_monte_carlo_gauss_newton() {
         .replace("samples = 100", "samples = 100\ndraws = 0");
     let err = load_str(&zero).unwrap_err();
     assert_eq!(err.key, "importance.hessian.draws", "{err}");
+}
+
+/// `BASE` with k and lambda searched instead of swept.
+fn searched_grid() -> String {
+    BASE.replace("k = [4, 8]\nlambda = [0.1]\n", "")
+        .replace(
+            "[grid]",
+            "[search]\nbudget = 0.1\nk = [2, 64]\nlambda = [1e-5, 1e-2]\n\n[grid]",
+        )
+}
+
+#[test]
+fn searched_parameters_become_searches_not_cells() {
+    let g = load_str(&searched_grid()).unwrap();
+    // only the unquantized cells stay: 2 seeds x 2 prunings
+    assert_eq!(g.cells.len(), 4);
+    assert!(g.cells.iter().all(|c| c.method == MethodSpec::None));
+    // per pruning: (kmeans, ecsq) x 2 weightings x 2 scopes x 1 coding x 2 finetune
+    assert_eq!(g.searches.len(), 2 * 2 * 2 * 2 * 2);
+    let s = &g.searches[0];
+    assert_eq!(s.id, "none.kmeans.none.layer.huffman");
+    assert_eq!((s.seeds.clone(), s.budget), (vec![0, 1], 0.1));
+    let cell = s.cell(1, 11.0);
+    assert_eq!(cell.id, "s1.none.kmeans.k11.none.layer.huffman");
+    assert_eq!((cell.seed, cell.method.k()), (1, Some(11)));
+    let ecsq = g.searches.iter().find(|s| s.id == "paper.ecsq.hessian.global.huffman.ft");
+    let cell = ecsq.unwrap().cell(0, 3.16e-4);
+    assert_eq!(cell.id, "s0.paper.ecsq.l0.000316.hessian.global.huffman.ft");
+    assert!(cell.finetune.is_some() && cell.prune.is_some());
+    // a searched point is the same cell, with the same cache keys, as a swept one
+    let swept = load_str(BASE).unwrap();
+    let twin = swept
+        .cells
+        .iter()
+        .find(|c| c.id == "s0.paper.kmeans.k8.hessian.global.huffman.ft")
+        .unwrap();
+    let search = g
+        .searches
+        .iter()
+        .find(|s| s.id == "paper.kmeans.hessian.global.huffman.ft")
+        .unwrap();
+    let point = search.cell(0, 8.0);
+    assert_eq!(point.id, twin.id);
+    assert_eq!(cell_keys(&g, &point), cell_keys(&swept, twin));
+}
+
+fn search_mistake(from: &str, to: &str, key: &str, needle: &str) {
+    let source = searched_grid();
+    assert!(source.contains(from), "{from:?} is not in the searched grid");
+    let err = load_str(&source.replacen(from, to, 1)).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.key, key, "{text}");
+    assert!(err.line.is_some(), "{text}");
+    assert!(err.message.contains(needle), "{text} lacks {needle:?}");
+}
+
+#[test]
+fn search_mistakes_name_their_key() {
+    search_mistake("budget = 0.1", "budget = -1.0", "search.budget", "expected points");
+    search_mistake("k = [2, 64]", "k = [64, 2]", "search.k", "min <= max");
+    search_mistake("k = [2, 64]", "k = [0, 64]", "search.k", "min >= 1");
+    search_mistake("k = [2, 64]", "k = [2, 8, 64]", "search.k", "got 3 values");
+    search_mistake("lambda = [1e-5, 1e-2]", "lambda = [0.0, 1e-2]", "search.lambda", "min >=");
+    search_mistake(
+        "lambda = [1e-5, 1e-2]",
+        "lambda = [1e-5, 1e-2]\nlambda_ratio = 1.0",
+        "search.lambda_ratio",
+        "ratio > 1",
+    );
+    search_mistake("budget = 0.1", "budget = 0.1\nkk = 3", "search.kk", "unknown field");
+    search_mistake(
+        "method = [\"none\", \"kmeans\", \"ecsq\"]",
+        "method = [\"kmeans\", \"ecsq\"]",
+        "grid.method",
+        "add \"none\"",
+    );
+    search_mistake(
+        "method = [\"none\", \"kmeans\", \"ecsq\"]",
+        "method = [\"none\", \"kmeans\", \"ecsq\"]\nk = [4]",
+        "grid.k",
+        "k is searched",
+    );
+    search_mistake(
+        "method = [\"none\", \"kmeans\", \"ecsq\"]",
+        "method = [\"none\", \"kmeans\"]",
+        "search.lambda",
+        "no method",
+    );
+}
+
+#[test]
+fn a_sweep_and_a_search_mix() {
+    // k searched, lambda swept
+    let source = searched_grid()
+        .replace("lambda = [1e-5, 1e-2]\n", "")
+        .replace("finetune = [false, true]", "finetune = [false, true]\nlambda = [0.1]");
+    let g = load_str(&source).unwrap();
+    assert!(g.cells.iter().any(|c| c.method.name() == "ecsq"));
+    assert!(g.searches.iter().all(|s| s.template.method.name() == "kmeans"));
 }

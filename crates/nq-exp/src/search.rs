@@ -1,0 +1,308 @@
+//! The most aggressive setting of a quantizer that stays within a loss
+//! budget, by bisection over its parameter.
+//!
+//! Table 1 of the paper reports, per method, the compression ratio at which
+//! the quantized network is as accurate as the pruned one. A sweep over
+//! `k = 8, 16, 32` or `lambda` by factors of 3 misses that point by more
+//! than the budget; this search finds it. It assumes what holds for every
+//! quantizer here: the more aggressive the parameter (smaller `k`, larger
+//! `lambda`), the higher the ratio and the lower the accuracy. Under that
+//! assumption plain bisection is optimal for a boundary, and it stays
+//! correct as a bracket when the accuracy is only roughly monotone: every
+//! point it tries is a row, and the report picks the best ratio among the
+//! tried points that meet the budget.
+//!
+//! - `k` (integers in `[min, max]`): bisection at the geometric mean of the
+//!   bracket, ending when the passing and failing `k` are neighbours.
+//! - `lambda` (reals in `[min, max]`): bisection at the geometric mean,
+//!   ending when the bracket's ratio is at most `ratio`; values are rounded
+//!   to 3 significant digits so that cell ids and cache keys stay readable.
+//!
+//! The conservative end is tried first; if even it misses the budget the
+//! search ends there. The aggressive end is tried only when the bracket
+//! reaches it.
+
+use serde::Serialize;
+
+/// The parameter range a search walks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "parameter", rename_all = "lowercase")]
+pub enum SearchSpace {
+    /// Clusters `k` in `[min, max]`; smaller is more aggressive.
+    K {
+        /// Smallest `k` tried.
+        min: usize,
+        /// Largest `k` tried (tried first).
+        max: usize,
+    },
+    /// ECSQ's `lambda` in `[min, max]`; larger is more aggressive.
+    Lambda {
+        /// Smallest `lambda` (tried first).
+        min: f64,
+        /// Largest `lambda` tried.
+        max: f64,
+        /// The search ends when the bracket's `high / low` is at most this.
+        ratio: f64,
+    },
+}
+
+impl SearchSpace {
+    /// The end of the range tried first: the largest `k`, the smallest
+    /// `lambda`.
+    pub fn conservative(&self) -> f64 {
+        match *self {
+            SearchSpace::K { max, .. } => max as f64,
+            SearchSpace::Lambda { min, .. } => min,
+        }
+    }
+
+    /// The other end.
+    pub fn aggressive(&self) -> f64 {
+        match *self {
+            SearchSpace::K { min, .. } => min as f64,
+            SearchSpace::Lambda { max, .. } => max,
+        }
+    }
+
+    /// Whether no point worth trying lies between `a` and `b`.
+    fn adjacent(&self, a: f64, b: f64) -> bool {
+        match *self {
+            SearchSpace::K { .. } => (a - b).abs() <= 1.0,
+            SearchSpace::Lambda { ratio, .. } => a.max(b) / a.min(b) <= ratio,
+        }
+    }
+
+    /// The point between `a` and `b` (not adjacent) that halves the bracket
+    /// on a log scale.
+    fn between(&self, a: f64, b: f64) -> f64 {
+        let (low, high) = (a.min(b), a.max(b));
+        let middle = (low * high).sqrt();
+        match *self {
+            SearchSpace::K { .. } => middle.round().clamp(low + 1.0, high - 1.0),
+            SearchSpace::Lambda { .. } => {
+                let rounded = round_significant(middle, 3);
+                if rounded > low && rounded < high {
+                    rounded
+                } else {
+                    middle
+                }
+            }
+        }
+    }
+}
+
+/// `x` rounded to `digits` significant decimal digits.
+pub fn round_significant(x: f64, digits: i32) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
+
+/// One evaluated point of a search.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tried {
+    /// The parameter (`k` as a float, or `lambda`).
+    pub value: f64,
+    /// Its score (mean top-1 over the seeds).
+    pub score: f64,
+    /// Whether the score met the threshold.
+    pub passed: bool,
+}
+
+/// A bisection for the most aggressive parameter whose score is at least
+/// `threshold`: ask [`next`](Self::next) for a point, evaluate it,
+/// [`record`](Self::record) its score, until `next` returns `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundarySearch {
+    space: SearchSpace,
+    threshold: f64,
+    passing: Option<f64>,
+    failing: Option<f64>,
+    tried: Vec<Tried>,
+}
+
+impl BoundarySearch {
+    /// A search over `space` for scores of at least `threshold`.
+    pub fn new(space: SearchSpace, threshold: f64) -> Self {
+        Self {
+            space,
+            threshold,
+            passing: None,
+            failing: None,
+            tried: Vec::new(),
+        }
+    }
+
+    /// The next point to evaluate, or `None` when the search is over.
+    pub fn next(&self) -> Option<f64> {
+        let Some(passing) = self.passing else {
+            // nothing passed yet: start at the conservative end, and stop if it failed
+            return self.tried.is_empty().then(|| self.space.conservative());
+        };
+        match self.failing {
+            Some(failing) if self.space.adjacent(passing, failing) => None,
+            Some(failing) => Some(self.space.between(passing, failing)),
+            None => {
+                let end = self.space.aggressive();
+                if passing == end {
+                    None
+                } else if self.space.adjacent(passing, end) {
+                    Some(end)
+                } else {
+                    Some(self.space.between(passing, end))
+                }
+            }
+        }
+    }
+
+    /// Records the score of `value` (a point [`next`](Self::next) gave).
+    pub fn record(&mut self, value: f64, score: f64) {
+        let passed = score >= self.threshold;
+        self.tried.push(Tried {
+            value,
+            score,
+            passed,
+        });
+        if passed {
+            self.passing = Some(value);
+        } else {
+            self.failing = Some(value);
+        }
+    }
+
+    /// The points evaluated, in order.
+    pub fn tried(&self) -> &[Tried] {
+        &self.tried
+    }
+
+    /// The most aggressive passing point of the bracket, if any passed.
+    pub fn boundary(&self) -> Option<f64> {
+        self.passing
+    }
+
+    /// Most evaluations a search over `space` needs on a monotone score
+    /// (for plans): exact for `k` (every boundary tried), over 400
+    /// log-spaced boundaries for `lambda`.
+    pub fn most_evaluations(space: SearchSpace) -> usize {
+        let walk = |edge: f64| {
+            // passes on the conservative side of `edge`
+            let passes = |v: f64| match space {
+                SearchSpace::K { .. } => v >= edge,
+                SearchSpace::Lambda { .. } => v <= edge,
+            };
+            search(space, 0.5, |v| if passes(v) { 1.0 } else { 0.0 })
+                .tried()
+                .len()
+        };
+        let (low, high) = match space {
+            SearchSpace::K { min, max } => (min as f64, max as f64),
+            SearchSpace::Lambda { min, max, .. } => (min, max),
+        };
+        let edges: Vec<f64> = match space {
+            SearchSpace::K { min, max } if max - min <= 4096 => {
+                (min..=max + 1).map(|k| k as f64).collect()
+            }
+            _ => (0..=400)
+                .map(|i| low * (high / low).powf(i as f64 / 400.0))
+                .chain([low / 2.0, high * 2.0])
+                .collect(),
+        };
+        edges.into_iter().map(walk).max().unwrap_or(1)
+    }
+}
+
+/// Runs a whole search with `score` as the evaluation (tests and
+/// simulations; the grid runner drives [`BoundarySearch`] itself, since its
+/// evaluations can fail).
+pub fn search(space: SearchSpace, threshold: f64, mut score: impl FnMut(f64) -> f64) -> BoundarySearch {
+    let mut s = BoundarySearch::new(space, threshold);
+    while let Some(v) = s.next() {
+        let y = score(v);
+        s.record(v, y);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn k_search_finds_the_smallest_passing_k() {
+        // accuracy 90 - 20 / k: k >= 20 keeps 89
+        let s = search(SearchSpace::K { min: 2, max: 64 }, 89.0, |k| 90.0 - 20.0 / k);
+        assert_eq!(s.boundary(), Some(20.0));
+        let values: Vec<f64> = s.tried().iter().map(|t| t.value).collect();
+        // 64 passes; sqrt(2 * 64) = 11.3 fails; sqrt(11 * 64) = 26.5 passes; ...
+        assert_eq!(&values[..3], &[64.0, 11.0, 27.0]);
+        assert!(s.tried().len() <= BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 64 }));
+    }
+
+    #[test]
+    fn a_failing_conservative_end_ends_the_search() {
+        let s = search(SearchSpace::K { min: 2, max: 64 }, 95.0, |_| 90.0);
+        assert_eq!(s.tried().len(), 1);
+        assert_eq!(s.boundary(), None);
+    }
+
+    #[test]
+    fn an_aggressive_end_that_passes_is_the_answer() {
+        let s = search(SearchSpace::K { min: 2, max: 64 }, 0.0, |_| 90.0);
+        assert_eq!(s.boundary(), Some(2.0));
+        assert_eq!(s.tried().last().unwrap().value, 2.0);
+    }
+
+    #[test]
+    fn lambda_values_are_rounded_and_the_bracket_closes_to_its_ratio() {
+        let space = SearchSpace::Lambda {
+            min: 1e-5,
+            max: 1e-2,
+            ratio: 1.25,
+        };
+        // accuracy falls past lambda = 3.3e-4
+        let s = search(space, 89.0, |l| if l <= 3.3e-4 { 90.0 } else { 80.0 });
+        let b = s.boundary().unwrap();
+        assert!(b <= 3.3e-4 && b * 1.25 >= 3.3e-4, "{b}");
+        assert_eq!(s.tried()[1].value, 3.16e-4); // sqrt(1e-7), 3 digits
+        for t in s.tried() {
+            assert_eq!(t.value, round_significant(t.value, 3));
+        }
+    }
+
+    #[test]
+    fn most_evaluations_bounds_the_walk() {
+        assert_eq!(BoundarySearch::most_evaluations(SearchSpace::K { min: 5, max: 5 }), 1);
+        assert_eq!(BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 3 }), 2);
+        let n = BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 64 });
+        assert!((6..=12).contains(&n), "{n}");
+    }
+
+    proptest! {
+        /// On any monotone accuracy the search ends at the boundary, within
+        /// one step of `k` or the ratio of `lambda`, in at most
+        /// `most_evaluations` points.
+        #[test]
+        fn finds_the_boundary_of_monotone_scores(min in 1usize..20, span in 0usize..300, edge in 0usize..400) {
+            let max = min + span;
+            let space = SearchSpace::K { min, max };
+            let s = search(space, 0.5, |k| if k as usize >= edge { 1.0 } else { 0.0 });
+            prop_assert!(s.tried().len() <= BoundarySearch::most_evaluations(space));
+            let want = (edge.max(min) <= max).then(|| edge.max(min) as f64);
+            prop_assert_eq!(s.boundary(), want);
+        }
+
+        #[test]
+        fn finds_the_lambda_boundary_within_its_ratio(edge in -6.0f64..-1.0, ratio in 1.05f64..2.0) {
+            let edge = 10f64.powf(edge);
+            let space = SearchSpace::Lambda { min: 1e-6, max: 1e-1, ratio };
+            let s = search(space, 0.5, |l| if l <= edge { 1.0 } else { 0.0 });
+            let b = s.boundary().unwrap();
+            prop_assert!(b <= edge);
+            let failing = s.tried().iter().filter(|t| !t.passed).map(|t| t.value).fold(f64::INFINITY, f64::min);
+            prop_assert!(failing / b <= ratio, "bracket {} .. {}", b, failing);
+        }
+    }
+}
