@@ -400,3 +400,84 @@ fn missing_data_and_bad_grids_exit_2_before_any_work() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A search over k: every point tried is a row per seed, in the order the
+/// bisection asks for them given the mean top-1 it was told, and a second
+/// run walks the same points from the cache.
+#[test]
+fn a_search_walks_its_bisection_over_seeds_and_resumes_from_the_cache() {
+    use nq_exp::search::{BoundarySearch, SearchSpace};
+    let tmp = TempDir::new().unwrap();
+    let grid = GRID
+        .replace("[grid]", "[search]\nbudget = 1.0\nk = [2, 16]\n\n[grid]")
+        .replace("seed = [0]", "seed = [0, 1]")
+        .replace("prune = [\"half\"]", "prune = [\"none\"]")
+        .replace(
+            "method = [\"none\", \"kmeans\", \"ecsq\"]",
+            "method = [\"none\", \"kmeans\"]",
+        )
+        .replace("weighting = [\"none\", \"hessian\"]", "weighting = [\"none\"]")
+        .replace("scope = [\"layer\", \"global\"]", "scope = [\"global\"]")
+        .replace("k = [4]\nlambda = [0.01]\nfinetune = [true]\n", "");
+    let grid = write_grid(tmp.path(), &grid);
+    let results = tmp.path().join("results");
+    let first = run(&grid, &results);
+    let table = rows(&results);
+    let reference: f64 = table
+        .iter()
+        .filter(|r| r["method"] == "none")
+        .map(|r| r["top1"].as_f64().unwrap())
+        .sum::<f64>()
+        / 2.0;
+    let mut points: Vec<(u64, u64, f64)> = table
+        .iter()
+        .filter(|r| r["method"] == "kmeans")
+        .map(|r| {
+            assert_eq!(r["search"], "none.kmeans.none.global.huffman", "{r}");
+            assert_eq!(r["search_budget"].as_f64(), Some(1.0));
+            assert!((r["search_reference"].as_f64().unwrap() - reference).abs() < 1e-9);
+            (
+                r["search_step"].as_u64().unwrap(),
+                r["k"].as_u64().unwrap(),
+                r["top1"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    points.sort_by_key(|p| p.0);
+    assert!(points.len() >= 4 && points.len() % 2 == 0, "{points:?}");
+    // replay: the search given the same means asks for the same k, step by step
+    let mut replay = BoundarySearch::new(SearchSpace::K { min: 2, max: 16 }, reference - 1.0);
+    for pair in points.chunks(2) {
+        assert_eq!(pair[0].0, pair[1].0);
+        assert_eq!(pair[0].1, pair[1].1, "both seeds at one point");
+        let k = pair[0].1 as f64;
+        assert_eq!(replay.next(), Some(k), "{points:?}");
+        replay.record(k, (pair[0].2 + pair[1].2) / 2.0);
+    }
+    assert_eq!(replay.next(), None, "the search ended where the bisection does");
+    assert_eq!(first["cells"].as_u64(), Some(2 + points.len() as u64));
+    let plan = nq()
+        .args(["plan", s(&grid), "--results", s(&results)])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    let walked: Vec<String> = points
+        .chunks(2)
+        .map(|p| format!("{} (", p[0].1))
+        .collect();
+    let line = plan
+        .lines()
+        .find(|l| l.starts_with("search none.kmeans.none.global.huffman: 2 seeds, at most"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(line.contains("; finished: "), "{line}");
+    assert!(walked.iter().all(|w| line.contains(w.as_str())), "{line} lacks {walked:?}");
+    let second = run(&grid, &results);
+    assert_eq!(second["stages_computed"].as_u64(), Some(0), "{second}");
+    let report = nq().args(["report", s(&results)]).output().unwrap();
+    assert!(report.status.success());
+    let md = std::fs::read_to_string(results.join("tiny/report.md")).unwrap();
+    assert!(md.contains("## Searches") && md.contains("- `none.kmeans.none.global.huffman` (k-means"), "{md}");
+    assert_eq!(rows(&results), table);
+    let csv = std::fs::read_to_string(results.join("tiny/results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 + points.len());
+}

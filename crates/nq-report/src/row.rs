@@ -51,6 +51,19 @@ pub struct Row {
     pub coding: Option<String>,
     /// Whether the shared values were fine-tuned.
     pub finetuned: bool,
+    /// The search (`[search]` of the grid) this cell is a point of, by id.
+    #[serde(default)]
+    pub search: Option<String>,
+    /// The point's place in its search, from 0.
+    #[serde(default)]
+    pub search_step: Option<u64>,
+    /// Points of top-1 the search allowed below its reference.
+    #[serde(default)]
+    pub search_budget: Option<f64>,
+    /// The search's reference: mean top-1 over the seeds of the network
+    /// unquantized.
+    #[serde(default)]
+    pub search_reference: Option<f64>,
 
     /// Parameters of the network (floats of the original file).
     pub params: Option<u64>,
@@ -155,7 +168,7 @@ pub fn to_frame(rows: &[Row]) -> Result<DataFrame> {
     let columns = columns![rows;
         experiment, cell, index, status, error,
         model, dataset, seed, prune, keep, weighting, estimator, samples, method, scope, k,
-        lambda, coding, finetuned,
+        lambda, coding, finetuned, search, search_step, search_budget, search_reference,
         params, quantized_weights, clusters, entropy, avg_codeword_bits, index_bits,
         codebook_bits, code_table_bits, position_bits, position_table_bits, float_bits,
         total_bits, compression_ratio, nqz_bytes, nqz_payload_bytes, nqz_header_bytes,

@@ -18,6 +18,7 @@
 //! resolved cell, its grid settings and stage keys), `row.json` and
 //! `log.txt`.
 
+mod search;
 pub mod stages;
 
 use std::collections::{HashMap, HashSet};
@@ -332,8 +333,9 @@ impl Runner<'_> {
         Ok(row)
     }
 
-    /// Runs one cell to its row, recording a failure as a row.
-    fn run_cell(&self, cell: &CellSpec, data: &Result<Data>) -> Row {
+    /// Runs one cell to its row, recording a failure as a row; `mark`
+    /// adds what the cell's place in the grid says (a search's fields).
+    fn run_cell(&self, cell: &CellSpec, data: &Result<Data>, mark: &dyn Fn(&mut Row)) -> Row {
         let keys = cell_keys(self.grid, cell);
         let cell_dir = self.out.join("cells").join(&cell.id);
         let log = CellLog {
@@ -395,6 +397,8 @@ impl Runner<'_> {
             self.provenance.stamp(&mut row);
             row
         });
+        let mut row = row;
+        mark(&mut row);
         let _ = std::fs::write(
             cell_dir.join("row.json"),
             serde_json::to_string_pretty(&row).unwrap_or_default(),
@@ -463,7 +467,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let out = args.results.join(&grid.name);
     std::fs::create_dir_all(out.join("cells"))
         .map_err(|e| bad_input(format!("cannot create {}: {e}", out.display())))?;
-    let jobs = args.jobs.min(grid.cells.len()).max(1);
+    let jobs = args
+        .jobs
+        .min(grid.cells.len() + grid.searches.len())
+        .max(1);
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -498,49 +505,58 @@ pub fn run(args: &RunArgs) -> Result<()> {
         progress: progress.clone(),
         out: out.clone(),
     };
+    // each worker has its own copy of the data (sources are not shared
+    // between threads), kept from the cells to the searches
+    let data_pool: Mutex<Vec<Data>> = Mutex::new(vec![first_data]);
+    let with_data = |work: &dyn Fn(&Result<Data>)| {
+        tch::set_num_threads(per_job as i32);
+        let data = match data_pool.lock().ok().and_then(|mut pool| pool.pop()) {
+            Some(d) => Ok(d),
+            None => load_data(&grid.model),
+        };
+        work(&data);
+        if let (Ok(d), Ok(mut pool)) = (data, data_pool.lock()) {
+            pool.push(d);
+        }
+    };
+    let announce = |row: &Row| {
+        let line = format!(
+            "{} {}: {}",
+            row.status,
+            row.cell,
+            match (&row.error, row.top1) {
+                (Some(e), _) => e.clone(),
+                (None, Some(t)) => format!(
+                    "top-1 {t:.2} %, ratio {:.2}x",
+                    row.compression_ratio.unwrap_or(f64::NAN)
+                ),
+                (None, None) => String::new(),
+            }
+        );
+        if progress.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            progress.println(line);
+        }
+        progress.inc(1);
+    };
     let next = AtomicUsize::new(0);
     let rows: Mutex<Vec<Row>> = Mutex::new(Vec::with_capacity(grid.cells.len()));
-    let first_data = Mutex::new(Some(first_data));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
-                tch::set_num_threads(per_job as i32);
-                let taken = first_data.lock().ok().and_then(|mut d| d.take());
-                let data = match taken {
-                    Some(d) => Ok(d),
-                    None => load_data(&grid.model),
-                };
-                loop {
+                with_data(&|data| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(cell) = grid.cells.get(i) else { break };
-                    let row = runner.run_cell(cell, &data);
-                    let line = format!(
-                        "{} {}: {}",
-                        row.status,
-                        row.cell,
-                        match (&row.error, row.top1) {
-                            (Some(e), _) => e.clone(),
-                            (None, Some(t)) => format!(
-                                "top-1 {t:.2} %, ratio {:.2}x",
-                                row.compression_ratio.unwrap_or(f64::NAN)
-                            ),
-                            (None, None) => String::new(),
-                        }
-                    );
-                    if progress.is_hidden() {
-                        eprintln!("{line}");
-                    } else {
-                        progress.println(line);
-                    }
-                    progress.inc(1);
+                    let row = runner.run_cell(cell, data, &|_| {});
+                    announce(&row);
                     if let Ok(mut rows) = rows.lock() {
                         rows.push(row);
                     }
-                }
+                })
             });
         }
     });
-    progress.finish_and_clear();
     let mut rows = rows
         .into_inner()
         .map_err(|_| anyhow!("a worker panicked"))?;
@@ -552,6 +568,39 @@ pub fn run(args: &RunArgs) -> Result<()> {
             grid.cells.len()
         ));
     }
+    if !grid.searches.is_empty() {
+        let references = search::references(&rows);
+        let next = AtomicUsize::new(0);
+        let searched: Mutex<Vec<(usize, Vec<Row>)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(grid.searches.len()) {
+                scope.spawn(|| {
+                    with_data(&|data| loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(group) = grid.searches.get(i) else { break };
+                        let found = runner.run_search(group, &references, data, &announce);
+                        if let Ok(mut searched) = searched.lock() {
+                            searched.push((i, found));
+                        }
+                    })
+                });
+            }
+        });
+        let mut searched = searched
+            .into_inner()
+            .map_err(|_| anyhow!("a worker panicked"))?;
+        if searched.len() != grid.searches.len() {
+            return Err(anyhow!("{} searches produced no row", grid.searches.len() - searched.len()));
+        }
+        searched.sort_by_key(|(i, _)| *i);
+        for (_, found) in searched {
+            for mut row in found {
+                row.index = rows.len() as u64;
+                rows.push(row);
+            }
+        }
+    }
+    progress.finish_and_clear();
     nq_report::table::write_results(&out, &rows)?;
     let failed = rows.iter().filter(|r| r.status != "ok").count();
     print_line(&serde_json::to_string(&Summary {

@@ -387,7 +387,9 @@ fn finetune_config(grid: &Grid, spec: &FinetuneSpec, seed: u64) -> FinetuneConfi
         },
         train_biases: spec.train_biases,
         seed,
-        max_batches_per_epoch: grid.train.max_batches_per_epoch,
+        max_batches_per_epoch: spec
+            .max_batches_per_epoch
+            .or(grid.train.max_batches_per_epoch),
     }
 }
 

@@ -1,0 +1,89 @@
+//! The searches of a grid (`[search]`, [`nq_exp::search`]): each walks its
+//! parameter by bisection, every point a cell per seed run like any other
+//! (cached, resumable, a row each), scored by its mean top-1 over the seeds
+//! against the same networks unquantized.
+
+use std::collections::HashMap;
+
+use nq_exp::grid::spec::SearchGroup;
+use nq_exp::search::BoundarySearch;
+use nq_report::Row;
+
+use super::{describe, Data, Runner};
+
+/// Top-1 of each unquantized network of the grid's finished cells, by seed
+/// and pruning setting.
+pub(super) type References = HashMap<(u64, Option<String>), f64>;
+
+/// The references among `rows` (the cells with `method = "none"`).
+pub(super) fn references(rows: &[Row]) -> References {
+    rows.iter()
+        .filter(|r| r.status == "ok" && r.method == "none")
+        .filter_map(|r| Some(((r.seed, r.prune.clone()), r.top1?)))
+        .collect()
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+impl Runner<'_> {
+    /// Runs `group`'s search to its end, or to its first failed cell; the
+    /// rows of every point tried, in order.
+    pub(super) fn run_search(
+        &self,
+        group: &SearchGroup,
+        references: &References,
+        data: &anyhow::Result<Data>,
+        announce: &dyn Fn(&Row),
+    ) -> Vec<Row> {
+        let prune = group.template.prune.as_ref().map(|p| p.name.clone());
+        let mut reference = Vec::new();
+        for &seed in &group.seeds {
+            let Some(&top1) = references.get(&(seed, prune.clone())) else {
+                let mut row = Row {
+                    status: "failed".into(),
+                    error: Some(format!(
+                        "search {}: the unquantized network of seed {seed} has no top-1 (its \
+                         cell failed), so the search has no reference",
+                        group.id
+                    )),
+                    ..Row::default()
+                };
+                describe(self.grid, &group.template, &mut row);
+                self.provenance.stamp(&mut row);
+                row.search = Some(group.id.clone());
+                announce(&row);
+                return vec![row];
+            };
+            reference.push(top1);
+        }
+        let reference = mean(&reference);
+        let mut search = BoundarySearch::new(group.space, reference - group.budget);
+        let mut rows = Vec::new();
+        while let Some(value) = search.next() {
+            let step = search.tried().len() as u64;
+            self.progress.inc_length(group.seeds.len() as u64);
+            let mark = |row: &mut Row| {
+                row.search = Some(group.id.clone());
+                row.search_step = Some(step);
+                row.search_budget = Some(group.budget);
+                row.search_reference = Some(reference);
+            };
+            let mut scores = Vec::new();
+            for &seed in &group.seeds {
+                let row = self.run_cell(&group.cell(seed, value), data, &mark);
+                announce(&row);
+                if let (true, Some(top1)) = (row.status == "ok", row.top1) {
+                    scores.push(top1);
+                }
+                rows.push(row);
+            }
+            if scores.len() < group.seeds.len() {
+                break; // a failed point: its rows say why, and the search stops there
+            }
+            search.record(value, mean(&scores));
+        }
+        rows
+    }
+}
