@@ -15,7 +15,7 @@ pub enum Command {
     /// List the cells of a grid and which are cached; runs nothing.
     Plan(crate::plan::PlanArgs),
     /// Write markdown tables from the results of every grid in DIR.
-    Report(crate::report::ReportArgs),
+    Report(crate::report::ReportCommandArgs),
     /// Draw the figures (SVG and PNG) of every grid in DIR.
     Figures(crate::report::ReportArgs),
     /// Write a model and the quantizations of its tensors as one .nqz file.

@@ -18,6 +18,19 @@ pub struct ReportArgs {
     pub results: PathBuf,
 }
 
+/// Arguments of `nq-exp report`.
+#[derive(Debug, Args)]
+pub struct ReportCommandArgs {
+    #[command(flatten)]
+    /// The results directory.
+    pub dir: ReportArgs,
+    /// A reference results directory (for example the committed
+    /// `results/reference/grids`): writes `DIR/reference_comparison.md`,
+    /// its Table 1 beside this one.
+    #[arg(long, value_name = "REF")]
+    pub reference: Option<PathBuf>,
+}
+
 fn edge(e: ReportError) -> anyhow::Error {
     match e {
         // a results directory that is missing or not ours is the user's input
@@ -34,8 +47,10 @@ fn list(files: &[PathBuf]) -> Result<()> {
 }
 
 /// Runs `nq-exp report`: prints the files written.
-pub fn run_report(args: &ReportArgs) -> Result<()> {
-    list(&nq_report::write_reports(&args.results).map_err(edge)?)
+pub fn run_report(args: &ReportCommandArgs) -> Result<()> {
+    list(
+        &nq_report::write_reports(&args.dir.results, args.reference.as_deref()).map_err(edge)?,
+    )
 }
 
 /// Runs `nq-exp figures`: prints the files written.

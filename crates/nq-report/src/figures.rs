@@ -22,6 +22,9 @@ pub struct Series {
     pub label: String,
     /// Points, drawn in increasing x.
     pub points: Vec<(f64, f64)>,
+    /// The sample standard deviation of each point's y over seeds (0 with
+    /// one seed), drawn as an error bar of one standard deviation.
+    pub errors: Vec<f64>,
     /// Whether the points are joined by a line.
     pub line: bool,
 }
@@ -101,6 +104,7 @@ where
         _ => (fig.panels.len().div_ceil(2), 2),
     };
     let to_x = |x: f64| if fig.log_x { x.log10() } else { x };
+    let bar = |s: &Series, i: usize| s.errors.get(i).copied().unwrap_or(0.0);
     // the same series label has the same colour in every panel
     let mut labels: Vec<&str> = Vec::new();
     for s in fig.panels.iter().flat_map(|p| &p.series) {
@@ -111,7 +115,15 @@ where
     for (cell, panel) in area.split_evenly(layout).iter().zip(&fig.panels) {
         let points = || panel.series.iter().flat_map(|s| s.points.iter());
         let (x0, x1) = bounds(points().map(|p| to_x(p.0)));
-        let (y0, y1) = bounds(points().map(|p| p.1));
+        let bar_ends = || {
+            panel.series.iter().flat_map(|s| {
+                s.points
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(i, p)| [p.1 - bar(s, i), p.1 + bar(s, i)])
+            })
+        };
+        let (y0, y1) = bounds(bar_ends());
         let mut chart = ChartBuilder::on(cell)
             .caption(&panel.title, (FONT, 18))
             .margin(12)
@@ -142,14 +154,25 @@ where
         for s in &panel.series {
             let colour_index = labels.iter().position(|l| *l == s.label).unwrap_or(0);
             let colour = COLOURS[colour_index % COLOURS.len()].to_rgba();
-            let mut pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (to_x(x), y)).collect();
+            let mut pts: Vec<(f64, f64, f64)> = s
+                .points
+                .iter()
+                .enumerate()
+                .map(|(i, &(x, y))| (to_x(x), y, bar(s, i)))
+                .collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let style = colour.stroke_width(2);
             if s.line {
                 chart
-                    .draw_series(LineSeries::new(pts.clone(), style))
+                    .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), style))
                     .map_err(e)?;
             }
+            chart
+                .draw_series(pts.iter().filter(|p| p.2 > 0.0).map(|&(x, y, err)| {
+                    PathElement::new(vec![(x, y - err), (x, y + err)], colour.stroke_width(1))
+                }))
+                .map_err(e)?;
+            let pts: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
                 .map_err(e)?
@@ -244,16 +267,69 @@ fn series(
         let Some(p) = point(s) else { continue };
         let label = varies.label(s);
         match out.iter_mut().find(|x| x.label == label) {
-            Some(x) => x.points.push(p),
+            Some(x) => {
+                x.points.push(p);
+                x.errors.push(s.top1.std.unwrap_or(0.0));
+            }
             None => out.push(Series {
                 label,
                 points: vec![p],
+                errors: vec![s.top1.std.unwrap_or(0.0)],
                 line,
             }),
         }
     }
     out
 }
+
+/// `fig` with each panel's vertical axis cut to the `window` points of
+/// top-1 below its best point: where the methods differ, close to the
+/// baseline. Points below are left out, and the title says so.
+pub fn zoomed(fig: &Figure, window: f64) -> Figure {
+    let panels = fig
+        .panels
+        .iter()
+        .map(|panel| {
+            let best = panel
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let series = panel
+                .series
+                .iter()
+                .map(|s| {
+                    let keep: Vec<usize> = (0..s.points.len())
+                        .filter(|&i| s.points[i].1 >= best - window)
+                        .collect();
+                    Series {
+                        points: keep.iter().map(|&i| s.points[i]).collect(),
+                        errors: keep
+                            .iter()
+                            .map(|&i| s.errors.get(i).copied().unwrap_or(0.0))
+                            .collect(),
+                        ..s.clone()
+                    }
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            Panel {
+                title: panel.title.clone(),
+                series,
+            }
+        })
+        .collect();
+    Figure {
+        name: format!("{}_zoom", fig.name),
+        title: format!("{} (within {window} points of the best)", fig.title),
+        panels,
+        ..fig.clone()
+    }
+}
+
+/// How far below the best point the zoomed figures reach, in points of
+/// top-1: the paper's Figure 1 spans about the same below its baseline.
+pub const ZOOM_WINDOW: f64 = 5.0;
 
 fn bits_top1(s: &Setting) -> Option<(f64, f64)> {
     Some((s.bits.mean?, s.top1.mean?))
@@ -334,25 +410,29 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         })
         .collect();
     if !fig1_panels.is_empty() {
-        out.push(figure(
+        let fig = figure(
             "accuracy_vs_codeword",
             "accuracy against average codeword length",
             bits,
             false,
             fig1_panels,
-        ));
+        );
+        out.push(zoomed(&fig, ZOOM_WINDOW));
+        out.push(fig);
     }
 
     // Figure 2: importance estimators, a panel per method
     if distinct(&quantized, |s| s.weighting.clone()).len() > 1 {
         let panels = panels_by(&quantized, |s| s.method.clone(), |m| method_label(m, None));
-        out.push(figure(
+        let fig = figure(
             "importance",
             "weightings compared (Hessian samples, Adam)",
             bits,
             false,
             panels,
-        ));
+        );
+        out.push(zoomed(&fig, ZOOM_WINDOW));
+        out.push(fig);
     }
 
     // layer against global, a panel per method
@@ -420,9 +500,11 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         |s| Some((s.ratio.mean?, s.top1.mean?)),
     );
     let all: Vec<(f64, f64)> = ratio_series.iter().flat_map(|s| s.points.clone()).collect();
+    let front = pareto_front(&all);
     ratio_series.push(Series {
         label: "Pareto front".into(),
-        points: pareto_front(&all),
+        errors: vec![0.0; front.len()],
+        points: front,
         line: true,
     });
     out.push(figure(
@@ -513,9 +595,14 @@ mod tests {
         let names: Vec<&str> = figs.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["accuracy_vs_codeword", "sensitivity_k", "accuracy_vs_ratio"]
+            [
+                "accuracy_vs_codeword_zoom",
+                "accuracy_vs_codeword",
+                "sensitivity_k",
+                "accuracy_vs_ratio"
+            ]
         );
-        let titles: Vec<&str> = figs[0].panels.iter().map(|p| p.title.as_str()).collect();
+        let titles: Vec<&str> = figs[1].panels.iter().map(|p| p.title.as_str()).collect();
         assert_eq!(
             titles,
             [
@@ -525,8 +612,27 @@ mod tests {
                 "huffman coding, fine-tuned"
             ]
         );
-        assert_eq!(figs[0].panels[0].series[0].points.len(), 2);
-        assert_eq!(figs[0].panels[0].series[0].label, "k-means");
+        assert_eq!(figs[1].panels[0].series[0].points.len(), 2);
+        assert_eq!(figs[1].panels[0].series[0].label, "k-means");
+    }
+
+    #[test]
+    fn the_zoom_keeps_what_lies_near_the_best_point_with_its_error_bar() {
+        let mut low = setting("kmeans", Some(2), "huffman", false, 60.0);
+        low.top1.std = Some(3.0);
+        let mut high = setting("kmeans", Some(16), "huffman", false, 90.0);
+        high.top1.std = Some(0.2);
+        let settings = [low, high, setting("uniform", Some(2), "huffman", false, 70.0)];
+        let figs = figures("g", &settings);
+        let full = &figs[1];
+        assert_eq!(full.panels[0].series[0].errors, vec![3.0, 0.2]);
+        let zoom = &figs[0];
+        assert_eq!(zoom.name, "accuracy_vs_codeword_zoom");
+        assert!(zoom.title.ends_with("(within 5 points of the best)"), "{}", zoom.title);
+        // uniform (70 %) is more than 5 points below 90 % and disappears
+        assert_eq!(zoom.panels[0].series.len(), 1);
+        assert_eq!(zoom.panels[0].series[0].points, vec![(4.0, 90.0)]);
+        assert_eq!(zoom.panels[0].series[0].errors, vec![0.2]);
     }
 
     #[test]

@@ -11,10 +11,14 @@
 //! DIR/<grid>/report.md                      its table (nq-exp report)
 //! DIR/<grid>/figures/*.svg, *.png           its figures (nq-exp figures)
 //! DIR/table1.md                             Table 1 over the grids named *table1*
+//! DIR/findings.md                           the paper's claims judged (table1, fig1, fig2 grids)
+//! DIR/reference_comparison.md               Table 1 against a reference run (--reference)
 //! ```
 
+pub mod compare;
 mod error;
 pub mod figures;
+pub mod findings;
 pub mod markdown;
 pub mod row;
 pub mod summary;
@@ -70,12 +74,26 @@ fn failures(df: &DataFrame) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// Writes `DIR/<grid>/report.md` for every grid under `results`, and
-/// `DIR/table1.md` when some grid's name contains `table1`; returns the
-/// files written.
-pub fn write_reports(results: &Path) -> Result<Vec<PathBuf>> {
+/// The settings of every grid under `results` whose name contains `table1`.
+fn read_table1_settings(results: &Path) -> Result<Vec<summary::Setting>> {
+    let mut out = Vec::new();
+    for (name, parquet) in grids(results)? {
+        if name.contains("table1") {
+            out.extend(summary::settings(&table::read_results(&parquet)?)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `DIR/<grid>/report.md` for every grid under `results`,
+/// `DIR/table1.md` when some grid's name contains `table1`, `DIR/findings.md`
+/// when a grid tests one of the paper's claims, and, given a `reference`
+/// results directory, `DIR/reference_comparison.md`; returns the files
+/// written.
+pub fn write_reports(results: &Path, reference: Option<&Path>) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let mut table1_settings = Vec::new();
+    let mut every_grid: Vec<findings::GridSettings> = Vec::new();
     for (name, parquet) in grids(results)? {
         let df = table::read_results(&parquet)?;
         let settings = summary::settings(&df)?;
@@ -89,6 +107,14 @@ pub fn write_reports(results: &Path) -> Result<Vec<PathBuf>> {
         if !settings.is_empty() {
             text += &markdown::grid_table(&settings);
         }
+        let searches = markdown::searches(&settings);
+        if !searches.is_empty() {
+            let _ = write!(
+                text,
+                "\n## Searches\n\nThe points each search tried, in order (top-1 as mean ± std \
+                 over the seeds; in: within the budget of the reference):\n\n{searches}"
+            );
+        }
         let failed = failures(&df)?;
         if !failed.is_empty() {
             let _ = writeln!(text, "\n## Failed cells\n");
@@ -100,14 +126,36 @@ pub fn write_reports(results: &Path) -> Result<Vec<PathBuf>> {
         table::write_text(&path, &text)?;
         written.push(path);
         if name.contains("table1") {
-            table1_settings.extend(settings);
+            table1_settings.extend(settings.iter().cloned());
         }
+        every_grid.push((name, settings));
+    }
+    if every_grid
+        .iter()
+        .any(|(name, _)| ["table1", "fig1", "fig2"].iter().any(|n| name.contains(n)))
+    {
+        let path = results.join("findings.md");
+        table::write_text(&path, &findings::findings(&every_grid))?;
+        written.push(path);
+    }
+    if let Some(reference) = reference {
+        let theirs = read_table1_settings(reference)?;
+        let path = results.join("reference_comparison.md");
+        table::write_text(
+            &path,
+            &compare::reference_comparison(&table1_settings, &theirs),
+        )?;
+        written.push(path);
     }
     if !table1_settings.is_empty() {
-        let text = format!(
+        let mut text = format!(
             "# Table 1 layout: pruned networks, all layers quantized, Huffman coding, fine-tuned\n\n{}",
             markdown::table1(&table1_settings)
         );
+        let searches = markdown::searches(&table1_settings);
+        if !searches.is_empty() {
+            let _ = write!(text, "\n## The points each search tried\n\n{searches}");
+        }
         let path = results.join("table1.md");
         table::write_text(&path, &text)?;
         written.push(path);

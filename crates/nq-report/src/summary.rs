@@ -14,6 +14,16 @@ pub struct Spread {
     pub std: Option<f64>,
 }
 
+impl Spread {
+    /// A measured mean and standard deviation.
+    pub fn measured(mean: f64, std: f64) -> Self {
+        Self {
+            mean: Some(mean),
+            std: Some(std),
+        }
+    }
+}
+
 /// One setting of a grid (every axis but the seed) over its seeds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Setting {
@@ -41,6 +51,14 @@ pub struct Setting {
     pub coding: Option<String>,
     /// Fine-tuned shared values.
     pub finetuned: bool,
+    /// The search this setting is a point of, if any.
+    pub search: Option<String>,
+    /// Its place in the search, from 0.
+    pub search_step: Option<u64>,
+    /// The search's budget, points of top-1.
+    pub search_budget: Option<f64>,
+    /// The search's reference top-1 (mean over seeds, unquantized).
+    pub search_reference: Option<f64>,
     /// Seeds that finished.
     pub seeds: u64,
     /// Final top-1 accuracy, percent.
@@ -62,7 +80,7 @@ pub struct Setting {
 }
 
 /// The axes a setting is made of, in the grid's order.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "experiment",
     "model",
     "dataset",
@@ -75,6 +93,7 @@ const KEYS: [&str; 12] = [
     "lambda",
     "coding",
     "finetuned",
+    "search",
 ];
 
 /// The measurements summarised over seeds.
@@ -115,7 +134,12 @@ fn spreads(df: &DataFrame, name: &str) -> Result<Vec<Spread>> {
 /// The settings of the finished cells of `results` (rows with status
 /// `ok`), in the order their first cell appears.
 pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
-    let mut aggs = vec![col("seed").count().alias("seeds")];
+    let mut aggs = vec![
+        col("seed").count().alias("seeds"),
+        col("search_step").min(),
+        col("search_budget").first(),
+        col("search_reference").first(),
+    ];
     for m in MEASURES {
         aggs.push(
             col(m)
@@ -150,6 +174,10 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
     let coding = strings(&df, "coding")?;
     let finetuned = strings(&df, "finetuned")?;
     let seeds = floats(&df, "seeds")?;
+    let search = strings(&df, "search")?;
+    let search_step = floats(&df, "search_step")?;
+    let search_budget = floats(&df, "search_budget")?;
+    let search_reference = floats(&df, "search_reference")?;
     let mut measures: Vec<Vec<Spread>> = MEASURES
         .iter()
         .map(|m| spreads(&df, m))
@@ -170,6 +198,10 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             lambda: lambda[row],
             coding: coding[row].clone(),
             finetuned: finetuned[row].as_deref() == Some("true"),
+            search: search[row].clone(),
+            search_step: search_step[row].map(|v| v as u64),
+            search_budget: search_budget[row],
+            search_reference: search_reference[row],
             seeds: seeds[row].unwrap_or(0.0) as u64,
             top1: take(0, row),
             top5: take(1, row),

@@ -1,0 +1,543 @@
+//! The findings page: each claim of the paper judged from the results of
+//! the grids that test it (Table 1, Figures 1 and 2), with the numbers it
+//! rests on. Nothing here is typed by hand: every number comes from the
+//! results tables.
+//!
+//! The rule. For two settings A and B measured over seeds, the difference
+//! of their means counts when it exceeds twice its standard error,
+//! `2 sqrt(s_A^2 / n_A + s_B^2 / n_B)` (sample standard deviations), and,
+//! for a compression ratio found by a search, also the search's resolution
+//! (the gap from the chosen point to the next point it tried and found
+//! outside the budget: the true boundary lies in between). A claim that A
+//! beats B is *confirmed* when A - B counts, *contradicted* when B - A
+//! counts, and *not confirmed (within noise)* otherwise; a claim that A
+//! and B are about equal is confirmed when the difference does not count
+//! and contradicted when it does. A claim tested at several points (every
+//! `k` of a figure) takes the verdicts of all of them: confirmed or
+//! contradicted only when no point says the opposite, *mixed* when points
+//! do. With one seed there is no standard error, and no verdict.
+
+use std::fmt::Write;
+
+use crate::markdown::{method_label, parameter, pick, spread, table1_reference, TABLE1_TOLERANCE};
+use crate::summary::{Setting, Spread};
+
+/// What the results say of a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The difference counts, in the claimed direction (or, for an
+    /// equality, it does not count).
+    Confirmed,
+    /// The difference does not count.
+    WithinNoise,
+    /// The difference counts against the claim.
+    Contradicted,
+    /// Some points confirm and some contradict.
+    Mixed,
+    /// Too few seeds (or no data) to judge.
+    NotJudged,
+}
+
+impl Verdict {
+    /// The verdict as the page prints it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Confirmed => "confirmed",
+            Verdict::WithinNoise => "not confirmed (within noise)",
+            Verdict::Contradicted => "contradicted",
+            Verdict::Mixed => "mixed",
+            Verdict::NotJudged => "not judged (one seed or no data)",
+        }
+    }
+}
+
+/// What a claim says of A against B.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// A is larger than B.
+    Beats,
+    /// A and B are about equal.
+    Equals,
+}
+
+/// One comparison of A with B: the difference of means, and what it must
+/// exceed to count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// Mean of A minus mean of B.
+    pub difference: f64,
+    /// Twice the standard error of the difference.
+    pub two_se: f64,
+    /// The searches' resolution (0 for measured points).
+    pub resolution: f64,
+}
+
+impl Comparison {
+    /// A against B over `n_a` and `n_b` seeds; `None` without a mean, or
+    /// with fewer than two seeds on either side.
+    pub fn of(a: Spread, n_a: u64, b: Spread, n_b: u64, resolution: f64) -> Option<Self> {
+        let (ma, mb) = (a.mean?, b.mean?);
+        if n_a < 2 || n_b < 2 {
+            return None;
+        }
+        let (sa, sb) = (a.std.unwrap_or(0.0), b.std.unwrap_or(0.0));
+        Some(Self {
+            difference: ma - mb,
+            two_se: 2.0 * (sa * sa / n_a as f64 + sb * sb / n_b as f64).sqrt(),
+            resolution,
+        })
+    }
+
+    fn counts(&self, difference: f64) -> bool {
+        difference > self.two_se.max(self.resolution)
+    }
+
+    /// The verdict of this comparison on `claim`.
+    pub fn verdict(&self, claim: Claim) -> Verdict {
+        let (up, down) = (self.counts(self.difference), self.counts(-self.difference));
+        match claim {
+            Claim::Beats if up => Verdict::Confirmed,
+            Claim::Beats if down => Verdict::Contradicted,
+            Claim::Beats => Verdict::WithinNoise,
+            Claim::Equals if up || down => Verdict::Contradicted,
+            Claim::Equals => Verdict::Confirmed,
+        }
+    }
+}
+
+/// The verdict of a claim tested at several points.
+pub fn combine(verdicts: &[Verdict]) -> Verdict {
+    let has = |v: Verdict| verdicts.contains(&v);
+    match (has(Verdict::Confirmed), has(Verdict::Contradicted)) {
+        _ if verdicts.is_empty() || verdicts.iter().all(|v| *v == Verdict::NotJudged) => {
+            Verdict::NotJudged
+        }
+        (true, true) => Verdict::Mixed,
+        (true, false) => Verdict::Confirmed,
+        (false, true) => Verdict::Contradicted,
+        (false, false) => Verdict::WithinNoise,
+    }
+}
+
+/// The results of one grid: its name and settings.
+pub type GridSettings = (String, Vec<Setting>);
+
+/// The Table 1 entry of a method: the chosen setting, whether it met the
+/// budget, and the search's resolution in ratio.
+pub(crate) struct Entry<'a> {
+    pub setting: &'a Setting,
+    pub within: bool,
+    pub resolution: f64,
+}
+
+/// The Table 1 entry of `method` (Hessian-weighted or not) in `scope`
+/// among one network's settings.
+pub(crate) fn table1_entry<'a>(
+    here: &[&'a Setting],
+    method: &str,
+    weighted: bool,
+    scope: &str,
+    reference: Option<f64>,
+) -> Option<Entry<'a>> {
+    let candidates: Vec<&Setting> = here
+        .iter()
+        .copied()
+        .filter(|s| {
+            s.method == method
+                && s.weighting.is_some() == weighted
+                && s.scope.as_deref() == Some(scope)
+        })
+        .collect();
+    let tolerance = candidates
+        .iter()
+        .find_map(|s| s.search_budget)
+        .unwrap_or(TABLE1_TOLERANCE);
+    let (setting, within) = pick(&candidates, reference, tolerance)?;
+    let ratio = setting.ratio.mean.unwrap_or(0.0);
+    // the nearest point beyond the pick that missed the budget
+    let next_out = candidates
+        .iter()
+        .filter(|s| s.search == setting.search && s.ratio.mean.unwrap_or(0.0) > ratio)
+        .filter(|s| reference.is_some_and(|r| s.top1.mean.unwrap_or(f64::NEG_INFINITY) < r - tolerance))
+        .filter_map(|s| s.ratio.mean)
+        .fold(f64::INFINITY, f64::min);
+    let resolution = if next_out.is_finite() {
+        next_out - ratio
+    } else {
+        0.0
+    };
+    Some(Entry {
+        setting,
+        within,
+        resolution,
+    })
+}
+
+/// A finding's text: the claim, its verdict, and the lines of evidence.
+struct Finding {
+    claim: &'static str,
+    paper: &'static str,
+    verdict: Verdict,
+    evidence: Vec<String>,
+}
+
+fn ratio_text(e: &Entry<'_>) -> String {
+    format!(
+        "{}x at {} % ({}{})",
+        spread(e.setting.ratio, 2),
+        spread(e.setting.top1, 2),
+        parameter(e.setting),
+        if e.within { "" } else { ", none within the budget" }
+    )
+}
+
+/// Table 1 claims: `a` against `b` by the ratio each reaches within the
+/// budget, per network, in `scope_a` and `scope_b`.
+#[allow(clippy::too_many_arguments)]
+fn table1_claim(
+    table1: &[&Setting],
+    claim: Claim,
+    a: (&str, bool, &str),
+    b: (&str, bool, &str),
+    text: &'static str,
+    paper: &'static str,
+) -> Finding {
+    let mut verdicts = Vec::new();
+    let mut evidence = Vec::new();
+    for (model, dataset) in networks(table1) {
+        let here: Vec<&Setting> = table1
+            .iter()
+            .copied()
+            .filter(|s| s.model == model && s.dataset == dataset)
+            .collect();
+        let reference = table1_reference(&here);
+        let (Some(ea), Some(eb)) = (
+            table1_entry(&here, a.0, a.1, a.2, reference),
+            table1_entry(&here, b.0, b.1, b.2, reference),
+        ) else {
+            continue;
+        };
+        let comparison = (ea.within && eb.within)
+            .then(|| {
+                Comparison::of(
+                    ea.setting.ratio,
+                    ea.setting.seeds,
+                    eb.setting.ratio,
+                    eb.setting.seeds,
+                    ea.resolution.max(eb.resolution),
+                )
+            })
+            .flatten();
+        let verdict = comparison.map_or(Verdict::NotJudged, |c| c.verdict(claim));
+        verdicts.push(verdict);
+        let label = |m: (&str, bool, &str)| {
+            format!(
+                "{} ({})",
+                method_label(m.0, m.1.then_some("hessian")),
+                m.2
+            )
+        };
+        evidence.push(format!(
+            "{model} on {dataset}, Table 1 ({} seeds): {} {} against {} {}{}: {}",
+            ea.setting.seeds,
+            label(a),
+            ratio_text(&ea),
+            label(b),
+            ratio_text(&eb),
+            comparison.map_or(String::new(), |c| format!(
+                "; difference {:.2}x, 2 SE {:.2}x, search resolution {:.2}x",
+                c.difference, c.two_se, c.resolution
+            )),
+            verdict.label()
+        ));
+    }
+    Finding {
+        claim: text,
+        paper,
+        verdict: combine(&verdicts),
+        evidence,
+    }
+}
+
+pub(crate) fn networks(settings: &[&Setting]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for s in settings {
+        let n = (s.model.clone(), s.dataset.clone());
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Accuracy claims at matched points: every pair of settings that agree on
+/// `same` and are told apart by `side` (A when `Some(true)`, B when
+/// `Some(false)`, left out when `None`).
+fn accuracy_claim(
+    settings: &[&Setting],
+    claim: Claim,
+    side: impl Fn(&Setting) -> Option<bool>,
+    same: impl Fn(&Setting) -> String,
+    text: &'static str,
+    paper: &'static str,
+    source: &str,
+) -> Finding {
+    let mut verdicts = Vec::new();
+    let mut points = Vec::new();
+    for a in settings.iter().filter(|s| side(s) == Some(true)) {
+        let Some(b) = settings
+            .iter()
+            .find(|b| {
+                side(b) == Some(false)
+                    && same(b) == same(a)
+                    && (&b.model, &b.dataset) == (&a.model, &a.dataset)
+            })
+        else {
+            continue;
+        };
+        let c = Comparison::of(a.top1, a.seeds, b.top1, b.seeds, 0.0);
+        let verdict = c.map_or(Verdict::NotJudged, |c| c.verdict(claim));
+        verdicts.push(verdict);
+        points.push(format!(
+            "{}: {} against {} % ({})",
+            same(a),
+            spread(a.top1, 2),
+            spread(b.top1, 2),
+            match verdict {
+                Verdict::Confirmed if claim == Claim::Beats => "better",
+                Verdict::Confirmed => "equal within noise",
+                Verdict::Contradicted if claim == Claim::Beats => "worse",
+                Verdict::Contradicted => "differs",
+                Verdict::WithinNoise => "within noise",
+                _ => "not judged",
+            }
+        ));
+    }
+    let seeds = settings.iter().map(|s| s.seeds).max().unwrap_or(0);
+    let evidence = if points.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!("{source} ({seeds} seeds), top-1 at {}", points.join("; "))]
+    };
+    Finding {
+        claim: text,
+        paper,
+        verdict: combine(&verdicts),
+        evidence,
+    }
+}
+
+fn weighting_of(s: &Setting) -> &str {
+    s.weighting.as_deref().unwrap_or("none")
+}
+
+/// The findings page over the grids of a results directory: the Table 1
+/// grids (names with `table1`), Figure 1 (`fig1`) and Figure 2 (`fig2`).
+pub fn findings(grids: &[GridSettings]) -> String {
+    let of = |needle: &str| -> Vec<&Setting> {
+        grids
+            .iter()
+            .filter(|(name, _)| name.contains(needle))
+            .flat_map(|(_, s)| s.iter())
+            .collect()
+    };
+    let table1 = of("table1");
+    let fig1 = of("fig1");
+    let fig2 = of("fig2");
+    let mut found = vec![
+        table1_claim(
+            &table1,
+            Claim::Beats,
+            ("kmeans", true, "global"),
+            ("kmeans", false, "global"),
+            "Hessian-weighted k-means compresses more than k-means at the same accuracy",
+            "LeNet 47.16x against 44.58x",
+        ),
+        table1_claim(
+            &table1,
+            Claim::Beats,
+            ("uniform", false, "global"),
+            ("kmeans", false, "global"),
+            "With entropy coding, uniform quantization compresses more than k-means",
+            "LeNet 51.25x against 44.58x",
+        ),
+        table1_claim(
+            &table1,
+            Claim::Equals,
+            ("ecsq", true, "global"),
+            ("uniform", false, "global"),
+            "Iterative ECSQ is about as good as uniform quantization",
+            "LeNet 49.01x against 51.25x",
+        ),
+        table1_claim(
+            &table1,
+            Claim::Beats,
+            ("kmeans", true, "global"),
+            ("kmeans", true, "layer"),
+            "All layers together with Hessian weighting is at least as good as layer by layer",
+            "section 4.4; no layer-by-layer row in Table 1",
+        ),
+    ];
+    let huffman_fig1: Vec<&Setting> = fig1
+        .iter()
+        .copied()
+        .filter(|s| s.coding.as_deref() == Some("huffman") && s.method != "none")
+        .collect();
+    found.push(accuracy_claim(
+        &huffman_fig1,
+        Claim::Beats,
+        |s| (s.method == "kmeans").then(|| s.weighting.is_some()),
+        |s| format!("{}{}", parameter(s), if s.finetuned { " fine-tuned" } else { "" }),
+        "Hessian-weighted k-means is more accurate than k-means at the same k",
+        "Figure 1",
+        "Figure 1 grid, global, Huffman",
+    ));
+    found.push(accuracy_claim(
+        &fig2,
+        Claim::Equals,
+        |s| match weighting_of(s) {
+            "ggn-1k" => Some(true),
+            "ggn-60k" => Some(false),
+            _ => None,
+        },
+        parameter,
+        "The Hessian from 1,000 samples is as good as from the whole training set",
+        "Figure 2 (1,000 against 50,000 samples)",
+        "Figure 2 grid, global k-means, Gauss-Newton diagonal from 1,000 against 60,000 images",
+    ));
+    found.push(accuracy_claim(
+        &fig2,
+        Claim::Equals,
+        |s| match weighting_of(s) {
+            "adam" => Some(true),
+            "ggn-1k" => Some(false),
+            _ => None,
+        },
+        parameter,
+        "Adam's sqrt(v) can stand in for the Hessian",
+        "Figure 2",
+        "Figure 2 grid, global k-means, sqrt(Adam v) against the Gauss-Newton diagonal (1,000 images)",
+    ));
+    found.push(accuracy_claim(
+        &huffman_fig1,
+        Claim::Beats,
+        |s| Some(s.finetuned),
+        |s| format!("{} {}", method_label(&s.method, s.weighting.as_deref()), parameter(s)),
+        "Fine-tuning the shared values improves accuracy",
+        "Figure 1, panels with and without fine-tuning",
+        "Figure 1 grid, global, Huffman, fine-tuned against not",
+    ));
+
+    let mut out = String::from(
+        "# Findings: the paper's claims, judged from these results\n\n\
+         Generated by `nq-exp report` from the results tables; every number is a mean ± sample \
+         standard deviation over seeds. Rule: a difference of means counts when it exceeds twice \
+         its standard error and, for a compression ratio found by a search, the search's \
+         resolution (the gap to the next point it found outside the budget). \"A beats B\" is \
+         confirmed when A - B counts, contradicted when B - A counts, not confirmed (within \
+         noise) otherwise; \"A equals B\" is confirmed when the difference does not count. Over \
+         several points: confirmed or contradicted only when no point says the opposite, mixed \
+         when some do.\n\n",
+    );
+    let _ = writeln!(out, "| claim | verdict | paper |");
+    let _ = writeln!(out, "|---|---|---|");
+    for f in &found {
+        let _ = writeln!(out, "| {} | **{}** | {} |", f.claim, f.verdict.label(), f.paper);
+    }
+    let _ = writeln!(out, "\n## The evidence\n");
+    for f in &found {
+        let _ = writeln!(out, "**{}**: {}.\n", f.claim, f.verdict.label());
+        if f.evidence.is_empty() {
+            let _ = writeln!(out, "- no grid here tests it.\n");
+        }
+        for line in &f.evidence {
+            let _ = writeln!(out, "- {line}\n");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(mean: f64, std: f64) -> Spread {
+        Spread::measured(mean, std)
+    }
+
+    #[test]
+    fn the_rule_on_a_clear_win_a_tie_and_a_loss() {
+        // 3 seeds each, std 0.1: 2 SE = 2 sqrt(0.01/3 + 0.01/3) = 0.163
+        let win = Comparison::of(at(90.5, 0.1), 3, at(90.0, 0.1), 3, 0.0).unwrap();
+        assert!((win.two_se - 0.1633).abs() < 1e-3);
+        assert_eq!(win.verdict(Claim::Beats), Verdict::Confirmed);
+        assert_eq!(win.verdict(Claim::Equals), Verdict::Contradicted);
+        let tie = Comparison::of(at(90.1, 0.1), 3, at(90.0, 0.1), 3, 0.0).unwrap();
+        assert_eq!(tie.verdict(Claim::Beats), Verdict::WithinNoise);
+        assert_eq!(tie.verdict(Claim::Equals), Verdict::Confirmed);
+        let loss = Comparison::of(at(89.5, 0.1), 3, at(90.0, 0.1), 3, 0.0).unwrap();
+        assert_eq!(loss.verdict(Claim::Beats), Verdict::Contradicted);
+        // a win smaller than the search's resolution does not count
+        let coarse = Comparison::of(at(45.0, 0.01), 3, at(44.0, 0.01), 3, 1.5).unwrap();
+        assert_eq!(coarse.verdict(Claim::Beats), Verdict::WithinNoise);
+        // one seed: no standard error, no verdict
+        assert!(Comparison::of(at(90.5, 0.0), 1, at(90.0, 0.0), 3, 0.0).is_none());
+    }
+
+    #[test]
+    fn verdicts_over_points_combine() {
+        use Verdict::*;
+        assert_eq!(combine(&[Confirmed, WithinNoise]), Confirmed);
+        assert_eq!(combine(&[Confirmed, Contradicted]), Mixed);
+        assert_eq!(combine(&[WithinNoise, WithinNoise]), WithinNoise);
+        assert_eq!(combine(&[Contradicted, NotJudged]), Contradicted);
+        assert_eq!(combine(&[]), NotJudged);
+    }
+
+    fn setting(weighting: Option<&str>, k: u64, top1: Spread, ratio: Spread) -> Setting {
+        Setting {
+            experiment: "paper_table1_lenet".into(),
+            model: "lenet5".into(),
+            dataset: "fashion-mnist".into(),
+            prune: Some("paper".into()),
+            weighting: weighting.map(str::to_owned),
+            method: "kmeans".into(),
+            scope: Some("global".into()),
+            k: Some(k),
+            coding: Some("huffman".into()),
+            finetuned: true,
+            seeds: 3,
+            top1,
+            ratio,
+            search: Some(format!("kmeans.{}", weighting.unwrap_or("none"))),
+            search_budget: Some(0.1),
+            search_reference: Some(90.0),
+            ..Setting::default()
+        }
+    }
+
+    #[test]
+    fn table1_claims_use_the_picks_and_the_search_resolution() {
+        let mut pruned = setting(None, 0, at(90.0, 0.1), at(10.0, 0.0));
+        pruned.method = "none".into();
+        pruned.scope = None;
+        pruned.k = None;
+        pruned.search = None;
+        let rows = vec![
+            pruned,
+            // k-means: k = 16 within (40x), k = 12 out (43x)
+            setting(None, 16, at(89.95, 0.05), at(40.0, 0.1)),
+            setting(None, 12, at(89.7, 0.05), at(43.0, 0.1)),
+            // Hessian k-means: k = 12 within (43x), k = 11 out (44x)
+            setting(Some("hessian"), 12, at(89.92, 0.05), at(43.0, 0.1)),
+            setting(Some("hessian"), 11, at(89.8, 0.05), at(44.0, 0.1)),
+        ];
+        let page = findings(&[("paper_table1_lenet".into(), rows)]);
+        // 43 - 40 = 3 exceeds 2 SE (0.16) and the resolution (3 for k-means: 43 - 40)? No:
+        // equal to it, so it does not count
+        assert!(page.contains("difference 3.00x, 2 SE 0.16x, search resolution 3.00x: not confirmed (within noise)"), "{page}");
+        assert!(page.contains("| Hessian-weighted k-means compresses more than k-means at the same accuracy | **not confirmed (within noise)** |"), "{page}");
+        assert!(page.contains("| Adam's sqrt(v) can stand in for the Hessian | **not judged (one seed or no data)** |"), "{page}");
+        assert!(page.contains("- no grid here tests it."), "{page}");
+    }
+}
