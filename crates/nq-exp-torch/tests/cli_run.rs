@@ -416,7 +416,10 @@ fn a_search_walks_its_bisection_over_seeds_and_resumes_from_the_cache() {
             "method = [\"none\", \"kmeans\", \"ecsq\"]",
             "method = [\"none\", \"kmeans\"]",
         )
-        .replace("weighting = [\"none\", \"hessian\"]", "weighting = [\"none\"]")
+        .replace(
+            "weighting = [\"none\", \"hessian\"]",
+            "weighting = [\"none\"]",
+        )
         .replace("scope = [\"layer\", \"global\"]", "scope = [\"global\"]")
         .replace("k = [4]\nlambda = [0.01]\nfinetune = [true]\n", "");
     let grid = write_grid(tmp.path(), &grid);
@@ -454,29 +457,36 @@ fn a_search_walks_its_bisection_over_seeds_and_resumes_from_the_cache() {
         assert_eq!(replay.next(), Some(k), "{points:?}");
         replay.record(k, (pair[0].2 + pair[1].2) / 2.0);
     }
-    assert_eq!(replay.next(), None, "the search ended where the bisection does");
+    assert_eq!(
+        replay.next(),
+        None,
+        "the search ended where the bisection does"
+    );
     assert_eq!(first["cells"].as_u64(), Some(2 + points.len() as u64));
     let plan = nq()
         .args(["plan", s(&grid), "--results", s(&results)])
         .output()
         .unwrap();
     let plan = String::from_utf8_lossy(&plan.stdout);
-    let walked: Vec<String> = points
-        .chunks(2)
-        .map(|p| format!("{} (", p[0].1))
-        .collect();
+    let walked: Vec<String> = points.chunks(2).map(|p| format!("{} (", p[0].1)).collect();
     let line = plan
         .lines()
         .find(|l| l.starts_with("search none.kmeans.none.global.huffman: 2 seeds, at most"))
         .unwrap_or_else(|| panic!("{plan}"));
     assert!(line.contains("; finished: "), "{line}");
-    assert!(walked.iter().all(|w| line.contains(w.as_str())), "{line} lacks {walked:?}");
+    assert!(
+        walked.iter().all(|w| line.contains(w.as_str())),
+        "{line} lacks {walked:?}"
+    );
     let second = run(&grid, &results);
     assert_eq!(second["stages_computed"].as_u64(), Some(0), "{second}");
     let report = nq().args(["report", s(&results)]).output().unwrap();
     assert!(report.status.success());
     let md = std::fs::read_to_string(results.join("tiny/report.md")).unwrap();
-    assert!(md.contains("## Searches") && md.contains("- `none.kmeans.none.global.huffman` (k-means"), "{md}");
+    assert!(
+        md.contains("## Searches") && md.contains("- `none.kmeans.none.global.huffman` (k-means"),
+        "{md}"
+    );
     assert_eq!(rows(&results), table);
     let csv = std::fs::read_to_string(results.join("tiny/results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 + points.len());

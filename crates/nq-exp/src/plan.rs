@@ -78,7 +78,9 @@ pub fn run(args: &PlanArgs) -> Result<()> {
 /// The cached top-1 of `cell`'s result, if it finished.
 fn cached_top1(grid: &Grid, cache: &Cache, cell: &grid::spec::CellSpec) -> Result<Option<f64>> {
     let key = cell_keys(grid, cell).result;
-    Ok(cache.record::<Row>("result", &key)?.and_then(|row| row.top1))
+    Ok(cache
+        .record::<Row>("result", &key)?
+        .and_then(|row| row.top1))
 }
 
 /// How far `group`'s search has come: its walk replayed from the cached
@@ -92,13 +94,20 @@ fn search_line(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<String
     );
     let mut reference = 0.0;
     for &seed in &group.seeds {
-        let unquantized = grid
-            .cells
-            .iter()
-            .find(|c| c.seed == seed && c.method == MethodSpec::None && c.prune == group.template.prune);
-        match unquantized.map(|c| cached_top1(grid, cache, c)).transpose()?.flatten() {
+        let unquantized = grid.cells.iter().find(|c| {
+            c.seed == seed && c.method == MethodSpec::None && c.prune == group.template.prune
+        });
+        match unquantized
+            .map(|c| cached_top1(grid, cache, c))
+            .transpose()?
+            .flatten()
+        {
             Some(top1) => reference += top1 / group.seeds.len() as f64,
-            None => return Ok(format!("{head}; not started (its reference cells are to run)")),
+            None => {
+                return Ok(format!(
+                    "{head}; not started (its reference cells are to run)"
+                ))
+            }
         }
     }
     let mut search = BoundarySearch::new(group.space, reference - group.budget);
@@ -115,7 +124,14 @@ fn search_line(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<String
     let tried: Vec<String> = search
         .tried()
         .iter()
-        .map(|t| format!("{} ({:.2} %, {})", t.value, t.score, if t.passed { "in" } else { "out" }))
+        .map(|t| {
+            format!(
+                "{} ({:.2} %, {})",
+                t.value,
+                t.score,
+                if t.passed { "in" } else { "out" }
+            )
+        })
         .collect();
     Ok(match (search.next(), tried.is_empty()) {
         (None, _) => format!("{head}; finished: {}", tried.join(", ")),

@@ -48,9 +48,7 @@ fn list(files: &[PathBuf]) -> Result<()> {
 
 /// Runs `nq-exp report`: prints the files written.
 pub fn run_report(args: &ReportCommandArgs) -> Result<()> {
-    list(
-        &nq_report::write_reports(&args.dir.results, args.reference.as_deref()).map_err(edge)?,
-    )
+    list(&nq_report::write_reports(&args.dir.results, args.reference.as_deref()).map_err(edge)?)
 }
 
 /// Runs `nq-exp figures`: prints the files written.

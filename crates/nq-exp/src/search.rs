@@ -216,7 +216,11 @@ impl BoundarySearch {
 /// Runs a whole search with `score` as the evaluation (tests and
 /// simulations; the grid runner drives [`BoundarySearch`] itself, since its
 /// evaluations can fail).
-pub fn search(space: SearchSpace, threshold: f64, mut score: impl FnMut(f64) -> f64) -> BoundarySearch {
+pub fn search(
+    space: SearchSpace,
+    threshold: f64,
+    mut score: impl FnMut(f64) -> f64,
+) -> BoundarySearch {
     let mut s = BoundarySearch::new(space, threshold);
     while let Some(v) = s.next() {
         let y = score(v);
@@ -233,12 +237,16 @@ mod tests {
     #[test]
     fn k_search_finds_the_smallest_passing_k() {
         // accuracy 90 - 20 / k: k >= 20 keeps 89
-        let s = search(SearchSpace::K { min: 2, max: 64 }, 89.0, |k| 90.0 - 20.0 / k);
+        let s = search(SearchSpace::K { min: 2, max: 64 }, 89.0, |k| {
+            90.0 - 20.0 / k
+        });
         assert_eq!(s.boundary(), Some(20.0));
         let values: Vec<f64> = s.tried().iter().map(|t| t.value).collect();
         // 64 passes; sqrt(2 * 64) = 11.3 fails; sqrt(11 * 64) = 26.5 passes; ...
         assert_eq!(&values[..3], &[64.0, 11.0, 27.0]);
-        assert!(s.tried().len() <= BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 64 }));
+        assert!(
+            s.tried().len() <= BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 64 })
+        );
     }
 
     #[test]
@@ -274,8 +282,14 @@ mod tests {
 
     #[test]
     fn most_evaluations_bounds_the_walk() {
-        assert_eq!(BoundarySearch::most_evaluations(SearchSpace::K { min: 5, max: 5 }), 1);
-        assert_eq!(BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 3 }), 2);
+        assert_eq!(
+            BoundarySearch::most_evaluations(SearchSpace::K { min: 5, max: 5 }),
+            1
+        );
+        assert_eq!(
+            BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 3 }),
+            2
+        );
         let n = BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 64 });
         assert!((6..=12).contains(&n), "{n}");
     }

@@ -89,12 +89,18 @@ pub fn reference_comparison(ours: &[Setting], reference: &[Setting]) -> String {
         let network = format!("{model} on {dataset}");
         let accuracy = |label: &str, pick: &dyn Fn(&[&Setting]) -> Option<(Spread, u64)>| {
             let (x, y) = (pick(&a), pick(&b));
-            let show = |v: Option<(Spread, u64)>| v.map_or("-".into(), |(s, _)| format!("{} %", spread(s, 2)));
+            let show = |v: Option<(Spread, u64)>| {
+                v.map_or("-".into(), |(s, _)| format!("{} %", spread(s, 2)))
+            };
             let verdict = match (x, y) {
                 (Some((x, nx)), Some((y, ny))) => judge(x, nx, y, ny, 0.0),
                 _ => "-".into(),
             };
-            format!("| {network} | - | {label} | {} | {} | {verdict} |\n", show(x), show(y))
+            format!(
+                "| {network} | - | {label} | {} | {} | {verdict} |\n",
+                show(x),
+                show(y)
+            )
         };
         out += &accuracy("baseline top-1", &|here| {
             here.iter()
@@ -186,6 +192,9 @@ mod tests {
         // a method only one run has
         theirs.truncate(2);
         let page = reference_comparison(&ours, &theirs);
-        assert!(page.contains("| global | uniform | 50.00 ± 0.20x at 89.95 ± 0.05 % (k=16) | - | - |"), "{page}");
+        assert!(
+            page.contains("| global | uniform | 50.00 ± 0.20x at 89.95 ± 0.05 % (k=16) | - | - |"),
+            "{page}"
+        );
     }
 }

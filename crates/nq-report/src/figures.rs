@@ -51,6 +51,9 @@ pub struct Figure {
     pub y_label: String,
     /// Logarithmic horizontal axis.
     pub log_x: bool,
+    /// The legend in the lower left corner (else lower right): where the
+    /// curves leave room.
+    pub legend_lower_left: bool,
     /// Panels, laid out one, two side by side, or two by two.
     pub panels: Vec<Panel>,
 }
@@ -89,6 +92,17 @@ fn bounds(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     }
     let pad = if hi > lo { 0.06 * (hi - lo) } else { 0.5 };
     (lo - pad, hi + pad)
+}
+
+/// `v` with 3 significant digits and no trailing zeros: a log axis's ticks.
+fn significant(v: f64) -> String {
+    let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String>
@@ -133,10 +147,7 @@ where
             .map_err(e)?;
         let x_format = |v: &f64| {
             if fig.log_x {
-                format!("{:.3}", 10f64.powf(*v))
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-                    .to_owned()
+                significant(10f64.powf(*v))
             } else {
                 format!("{v:.2}")
             }
@@ -173,18 +184,39 @@ where
                 }))
                 .map_err(e)?;
             let pts: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+            // past the palette's ten colours, the marker tells series apart
+            let marker = colour_index / COLOURS.len();
+            let points = pts
+                .iter()
+                .map(move |&p| -> DynElement<'static, DB, (f64, f64)> {
+                    match marker {
+                        0 => Circle::new(p, 3, colour.filled()).into_dyn(),
+                        1 => TriangleMarker::new(p, 5, colour.filled()).into_dyn(),
+                        _ => Cross::new(p, 4, colour.stroke_width(2)).into_dyn(),
+                    }
+                });
             chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                .draw_series(points)
                 .map_err(e)?
                 .label(&s.label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+                .legend(move |(x, y)| -> DynElement<'static, DB, (i32, i32)> {
+                    match marker {
+                        0 => PathElement::new(vec![(x, y), (x + 18, y)], style).into_dyn(),
+                        1 => TriangleMarker::new((x + 9, y), 5, colour.filled()).into_dyn(),
+                        _ => Cross::new((x + 9, y), 4, colour.stroke_width(2)).into_dyn(),
+                    }
+                });
         }
         chart
             .configure_series_labels()
             .label_font((FONT, 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
+            .position(if fig.legend_lower_left {
+                SeriesLabelPosition::LowerLeft
+            } else {
+                SeriesLabelPosition::LowerRight
+            })
             .draw()
             .map_err(e)?;
     }
@@ -379,6 +411,7 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         x_label: x.into(),
         y_label: "top-1 accuracy (%)".into(),
         log_x,
+        legend_lower_left: false,
         panels,
     };
     let bits = "average codeword length (bits per weight)";
@@ -507,16 +540,20 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         points: front,
         line: true,
     });
-    out.push(figure(
-        "accuracy_vs_ratio",
-        "accuracy against compression ratio",
-        "compression ratio",
-        true,
-        vec![Panel {
-            title: "every setting".into(),
-            series: ratio_series,
-        }],
-    ));
+    // accuracy falls as the ratio grows: the lower left is empty
+    out.push(Figure {
+        legend_lower_left: true,
+        ..figure(
+            "accuracy_vs_ratio",
+            "accuracy against compression ratio",
+            "compression ratio",
+            true,
+            vec![Panel {
+                title: "every setting".into(),
+                series: ratio_series,
+            }],
+        )
+    });
     out
 }
 
@@ -564,6 +601,16 @@ mod tests {
             ratio: at(32.0 / k.map_or(2.5, |k| (k as f64).log2())),
             ..Setting::default()
         }
+    }
+
+    #[test]
+    fn log_ticks_have_three_significant_digits() {
+        assert_eq!(significant(12.589), "12.6");
+        assert_eq!(significant(31.623), "31.6");
+        assert_eq!(significant(100.0), "100");
+        assert_eq!(significant(3162.3), "3162");
+        assert_eq!(significant(0.001), "0.001");
+        assert_eq!(significant(0.0031623), "0.00316");
     }
 
     #[test]
@@ -622,13 +669,21 @@ mod tests {
         low.top1.std = Some(3.0);
         let mut high = setting("kmeans", Some(16), "huffman", false, 90.0);
         high.top1.std = Some(0.2);
-        let settings = [low, high, setting("uniform", Some(2), "huffman", false, 70.0)];
+        let settings = [
+            low,
+            high,
+            setting("uniform", Some(2), "huffman", false, 70.0),
+        ];
         let figs = figures("g", &settings);
         let full = &figs[1];
         assert_eq!(full.panels[0].series[0].errors, vec![3.0, 0.2]);
         let zoom = &figs[0];
         assert_eq!(zoom.name, "accuracy_vs_codeword_zoom");
-        assert!(zoom.title.ends_with("(within 5 points of the best)"), "{}", zoom.title);
+        assert!(
+            zoom.title.ends_with("(within 5 points of the best)"),
+            "{}",
+            zoom.title
+        );
         // uniform (70 %) is more than 5 points below 90 % and disappears
         assert_eq!(zoom.panels[0].series.len(), 1);
         assert_eq!(zoom.panels[0].series[0].points, vec![(4.0, 90.0)]);

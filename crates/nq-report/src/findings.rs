@@ -158,7 +158,9 @@ pub(crate) fn table1_entry<'a>(
     let next_out = candidates
         .iter()
         .filter(|s| s.search == setting.search && s.ratio.mean.unwrap_or(0.0) > ratio)
-        .filter(|s| reference.is_some_and(|r| s.top1.mean.unwrap_or(f64::NEG_INFINITY) < r - tolerance))
+        .filter(|s| {
+            reference.is_some_and(|r| s.top1.mean.unwrap_or(f64::NEG_INFINITY) < r - tolerance)
+        })
         .filter_map(|s| s.ratio.mean)
         .fold(f64::INFINITY, f64::min);
     let resolution = if next_out.is_finite() {
@@ -187,7 +189,11 @@ fn ratio_text(e: &Entry<'_>) -> String {
         spread(e.setting.ratio, 2),
         spread(e.setting.top1, 2),
         parameter(e.setting),
-        if e.within { "" } else { ", none within the budget" }
+        if e.within {
+            ""
+        } else {
+            ", none within the budget"
+        }
     )
 }
 
@@ -231,11 +237,7 @@ fn table1_claim(
         let verdict = comparison.map_or(Verdict::NotJudged, |c| c.verdict(claim));
         verdicts.push(verdict);
         let label = |m: (&str, bool, &str)| {
-            format!(
-                "{} ({})",
-                method_label(m.0, m.1.then_some("hessian")),
-                m.2
-            )
+            format!("{} ({})", method_label(m.0, m.1.then_some("hessian")), m.2)
         };
         evidence.push(format!(
             "{model} on {dataset}, Table 1 ({} seeds): {} {} against {} {}{}: {}",
@@ -285,14 +287,11 @@ fn accuracy_claim(
     let mut verdicts = Vec::new();
     let mut points = Vec::new();
     for a in settings.iter().filter(|s| side(s) == Some(true)) {
-        let Some(b) = settings
-            .iter()
-            .find(|b| {
-                side(b) == Some(false)
-                    && same(b) == same(a)
-                    && (&b.model, &b.dataset) == (&a.model, &a.dataset)
-            })
-        else {
+        let Some(b) = settings.iter().find(|b| {
+            side(b) == Some(false)
+                && same(b) == same(a)
+                && (&b.model, &b.dataset) == (&a.model, &a.dataset)
+        }) else {
             continue;
         };
         let c = Comparison::of(a.top1, a.seeds, b.top1, b.seeds, 0.0);
@@ -317,7 +316,10 @@ fn accuracy_claim(
     let evidence = if points.is_empty() {
         Vec::new()
     } else {
-        vec![format!("{source} ({seeds} seeds), top-1 at {}", points.join("; "))]
+        vec![format!(
+            "{source} ({seeds} seeds), top-1 at {}",
+            points.join("; ")
+        )]
     };
     Finding {
         claim: text,
@@ -374,8 +376,8 @@ pub fn findings(grids: &[GridSettings]) -> String {
             Claim::Beats,
             ("kmeans", true, "global"),
             ("kmeans", true, "layer"),
-            "All layers together with Hessian weighting is at least as good as layer by layer",
-            "section 4.4; no layer-by-layer row in Table 1",
+            "Hessian-weighted k-means of all layers together compresses more than layer by layer",
+            "section 4.4 (one codebook for all layers; no layer-by-layer row in Table 1)",
         ),
     ];
     let huffman_fig1: Vec<&Setting> = fig1
@@ -387,7 +389,13 @@ pub fn findings(grids: &[GridSettings]) -> String {
         &huffman_fig1,
         Claim::Beats,
         |s| (s.method == "kmeans").then(|| s.weighting.is_some()),
-        |s| format!("{}{}", parameter(s), if s.finetuned { " fine-tuned" } else { "" }),
+        |s| {
+            format!(
+                "{}{}",
+                parameter(s),
+                if s.finetuned { " fine-tuned" } else { "" }
+            )
+        },
         "Hessian-weighted k-means is more accurate than k-means at the same k",
         "Figure 1",
         "Figure 1 grid, global, Huffman",
@@ -422,7 +430,13 @@ pub fn findings(grids: &[GridSettings]) -> String {
         &huffman_fig1,
         Claim::Beats,
         |s| Some(s.finetuned),
-        |s| format!("{} {}", method_label(&s.method, s.weighting.as_deref()), parameter(s)),
+        |s| {
+            format!(
+                "{} {}",
+                method_label(&s.method, s.weighting.as_deref()),
+                parameter(s)
+            )
+        },
         "Fine-tuning the shared values improves accuracy",
         "Figure 1, panels with and without fine-tuning",
         "Figure 1 grid, global, Huffman, fine-tuned against not",
@@ -442,7 +456,13 @@ pub fn findings(grids: &[GridSettings]) -> String {
     let _ = writeln!(out, "| claim | verdict | paper |");
     let _ = writeln!(out, "|---|---|---|");
     for f in &found {
-        let _ = writeln!(out, "| {} | **{}** | {} |", f.claim, f.verdict.label(), f.paper);
+        let _ = writeln!(
+            out,
+            "| {} | **{}** | {} |",
+            f.claim,
+            f.verdict.label(),
+            f.paper
+        );
     }
     let _ = writeln!(out, "\n## The evidence\n");
     for f in &found {

@@ -156,9 +156,9 @@ pub fn pruned_setting<'a>(here: &[&'a Setting]) -> Option<&'a Setting> {
 /// What Table 1's budget is measured from: the pruned network's mean top-1,
 /// or the baseline's when nothing is pruned.
 pub fn table1_reference(here: &[&Setting]) -> Option<f64> {
-    pruned_setting(here).and_then(|s| s.top1.mean).or_else(|| {
-        here.iter().find_map(|s| s.baseline_top1.mean)
-    })
+    pruned_setting(here)
+        .and_then(|s| s.top1.mean)
+        .or_else(|| here.iter().find_map(|s| s.baseline_top1.mean))
 }
 
 /// The paper's Table 1 (paper.md section 7): per network, the baseline's
@@ -316,11 +316,7 @@ pub fn table1(settings: &[Setting]) -> String {
                 format!("{top1:.2}"),
                 paper("none", false),
             ];
-            row.extend(
-                methods
-                    .iter()
-                    .map(|(m, w)| paper(m, w.is_some())),
-            );
+            row.extend(methods.iter().map(|(m, w)| paper(m, w.is_some())));
             rows.push(row);
         }
     }
@@ -447,7 +443,9 @@ mod tests {
         ];
         let t = table1(&settings);
         assert!(
-            t.contains("| network | scope | seeds | baseline top-1 % | pruned only | k-means | uniform |"),
+            t.contains(
+                "| network | scope | seeds | baseline top-1 % | pruned only | k-means | uniform |"
+            ),
             "{t}"
         );
         assert!(t.contains("| lenet5 on mnist | - | 1 | 99.00 | 10.00x, 99.00 % | 45.00x, 98.95 % (k=16) | 50.00x, 97.00 % (k=16) † |"), "{t}");
@@ -483,7 +481,11 @@ mod tests {
             s.search_reference = Some(99.0);
             s
         };
-        let settings = [point(1, 8, 98.0, 60.0), point(0, 64, 99.0, 30.0), point(2, 23, 98.95, 45.0)];
+        let settings = [
+            point(1, 8, 98.0, 60.0),
+            point(0, 64, 99.0, 30.0),
+            point(2, 23, 98.95, 45.0),
+        ];
         let text = searches(&settings);
         assert_eq!(
             text,

@@ -6,7 +6,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use polars::prelude::{CsvWriter, DataFrame, ParquetReader, ParquetWriter, SerReader, SerWriter};
+use polars::prelude::{
+    CsvWriter, DataFrame, IntoColumn, ParquetReader, ParquetWriter, SerReader, SerWriter, Series,
+};
 
 use crate::error::{io, ReportError, Result};
 use crate::row::{column_names, to_frame, Row};
@@ -15,6 +17,10 @@ use crate::row::{column_names, to_frame, Row};
 pub const PARQUET: &str = "results.parquet";
 /// File name of the CSV table.
 pub const CSV: &str = "results.csv";
+
+/// Columns added to [`Row`] after results tables were first written (with
+/// the searches); older tables are read with them empty.
+const ADDED_LATER: [&str; 4] = ["search", "search_step", "search_budget", "search_reference"];
 
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so that `path` is either the old file or the new one.
@@ -58,6 +64,22 @@ pub fn read_results(path: &Path) -> Result<DataFrame> {
             path: path.to_owned(),
             message: format!("not a results table: {e}"),
         })?;
+    let mut df = df;
+    let present: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    // tables written before these columns existed read as if they were empty
+    let template = to_frame(&[Row::default()])?;
+    for name in ADDED_LATER
+        .iter()
+        .filter(|c| !present.iter().any(|p| p == *c))
+    {
+        let dtype = template.column(name)?.dtype().clone();
+        let nulls = Series::full_null((*name).into(), df.height(), &dtype);
+        df.with_column(nulls.into_column())?;
+    }
     let present: Vec<String> = df
         .get_column_names()
         .iter()
@@ -111,6 +133,35 @@ mod tests {
             .filter(|n| n.to_string_lossy().contains(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_table_from_before_the_searches_reads_with_them_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![Row {
+            experiment: "g".into(),
+            cell: "a".into(),
+            search: Some("s".into()),
+            ..Row::default()
+        }];
+        let mut old = to_frame(&rows).unwrap();
+        for name in ADDED_LATER {
+            old = old.drop(name).unwrap();
+        }
+        let path = dir.path().join(PARQUET);
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut old)
+            .unwrap();
+        let read = read_results(&path).unwrap();
+        assert_eq!(read.column("search").unwrap().null_count(), 1);
+        assert_eq!(read.column("search_budget").unwrap().null_count(), 1);
+        // a column that was always there is still required
+        let mut broken = old.drop("top1").unwrap();
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut broken)
+            .unwrap();
+        let err = read_results(&path).unwrap_err().to_string();
+        assert!(err.contains("no column `top1`"), "{err}");
     }
 
     #[test]

@@ -467,10 +467,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let out = args.results.join(&grid.name);
     std::fs::create_dir_all(out.join("cells"))
         .map_err(|e| bad_input(format!("cannot create {}: {e}", out.display())))?;
-    let jobs = args
-        .jobs
-        .min(grid.cells.len() + grid.searches.len())
-        .max(1);
+    let jobs = args.jobs.min(grid.cells.len() + grid.searches.len()).max(1);
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -577,7 +574,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 scope.spawn(|| {
                     with_data(&|data| loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(group) = grid.searches.get(i) else { break };
+                        let Some(group) = grid.searches.get(i) else {
+                            break;
+                        };
                         let found = runner.run_search(group, &references, data, &announce);
                         if let Ok(mut searched) = searched.lock() {
                             searched.push((i, found));
@@ -590,7 +589,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
             .into_inner()
             .map_err(|_| anyhow!("a worker panicked"))?;
         if searched.len() != grid.searches.len() {
-            return Err(anyhow!("{} searches produced no row", grid.searches.len() - searched.len()));
+            return Err(anyhow!(
+                "{} searches produced no row",
+                grid.searches.len() - searched.len()
+            ));
         }
         searched.sort_by_key(|(i, _)| *i);
         for (_, found) in searched {

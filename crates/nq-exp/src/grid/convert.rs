@@ -18,8 +18,8 @@ use super::spec::{
     EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelSpec, OptimizerSpec, PruneSettings,
     PruneSpec, ScheduleSpec, SearchSettings, TrainSpec,
 };
-use crate::search::SearchSpace;
 use super::GridError;
+use crate::search::SearchSpace;
 
 /// Whether `arch` is meant for `dataset`: the LeNets for the 28x28 digit
 /// sets, the CIFAR ResNets for CIFAR-10, AlexNet for ImageNet, and the
@@ -395,17 +395,26 @@ fn range<T: Copy + PartialOrd + std::fmt::Display>(
     lowest: T,
 ) -> Result<(T, T), GridError> {
     let &[min, max] = values else {
-        return Err(ctx.error(key, format!("expected [min, max], got {} values", values.len())));
+        return Err(ctx.error(
+            key,
+            format!("expected [min, max], got {} values", values.len()),
+        ));
     };
-    ctx.ensure(min >= lowest, key, || format!("expected min >= {lowest}, got {min}"))?;
-    ctx.ensure(min <= max, key, || format!("expected min <= max, got [{min}, {max}]"))?;
+    ctx.ensure(min >= lowest, key, || {
+        format!("expected min >= {lowest}, got {min}")
+    })?;
+    ctx.ensure(min <= max, key, || {
+        format!("expected min <= max, got [{min}, {max}]")
+    })?;
     Ok((min, max))
 }
 
 fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError> {
-    ctx.ensure(raw.budget.is_finite() && raw.budget >= 0.0, "search.budget", || {
-        format!("expected points of top-1 >= 0, got {}", raw.budget)
-    })?;
+    ctx.ensure(
+        raw.budget.is_finite() && raw.budget >= 0.0,
+        "search.budget",
+        || format!("expected points of top-1 >= 0, got {}", raw.budget),
+    )?;
     ctx.ensure(raw.k.is_some() || raw.lambda.is_some(), "search", || {
         "expected a range to search: k = [min, max], lambda = [min, max] or both".into()
     })?;
@@ -414,12 +423,16 @@ fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError
         .map(|v| range(ctx, "search.k", &v, 1).map(|(min, max)| SearchSpace::K { min, max }))
         .transpose()?;
     let ratio = raw.lambda_ratio.unwrap_or(1.25);
-    ctx.ensure(ratio.is_finite() && ratio > 1.0, "search.lambda_ratio", || {
-        format!("expected a ratio > 1, got {ratio}")
-    })?;
-    ctx.ensure(raw.lambda.is_some() || raw.lambda_ratio.is_none(), "search.lambda_ratio", || {
-        "only with search.lambda".into()
-    })?;
+    ctx.ensure(
+        ratio.is_finite() && ratio > 1.0,
+        "search.lambda_ratio",
+        || format!("expected a ratio > 1, got {ratio}"),
+    )?;
+    ctx.ensure(
+        raw.lambda.is_some() || raw.lambda_ratio.is_none(),
+        "search.lambda_ratio",
+        || "only with search.lambda".into(),
+    )?;
     let lambda = raw
         .lambda
         .map(|v| {

@@ -131,9 +131,11 @@ impl Axes {
             ctx.ensure(!(k_searched && raw.k.is_some()), "grid.k", || {
                 "k is searched ([search] k): drop the grid.k list".into()
             })?;
-            ctx.ensure(!(lambda_searched && raw.lambda.is_some()), "grid.lambda", || {
-                "lambda is searched ([search] lambda): drop the grid.lambda list".into()
-            })?;
+            ctx.ensure(
+                !(lambda_searched && raw.lambda.is_some()),
+                "grid.lambda",
+                || "lambda is searched ([search] lambda): drop the grid.lambda list".into(),
+            )?;
         }
         let uses_k = takes_k && !k_searched;
         let uses_lambda = takes_lambda && !lambda_searched;
@@ -216,7 +218,10 @@ fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec>
         "ecsq" => axes.lambda.clone(),
         _ => return vec![MethodSpec::None],
     };
-    values.into_iter().map(|v| method_at(method, v, q)).collect()
+    values
+        .into_iter()
+        .map(|v| method_at(method, v, q))
+        .collect()
 }
 
 /// The range `method`'s parameter is searched over, if it is.
@@ -243,9 +248,10 @@ impl SearchGroup {
         }
         let prune = t.prune.as_ref().map_or("none", |p| p.name.as_str());
         let weighting = t.weighting.as_ref().map_or("none", |w| w.name.as_str());
-        let rest = t.scope.zip(t.coding).map(|(scope, coding)| {
-            (weighting, scope, coding, t.finetune.is_some())
-        });
+        let rest = t
+            .scope
+            .zip(t.coding)
+            .map(|(scope, coding)| (weighting, scope, coding, t.finetune.is_some()));
         CellSpec {
             index: 0,
             id: cell_id(seed, prune, &method, rest),
@@ -361,7 +367,8 @@ pub fn expand(
                     for &coding in &axes.coding {
                         for &ft in &axes.finetune {
                             let spec = method_at(method, space.conservative(), q);
-                            let mut id = format!("{prune_name}.{method}.{weighting}.{scope}.{coding}");
+                            let mut id =
+                                format!("{prune_name}.{method}.{weighting}.{scope}.{coding}");
                             if ft {
                                 id.push_str(".ft");
                             }

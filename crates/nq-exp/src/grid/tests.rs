@@ -474,11 +474,10 @@ fn draws_apply_only_to_the_monte_carlo_gauss_newton() {
 
 /// `BASE` with k and lambda searched instead of swept.
 fn searched_grid() -> String {
-    BASE.replace("k = [4, 8]\nlambda = [0.1]\n", "")
-        .replace(
-            "[grid]",
-            "[search]\nbudget = 0.1\nk = [2, 64]\nlambda = [1e-5, 1e-2]\n\n[grid]",
-        )
+    BASE.replace("k = [4, 8]\nlambda = [0.1]\n", "").replace(
+        "[grid]",
+        "[search]\nbudget = 0.1\nk = [2, 64]\nlambda = [1e-5, 1e-2]\n\n[grid]",
+    )
 }
 
 #[test]
@@ -495,7 +494,10 @@ fn searched_parameters_become_searches_not_cells() {
     let cell = s.cell(1, 11.0);
     assert_eq!(cell.id, "s1.none.kmeans.k11.none.layer.huffman");
     assert_eq!((cell.seed, cell.method.k()), (1, Some(11)));
-    let ecsq = g.searches.iter().find(|s| s.id == "paper.ecsq.hessian.global.huffman.ft");
+    let ecsq = g
+        .searches
+        .iter()
+        .find(|s| s.id == "paper.ecsq.hessian.global.huffman.ft");
     let cell = ecsq.unwrap().cell(0, 3.16e-4);
     assert_eq!(cell.id, "s0.paper.ecsq.l0.000316.hessian.global.huffman.ft");
     assert!(cell.finetune.is_some() && cell.prune.is_some());
@@ -518,7 +520,10 @@ fn searched_parameters_become_searches_not_cells() {
 
 fn search_mistake(from: &str, to: &str, key: &str, needle: &str) {
     let source = searched_grid();
-    assert!(source.contains(from), "{from:?} is not in the searched grid");
+    assert!(
+        source.contains(from),
+        "{from:?} is not in the searched grid"
+    );
     let err = load_str(&source.replacen(from, to, 1)).unwrap_err();
     let text = err.to_string();
     assert_eq!(err.key, key, "{text}");
@@ -528,18 +533,33 @@ fn search_mistake(from: &str, to: &str, key: &str, needle: &str) {
 
 #[test]
 fn search_mistakes_name_their_key() {
-    search_mistake("budget = 0.1", "budget = -1.0", "search.budget", "expected points");
+    search_mistake(
+        "budget = 0.1",
+        "budget = -1.0",
+        "search.budget",
+        "expected points",
+    );
     search_mistake("k = [2, 64]", "k = [64, 2]", "search.k", "min <= max");
     search_mistake("k = [2, 64]", "k = [0, 64]", "search.k", "min >= 1");
     search_mistake("k = [2, 64]", "k = [2, 8, 64]", "search.k", "got 3 values");
-    search_mistake("lambda = [1e-5, 1e-2]", "lambda = [0.0, 1e-2]", "search.lambda", "min >=");
+    search_mistake(
+        "lambda = [1e-5, 1e-2]",
+        "lambda = [0.0, 1e-2]",
+        "search.lambda",
+        "min >=",
+    );
     search_mistake(
         "lambda = [1e-5, 1e-2]",
         "lambda = [1e-5, 1e-2]\nlambda_ratio = 1.0",
         "search.lambda_ratio",
         "ratio > 1",
     );
-    search_mistake("budget = 0.1", "budget = 0.1\nkk = 3", "search.kk", "unknown field");
+    search_mistake(
+        "budget = 0.1",
+        "budget = 0.1\nkk = 3",
+        "search.kk",
+        "unknown field",
+    );
     search_mistake(
         "method = [\"none\", \"kmeans\", \"ecsq\"]",
         "method = [\"kmeans\", \"ecsq\"]",
@@ -565,8 +585,14 @@ fn a_sweep_and_a_search_mix() {
     // k searched, lambda swept
     let source = searched_grid()
         .replace("lambda = [1e-5, 1e-2]\n", "")
-        .replace("finetune = [false, true]", "finetune = [false, true]\nlambda = [0.1]");
+        .replace(
+            "finetune = [false, true]",
+            "finetune = [false, true]\nlambda = [0.1]",
+        );
     let g = load_str(&source).unwrap();
     assert!(g.cells.iter().any(|c| c.method.name() == "ecsq"));
-    assert!(g.searches.iter().all(|s| s.template.method.name() == "kmeans"));
+    assert!(g
+        .searches
+        .iter()
+        .all(|s| s.template.method.name() == "kmeans"));
 }
