@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# `make reproduce` (and `make reproduce-full` with --full): the experiments, written
-# under results/, then copied into results/reference/ (committed).
+# `make reproduce` (and `make reproduce-full` with --full): the experiments, written under
+# results/ (not committed), then compared with the committed results/reference/
+# (results/reference_comparison.md). `make reference` copies results/ over the reference.
 #
-# make reproduce, about 35 min on 2 cores with caches cold:
-# - results/quantizers/: rate-distortion of every quantizer on one vector (~30 s);
+# make reproduce, the paper's LeNet experiments, 3 seeds:
+# - results/quantizers/: rate-distortion of every quantizer on one vector (~1 s);
 # - results/lenet5/: LeNet-5 trained on Fashion-MNIST (6 epochs, ~2 min), pruned
 #   to 8.55 %, quantized, packed as .nqz: the file's size against the accounted size;
-# - the LeNet-5 grids of experiments/ (nq-exp run, cached under results/cache), then
-#   `nq-exp report` (results/*/report.md, results/table1.md) and `nq-exp figures`
-#   (results/*/figures/).
-# make reproduce-full adds the full-budget LeNet-5 grids of experiments/full/ and the
-# ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data is missing is
-# skipped with the reason (nq-exp names the directory it looked in).
+# - Table 1 (both scopes, searched to 0.1 point) for LeNet-5 and LeNet-300-100 on Fashion-MNIST
+#   and on the MNIST subset, Figure 1 and Figure 2 on LeNet-5 (nq-exp run, cached
+#   under results/cache), then `nq-exp report` (results/*/report.md, results/table1.md,
+#   results/findings.md) and `nq-exp figures` (results/*/figures/).
+# make reproduce-full adds the review's grids on one seed (importance, layer vs global,
+# sensitivity), the grids of experiments/full/ (LeNet-5 at full budget, resnet20 on
+# Fashion-MNIST), and the ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data
+# is missing is skipped with the reason (nq-exp names the directory it looked in).
 #
 # Environment: NQ_EXP_THREADS (torch threads, default 2), NQ_EXP_JOBS (cells at a time,
 # default 1).
@@ -38,11 +41,14 @@ say "wrote results/lenet5/train.json ($summary)"
 "$py" scripts/lenet_nqz_size.py "$nq" results/lenet5/lenet5_fashion_mnist.safetensors results/lenet5 > /dev/null
 say "wrote results/lenet5/lenet5_nqz_size.{json,md} and lenet5.nqz"
 
-grids=(paper_table1_lenet paper_fig1_lenet hessian_vs_adam ablation_global sensitivity_k sensitivity_lambda)
+grids=(paper_table1_lenet paper_fig1_lenet paper_fig2_lenet \
+       paper_table1_lenet5_mnist paper_table1_lenet300_fashion paper_table1_lenet300_mnist)
 files=()
 for g in "${grids[@]}"; do files+=("experiments/$g.toml"); done
 if (( full )); then
-  files+=(experiments/full/*.toml experiments/resnet32_cifar10_table1.toml \
+  files+=(experiments/hessian_vs_adam.toml experiments/ablation_global.toml \
+          experiments/sensitivity_k.toml experiments/sensitivity_lambda.toml \
+          experiments/full/*.toml experiments/resnet32_cifar10_table1.toml \
           experiments/resnet32_cifar10_fig1.toml experiments/alexnet_imagenet_table1.toml)
 fi
 failed=0
@@ -56,25 +62,10 @@ for f in "${files[@]}"; do
     *) say "$f: some cells failed (see results/*/results.csv)"; failed=1 ;;
   esac
 done
-"$nq" report results > /dev/null
+"$nq" report results --reference results/reference/grids > /dev/null
 "$nq" figures results > /dev/null
-say "wrote results/table1.md, results/*/report.md and results/*/figures/"
-
-# the committed copy: tables, figures and the small result files, not the cache
-ref=results/reference
-mkdir -p "$ref/grids"
-cp results/quantizers/quantizer_study.{md,jsonl} "$ref/quantizers/"
-cp results/lenet5/{train.json,lenet5_nqz_size.json,lenet5_nqz_size.md} "$ref/lenet5/"
-[[ -f results/table1.md ]] && cp results/table1.md "$ref/table1.md"
-for dir in results/*/; do
-  name=$(basename "$dir")
-  [[ -f "$dir/results.csv" ]] || continue
-  mkdir -p "$ref/grids/$name"
-  cp "$dir"/{results.csv,results.parquet,report.md} "$ref/grids/$name/"
-  if [[ -d "$dir/figures" ]]; then
-    rm -rf "$ref/grids/$name/figures"
-    cp -r "$dir/figures" "$ref/grids/$name/figures"
-  fi
-done
-say "copied tables and figures into $ref/ (done in $(( $(date +%s) - started )) s)"
+say "wrote results/table1.md, results/findings.md, results/*/report.md and results/*/figures/"
+say "Table 1 against the committed reference (results/reference_comparison.md):"
+sed -n '/^| /p' results/reference_comparison.md
+say "done in $(( $(date +%s) - started )) s; 'make reference' copies these results over results/reference/"
 exit $failed
