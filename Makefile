@@ -36,15 +36,14 @@ fuzz:
 	NQZ_FUZZ_SECONDS=$${NQZ_FUZZ_SECONDS:-600} NQZ_FUZZ_SEED=$${NQZ_FUZZ_SEED:-$$(date +%s)} \
 	  $(CARGO) test --release -p nq-quant --test nqz_fuzz -- --nocapture
 
-# The paper's LeNet experiments over 3 seeds: Table 1 (both scopes, searched) for LeNet-5 and
-# LeNet-300-100 on Fashion-MNIST and the MNIST subset, Figures 1 and 2 on LeNet-5, the
-# findings page; into results/, compared with results/reference/ (the measured time is in
-# the README).
+# The paper's LeNet-5 experiments on Fashion-MNIST over 3 seeds: Table 1 (both scopes,
+# searched), Figures 1 and 2, the findings page; into results/, compared with
+# results/reference/ (the measured time is in the README).
 reproduce: setup build
 	bash scripts/reproduce.sh
 
-# Also the one-seed review grids, experiments/full/ (LeNet-5 at full budget, resnet20 on
-# Fashion-MNIST) and the ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids, which are
+# Also the one-seed review grids, experiments/full/ (Table 1 on the MNIST subset and for
+# LeNet-300-100, LeNet-5 at full budget, resnet20 on Fashion-MNIST) and the ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids, which are
 # skipped (with the reason) when their data is missing.
 reproduce-full: setup build
 	bash scripts/reproduce.sh --full

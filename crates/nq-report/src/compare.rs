@@ -55,6 +55,9 @@ fn judge(ours: Spread, n_ours: u64, theirs: Spread, n_theirs: u64, resolution: f
     }
 }
 
+/// A top-1 of one network's settings (baseline, pruned) and its seeds.
+type MeasureOf = dyn Fn(&[&Setting]) -> Option<(Spread, u64)>;
+
 fn of_network<'a>(all: &[&'a Setting], model: &str, dataset: &str) -> Vec<&'a Setting> {
     all.iter()
         .copied()
@@ -87,7 +90,7 @@ pub fn reference_comparison(ours: &[Setting], reference: &[Setting]) -> String {
             of_network(&theirs, model, dataset),
         );
         let network = format!("{model} on {dataset}");
-        let accuracy = |label: &str, pick: &dyn Fn(&[&Setting]) -> Option<(Spread, u64)>| {
+        let accuracy = |label: &str, pick: &MeasureOf| {
             let (x, y) = (pick(&a), pick(&b));
             let show = |v: Option<(Spread, u64)>| {
                 v.map_or("-".into(), |(s, _)| format!("{} %", spread(s, 2)))

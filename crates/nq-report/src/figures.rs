@@ -94,6 +94,10 @@ fn bounds(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// Share of a panel's vertical range added below its lowest point per
+/// legend entry, so that the legend covers no point.
+const LEGEND_ROOM_PER_ENTRY: f64 = 0.09;
+
 /// `v` with 3 significant digits and no trailing zeros: a log axis's ticks.
 fn significant(v: f64) -> String {
     let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
@@ -138,6 +142,9 @@ where
             })
         };
         let (y0, y1) = bounds(bar_ends());
+        // room below the curves for the legend, which sits in a lower corner
+        let entries = panel.series.len() as f64;
+        let y0 = y0 - (LEGEND_ROOM_PER_ENTRY * entries).min(0.9) * (y1 - y0);
         let mut chart = ChartBuilder::on(cell)
             .caption(&panel.title, (FONT, 18))
             .margin(12)
