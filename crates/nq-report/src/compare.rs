@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::findings::{networks, table1_entry, Comparison, Entry};
-use crate::markdown::{method_label, parameter, pruned_setting, spread, table1_reference};
+use crate::markdown::{method_label, pruned_setting, spread, table1_reference};
 use crate::summary::{Setting, Spread};
 
 /// The Table 1 methods, in the paper's order: (method, Hessian-weighted).
@@ -33,13 +33,7 @@ fn scopes(here: &[&Setting]) -> Vec<String> {
 }
 
 fn entry_text(e: &Entry<'_>) -> String {
-    format!(
-        "{}x at {} % ({}){}",
-        spread(e.setting.ratio, 2),
-        spread(e.setting.top1, 2),
-        parameter(e.setting),
-        if e.within { "" } else { " †" }
-    )
+    e.text(" †")
 }
 
 /// "same within noise", "higher" or "lower" for `ours` against `theirs`,

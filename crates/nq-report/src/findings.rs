@@ -183,18 +183,22 @@ struct Finding {
     evidence: Vec<String>,
 }
 
+impl Entry<'_> {
+    /// `ratio at top-1 (parameter)`, then `missed` when no point met the
+    /// budget.
+    pub(crate) fn text(&self, missed: &str) -> String {
+        format!(
+            "{}x at {} % ({}){}",
+            spread(self.setting.ratio, 2),
+            spread(self.setting.top1, 2),
+            parameter(self.setting),
+            if self.within { "" } else { missed }
+        )
+    }
+}
+
 fn ratio_text(e: &Entry<'_>) -> String {
-    format!(
-        "{}x at {} % ({}{})",
-        spread(e.setting.ratio, 2),
-        spread(e.setting.top1, 2),
-        parameter(e.setting),
-        if e.within {
-            ""
-        } else {
-            ", none within the budget"
-        }
-    )
+    e.text(", none within the budget")
 }
 
 /// Table 1 claims: `a` against `b` by the ratio each reaches within the
