@@ -73,8 +73,8 @@ pub fn reference_comparison(ours: &[Setting], reference: &[Setting]) -> String {
     let mut out = String::from(
         "# Table 1 against the reference results\n\n\
          This run's Table 1 entries beside those of the committed reference run (mean ± sample \
-         standard deviation over seeds). A difference is \"same within noise\" when it is at most \
-         twice its standard error and at most the searches' resolution; † marks an entry where \
+         standard deviation over seeds). A difference is \"same within noise\" unless it exceeds both \
+         twice its standard error and the searches' resolution; † marks an entry where \
          no setting met the budget.\n\n\
          | network | scope | entry | this run | reference | difference |\n|---|---|---|---|---|---|\n",
     );
