@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use crate::findings::{networks, table1_entry, Comparison, Entry};
 use crate::markdown::{method_label, pruned_setting, spread, table1_reference};
-use crate::summary::{Setting, Spread};
+use crate::summary::{distinct, Setting, Spread};
 
 /// The Table 1 methods, in the paper's order: (method, Hessian-weighted).
 const METHODS: [(&str, bool); 6] = [
@@ -20,16 +20,17 @@ const METHODS: [(&str, bool); 6] = [
     ("ecsq", true),
 ];
 
+/// The codebook scopes of the quantized settings among `here`.
 fn scopes(here: &[&Setting]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for s in here {
-        if let Some(scope) = &s.scope {
-            if s.method != "none" && !out.contains(scope) {
-                out.push(scope.clone());
-            }
-        }
-    }
-    out
+    let quantized: Vec<&Setting> = here
+        .iter()
+        .copied()
+        .filter(|s| s.method != "none")
+        .collect();
+    distinct(&quantized, |s| s.scope.clone())
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 fn entry_text(e: &Entry<'_>) -> String {

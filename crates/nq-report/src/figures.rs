@@ -13,7 +13,7 @@ use plotters::prelude::*;
 
 use crate::error::{ReportError, Result};
 use crate::markdown::method_label;
-use crate::summary::Setting;
+use crate::summary::{distinct, Setting};
 
 /// One curve or point set.
 #[derive(Debug, Clone, PartialEq)]
@@ -372,17 +372,6 @@ pub const ZOOM_WINDOW: f64 = 5.0;
 
 fn bits_top1(s: &Setting) -> Option<(f64, f64)> {
     Some((s.bits.mean?, s.top1.mean?))
-}
-
-fn distinct<T: PartialEq>(settings: &[&Setting], f: impl Fn(&Setting) -> T) -> Vec<T> {
-    let mut out = Vec::new();
-    for s in settings {
-        let v = f(s);
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    out
 }
 
 /// Panels of `quantized` split by `key`, titled by `title`, each with its

@@ -19,8 +19,8 @@
 
 use std::fmt::Write;
 
-use crate::markdown::{method_label, parameter, pick, spread, table1_reference, TABLE1_TOLERANCE};
-use crate::summary::{Setting, Spread};
+use crate::markdown::{method_label, parameter, pick, spread, table1_reference, tolerance_of};
+use crate::summary::{distinct, Setting, Spread};
 
 /// What the results say of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,10 +148,7 @@ pub(crate) fn table1_entry<'a>(
                 && s.scope.as_deref() == Some(scope)
         })
         .collect();
-    let tolerance = candidates
-        .iter()
-        .find_map(|s| s.search_budget)
-        .unwrap_or(TABLE1_TOLERANCE);
+    let tolerance = tolerance_of(&candidates);
     let (setting, within) = pick(&candidates, reference, tolerance)?;
     let ratio = setting.ratio.mean.unwrap_or(0.0);
     // the nearest point beyond the pick that missed the budget
@@ -265,15 +262,9 @@ fn table1_claim(
     }
 }
 
+/// The (model, dataset) pairs of `settings`, in order.
 pub(crate) fn networks(settings: &[&Setting]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for s in settings {
-        let n = (s.model.clone(), s.dataset.clone());
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    out
+    distinct(settings, |s| (s.model.clone(), s.dataset.clone()))
 }
 
 /// Accuracy claims at matched points: every pair of settings that agree on

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::summary::{Setting, Spread};
+use crate::summary::{distinct, Setting, Spread};
 
 /// Accuracy loss allowed against the pruned (or baseline) network when
 /// Table 1 picks a method's setting, in points (the paper reports ratios at
@@ -211,7 +211,9 @@ const PAPER_TABLE1: [PaperRow; 3] = [
 
 /// The budget Table 1 picks with: the searches' own, else
 /// [`TABLE1_TOLERANCE`].
-fn tolerance_of(settings: &[&Setting]) -> f64 {
+/// The loss budget of a method's settings: their search's, else
+/// [`TABLE1_TOLERANCE`].
+pub(crate) fn tolerance_of(settings: &[&Setting]) -> f64 {
     settings
         .iter()
         .find_map(|s| s.search_budget)
@@ -263,12 +265,12 @@ pub fn table1(settings: &[Setting]) -> String {
             .find_map(|s| s.baseline_top1.mean.map(|_| s.baseline_top1));
         let pruned = pruned_setting(&here);
         let reference = table1_reference(&here);
-        let mut scopes: Vec<Option<String>> = Vec::new();
-        for s in &here {
-            if s.method != "none" && !scopes.contains(&s.scope) {
-                scopes.push(s.scope.clone());
-            }
-        }
+        let quantized: Vec<&Setting> = here
+            .iter()
+            .copied()
+            .filter(|s| s.method != "none")
+            .collect();
+        let mut scopes = distinct(&quantized, |s| s.scope.clone());
         if scopes.is_empty() {
             scopes.push(None);
         }

@@ -24,6 +24,19 @@ impl Spread {
     }
 }
 
+/// The values `f` takes over `settings`, each once, in order of first
+/// appearance.
+pub(crate) fn distinct<T: PartialEq>(settings: &[&Setting], f: impl Fn(&Setting) -> T) -> Vec<T> {
+    let mut out = Vec::new();
+    for s in settings {
+        let v = f(s);
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
 /// One setting of a grid (every axis but the seed) over its seeds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Setting {
