@@ -16,8 +16,9 @@
 # Fashion-MNIST), and the ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data
 # is missing is skipped with the reason (nq-exp names the directory it looked in).
 #
-# Environment: NQ_EXP_THREADS (torch threads, default 2), NQ_EXP_JOBS (cells at a time,
-# default 1).
+# Environment: NQ_EXP_THREADS (torch threads in all, split between the jobs; default 2),
+# NQ_EXP_JOBS (cells at a time, default 2: two one-thread cells keep 2 cores busier than one
+# two-thread cell on these small networks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 full=0
@@ -27,7 +28,7 @@ py=.venv/bin/python
 cargo build --release -q  # nq-exp and nq-exp-torch, which runs `train` and `run`
 nq=target/release/nq-exp
 threads="${NQ_EXP_THREADS:-2}"
-jobs="${NQ_EXP_JOBS:-1}"
+jobs="${NQ_EXP_JOBS:-2}"
 started=$(date +%s)
 say() { printf 'reproduce [%4d s]: %s\n' "$(( $(date +%s) - started ))" "$*"; }
 
