@@ -4,156 +4,15 @@
 //! again, and must finish from the cache with the rows of an uninterrupted
 //! run; then `plan`, `report` and `figures` read its results.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::cargo_bin;
-use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
-fn nq() -> Command {
-    Command::cargo_bin("nq-exp-torch").unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// IDX files of `n` 12x12 images of 4 classes: class `c` is a bright
-/// 4x4 square in corner `c` on noise, so a small net learns it in a few
-/// epochs.
-fn write_idx(dir: &Path, prefix: &str, n: usize, seed: u64) {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as u32
-    };
-    let (h, w) = (12usize, 12usize);
-    let mut images = vec![0, 0, 8, 3];
-    for d in [n, h, w] {
-        images.extend((d as u32).to_be_bytes());
-    }
-    let mut labels = vec![0, 0, 8, 1];
-    labels.extend((n as u32).to_be_bytes());
-    for _ in 0..n {
-        let c = (next() % 4) as usize;
-        labels.push(c as u8);
-        let (r0, c0) = ((c / 2) * 8, (c % 2) * 8);
-        for r in 0..h {
-            for col in 0..w {
-                let inside = (r0..r0 + 4).contains(&r) && (c0..c0 + 4).contains(&col);
-                let noise = (next() % 90) as u8;
-                images.push(if inside { 160 + noise } else { noise });
-            }
-        }
-    }
-    std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
-    std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
-}
-
-fn data_dir(root: &Path) -> PathBuf {
-    let dir = root.join("data");
-    std::fs::create_dir_all(&dir).unwrap();
-    write_idx(&dir, "train", 320, 1);
-    write_idx(&dir, "t10k", 160, 2);
-    dir
-}
-
-const GRID: &str = r#"
-name = "tiny"
-description = "end-to-end test grid"
-
-[model]
-arch = "small-conv"
-dataset = "fashion-mnist"
-data_dir = "DATA"
-
-[train]
-epochs = 3
-optimizer = "adam"
-lr = 1e-2
-batch_size = 32
-
-[prune.half]
-keep = 0.5
-retrain_epochs = 1
-
-[importance.hessian]
-estimator = "gauss-newton"
-samples = 64
-
-[finetune]
-epochs = 1
-lr = 1e-3
-
-[grid]
-seed = [0]
-prune = ["half"]
-method = ["none", "kmeans", "ecsq"]
-weighting = ["none", "hessian"]
-scope = ["layer", "global"]
-k = [4]
-lambda = [0.01]
-finetune = [true]
-"#;
-
-fn write_grid(root: &Path, text: &str) -> PathBuf {
-    let data = data_dir(root);
-    let path = root.join("grid.toml");
-    std::fs::write(&path, text.replace("DATA", s(&data))).unwrap();
-    path
-}
-
-fn run(grid: &Path, results: &Path) -> Value {
-    let out = nq()
-        .args(["run", s(grid), "--results", s(results), "--threads", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn done_stages(results: &Path) -> usize {
-    let Ok(stages) = std::fs::read_dir(results.join("cache")) else {
-        return 0;
-    };
-    stages
-        .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
-        .filter(|d| d.as_ref().unwrap().path().join("done.json").is_file())
-        .count()
-}
-
-/// The rows of a run without what differs between two runs of the same
-/// code: seconds.
-fn rows(results: &Path) -> Vec<Value> {
-    let dir = results.join("tiny/cells");
-    let mut ids: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    ids.sort();
-    ids.iter()
-        .map(|d| {
-            let mut row: Value =
-                serde_json::from_str(&std::fs::read_to_string(d.join("row.json")).unwrap())
-                    .unwrap();
-            row.as_object_mut()
-                .unwrap()
-                .retain(|k, _| !k.starts_with("seconds_"));
-            row
-        })
-        .collect()
-}
+mod common;
+use common::*;
 
 #[test]
 fn killed_run_resumes_from_the_cache_with_the_same_rows() {
