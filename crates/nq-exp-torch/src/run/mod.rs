@@ -19,6 +19,7 @@
 //! `log.txt`.
 
 mod search;
+mod slurm;
 pub mod stages;
 
 use std::collections::{HashMap, HashSet};
@@ -27,7 +28,7 @@ use std::io::{IsTerminal, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -40,11 +41,13 @@ use serde::Serialize;
 use tch::Device;
 
 use crate::train::DeviceName;
-use nq_exp::cache::Cache;
+use nq_exp::cache::{Cache, Cached};
 use nq_exp::error::{bad_input, print_line};
 use nq_exp::grid::keys::{cell_keys, CellKeys};
 use nq_exp::grid::spec::{CellSpec, EstimatorSpec, Grid, MethodSpec, ModelSpec};
 use nq_exp::grid::{self};
+use nq_exp::slurm::status::recorded_failure;
+use nq_exp::slurm::{read_task, Task};
 use stages::{Data, Estimated, Quantized, Trained, Upstream};
 
 /// Arguments of `nq-exp run`.
@@ -67,9 +70,102 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
     /// Torch CPU threads in all, split between the jobs (default: the
-    /// machine's cores).
+    /// machine's cores; with --launcher slurm, each task's, default 1).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the cells run: in this process, or as Slurm job arrays
+    /// against the same results directory (returns once submitted, unless
+    /// --wait; `nq-exp status GRID.toml` follows them).
+    #[arg(long, value_enum, default_value = "local")]
+    pub launcher: Launcher,
+    /// Slurm partition (--launcher slurm).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Tasks of one Slurm array running at a time (--launcher slurm).
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<usize>,
+    /// One more argument for every sbatch (--launcher slurm), repeatable:
+    /// `--sbatch-arg=--time=4:00:00`.
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Block until the Slurm jobs have ended; exit 1 when a cell failed
+    /// (--launcher slurm).
+    #[arg(long)]
+    pub wait: bool,
+    /// Compute nothing: the results table from the cache, a failed row for
+    /// each cell that is not there (what a Slurm submission ends with).
+    #[arg(long)]
+    pub cached_only: bool,
+    /// Run one task of a Slurm submission: the line of FILE that
+    /// `SLURM_ARRAY_TASK_ID` names (set by Slurm; 0 when unset).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub task: Option<PathBuf>,
+}
+
+/// Where `nq-exp run` runs the cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Launcher {
+    /// In this process, --jobs cells at a time.
+    Local,
+    /// As Slurm job arrays ([`nq_exp::slurm`]).
+    Slurm,
+}
+
+/// The part of a grid one process runs.
+struct Work {
+    /// Indices of the cells.
+    cells: Vec<usize>,
+    /// Indices of the searches (their reference cells among `cells`).
+    searches: Vec<usize>,
+    /// Whether to write the grid's results table (when the work is all of it).
+    table: bool,
+    /// Whether to compute nothing, only read the cache.
+    cached_only: bool,
+}
+
+impl Work {
+    /// All of `grid`.
+    fn all(grid: &Grid, cached_only: bool) -> Self {
+        Self {
+            cells: (0..grid.cells.len()).collect(),
+            searches: (0..grid.searches.len()).collect(),
+            table: true,
+            cached_only,
+        }
+    }
+
+    /// What one task of a Slurm submission does.
+    fn of_task(grid: &Grid, task: Task) -> Self {
+        match task {
+            Task::Collect => Self::all(grid, true),
+            Task::Cell(i) => Self {
+                cells: vec![i],
+                searches: Vec::new(),
+                table: false,
+                cached_only: false,
+            },
+            Task::Search(i) => {
+                let group = &grid.searches[i];
+                let prune = &group.template.prune;
+                Self {
+                    // the search's reference: its seeds' unquantized cells
+                    cells: grid
+                        .cells
+                        .iter()
+                        .filter(|c| {
+                            c.method == MethodSpec::None
+                                && &c.prune == prune
+                                && group.seeds.contains(&c.seed)
+                        })
+                        .map(|c| c.index)
+                        .collect(),
+                    searches: vec![i],
+                    table: false,
+                    cached_only: false,
+                }
+            }
+        }
+    }
 }
 
 /// Where the code and machine that computed a result came from.
@@ -180,10 +276,13 @@ struct Runner<'a> {
     cache: Cache,
     device: Device,
     force: bool,
+    /// Compute nothing: a stage not in the cache is an error.
+    cached_only: bool,
     provenance: Provenance,
     /// Stages recomputed in this run (with `--force`, each once).
     fresh: Mutex<HashSet<String>>,
-    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Cached stages whose files were checked in this run.
+    intact: Mutex<HashSet<String>>,
     computed: AtomicUsize,
     cached: AtomicUsize,
     progress: ProgressBar,
@@ -201,14 +300,7 @@ impl Runner<'_> {
         compute: impl FnOnce(&Path) -> Result<T>,
     ) -> Result<T> {
         let id = format!("{stage}/{key}");
-        let lock = self
-            .locks
-            .lock()
-            .map_err(|_| anyhow!("stage lock poisoned"))?
-            .entry(id.clone())
-            .or_default()
-            .clone();
-        let _held = lock.lock().map_err(|_| anyhow!("stage lock poisoned"))?;
+        let _held = self.cache.lock(stage, key)?;
         let stale = self.force
             && !self
                 .fresh
@@ -216,11 +308,17 @@ impl Runner<'_> {
                 .map_err(|_| anyhow!("lock poisoned"))?
                 .contains(&id);
         if !stale {
-            if let Some(record) = self.cache.record(stage, key)? {
+            if let Some(record) = self.intact(stage, key, &id, log)? {
                 log.line(format!("{stage} {key}: cached"));
                 self.cached.fetch_add(1, Ordering::Relaxed);
                 return Ok(record);
             }
+        }
+        if self.cached_only {
+            return Err(anyhow!(
+                "not computed: stage {stage} {key} is not in the cache (see this cell's log.txt \
+                 and the Slurm task's output)"
+            ));
         }
         log.line(format!("{stage} {key}: computing"));
         let started = Instant::now();
@@ -232,12 +330,57 @@ impl Runner<'_> {
             "{stage} {key}: done in {:.1} s",
             started.elapsed().as_secs_f64()
         ));
+        self.intact
+            .lock()
+            .map_err(|_| anyhow!("lock poisoned"))?
+            .insert(id.clone());
         self.fresh
             .lock()
             .map_err(|_| anyhow!("lock poisoned"))?
             .insert(id);
         self.computed.fetch_add(1, Ordering::Relaxed);
         Ok(record)
+    }
+
+    /// The record of a cached stage whose files are as they were written
+    /// (checked once a run); `None` when it is missing, or damaged: then it
+    /// is moved aside, with a warning naming the damage, to be computed
+    /// again. The caller holds the stage's lock.
+    fn intact<T: DeserializeOwned>(
+        &self,
+        stage: &str,
+        key: &str,
+        id: &str,
+        log: &CellLog,
+    ) -> Result<Option<T>> {
+        let checked = self
+            .intact
+            .lock()
+            .map_err(|_| anyhow!("lock poisoned"))?
+            .contains(id);
+        if checked {
+            return self.cache.record(stage, key);
+        }
+        match self.cache.lookup(stage, key) {
+            Cached::Missing => Ok(None),
+            Cached::Done(record) => {
+                self.intact
+                    .lock()
+                    .map_err(|_| anyhow!("lock poisoned"))?
+                    .insert(id.to_owned());
+                Ok(Some(record))
+            }
+            Cached::Damaged(damage) => {
+                let aside = self.cache.quarantine(stage, key)?;
+                let warning = format!(
+                    "warning: cached stage {id} is damaged ({damage}); moved to {} and computing it again",
+                    aside.display()
+                );
+                log.line(warning.clone());
+                self.progress.suspend(|| eprintln!("{warning}"));
+                Ok(None)
+            }
+        }
     }
 
     /// The result row of `cell`, computing the stages it lacks.
@@ -338,15 +481,23 @@ impl Runner<'_> {
     fn run_cell(&self, cell: &CellSpec, data: &Result<Data>, mark: &dyn Fn(&mut Row)) -> Row {
         let keys = cell_keys(self.grid, cell);
         let cell_dir = self.out.join("cells").join(&cell.id);
+        // a run that computes nothing leaves the cell's records (those of
+        // the task that ran it) as they are
+        let records = !self.cached_only;
         let log = CellLog {
             // appended to, so that a rerun does not hide how a stage was computed
-            file: Mutex::new(std::fs::create_dir_all(&cell_dir).ok().and_then(|_| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(cell_dir.join("log.txt"))
+            file: Mutex::new(
+                std::fs::create_dir_all(&cell_dir)
                     .ok()
-            })),
+                    .filter(|_| records)
+                    .and_then(|_| {
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(cell_dir.join("log.txt"))
+                            .ok()
+                    }),
+            ),
             cell: cell.id.clone(),
             started: Instant::now(),
             progress: self.progress.clone(),
@@ -369,10 +520,12 @@ impl Runner<'_> {
             "cell": cell,
             "keys": keys,
         });
-        let _ = std::fs::write(
-            cell_dir.join("config.json"),
-            serde_json::to_string_pretty(&config).unwrap_or_default(),
-        );
+        if records {
+            let _ = std::fs::write(
+                cell_dir.join("config.json"),
+                serde_json::to_string_pretty(&config).unwrap_or_default(),
+            );
+        }
         let outcome = match data {
             Ok(data) => catch_unwind(AssertUnwindSafe(|| self.cell_row(cell, &keys, data, &log)))
                 .unwrap_or_else(|panic| {
@@ -386,7 +539,10 @@ impl Runner<'_> {
             Err(e) => Err(anyhow!("cannot load the data: {e:#}")),
         };
         let row = outcome.unwrap_or_else(|e| {
-            let message = format!("{e:#}");
+            let recorded = (!records)
+                .then(|| recorded_failure(&self.out, &cell.id, &keys.result))
+                .flatten();
+            let message = recorded.unwrap_or_else(|| format!("{e:#}"));
             log.line(format!("FAILED: {message}"));
             let mut row = Row {
                 status: "failed".into(),
@@ -399,10 +555,12 @@ impl Runner<'_> {
         });
         let mut row = row;
         mark(&mut row);
-        let _ = std::fs::write(
-            cell_dir.join("row.json"),
-            serde_json::to_string_pretty(&row).unwrap_or_default(),
-        );
+        if records {
+            let _ = std::fs::write(
+                cell_dir.join("row.json"),
+                serde_json::to_string_pretty(&row).unwrap_or_default(),
+            );
+        }
         row
     }
 }
@@ -450,9 +608,9 @@ struct Summary {
     results: PathBuf,
 }
 
-/// Runs `nq-exp run`.
+/// Runs `nq-exp run`: the grid here, its submission to Slurm, or one
+/// task of such a submission.
 pub fn run(args: &RunArgs) -> Result<()> {
-    let started = Instant::now();
     let grid = grid::load(&args.grid).map_err(|e| bad_input(e.to_string()))?;
     if args.jobs == 0 {
         return Err(bad_input("--jobs: expected at least 1"));
@@ -460,6 +618,73 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.threads == Some(0) {
         return Err(bad_input("--threads: expected at least 1"));
     }
+    if args.max_parallel == Some(0) {
+        return Err(bad_input("--max-parallel: expected at least 1"));
+    }
+    if args.cached_only && args.force {
+        return Err(bad_input(
+            "--cached-only computes nothing: it cannot be --force",
+        ));
+    }
+    if args.launcher == Launcher::Local {
+        let slurm_only = [
+            ("--partition", args.partition.is_some()),
+            ("--max-parallel", args.max_parallel.is_some()),
+            ("--sbatch-arg", !args.sbatch_args.is_empty()),
+            ("--wait", args.wait),
+        ];
+        if let Some((flag, _)) = slurm_only.iter().find(|(_, given)| *given) {
+            return Err(bad_input(format!("{flag} needs --launcher slurm")));
+        }
+    }
+    if args.launcher == Launcher::Slurm {
+        return slurm::submit(&grid, args);
+    }
+    let work = match &args.task {
+        None => Work::all(&grid, args.cached_only),
+        Some(file) => {
+            let index = match std::env::var("SLURM_ARRAY_TASK_ID") {
+                Err(_) => 0,
+                Ok(v) => v.parse().map_err(|_| {
+                    bad_input(format!("SLURM_ARRAY_TASK_ID: expected an index, got {v:?}"))
+                })?,
+            };
+            Work::of_task(&grid, read_task(file, index, &grid)?)
+        }
+    };
+    execute(&grid, args, &work)
+}
+
+/// `cells` in the order the workers take them: first each cell that is
+/// the first of its quantized network (or, unquantized, of its network),
+/// then the second of each, and so on, in grid order within a round. Cells
+/// sharing a quantized network (they differ only in the coding) are
+/// neighbours in the grid, and a worker taking the second while another
+/// computes the first would only wait for it.
+fn parallel_order(grid: &Grid, cells: &[usize]) -> Vec<usize> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut ranked: Vec<(usize, usize)> = cells
+        .iter()
+        .map(|&i| {
+            let cell = &grid.cells[i];
+            let keys = cell_keys(grid, cell);
+            let shared = match cell.method {
+                MethodSpec::None => keys.network,
+                _ => keys.quantized,
+            };
+            let rank = seen.entry(shared).or_default();
+            *rank += 1;
+            (*rank, i)
+        })
+        .collect();
+    ranked.sort_by_key(|&(rank, _)| rank);
+    ranked.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Runs `work` of `grid` in this process, `--jobs` cells at a time.
+fn execute(grid: &Grid, args: &RunArgs, work: &Work) -> Result<()> {
+    let order = parallel_order(grid, &work.cells);
+    let started = Instant::now();
     let device = args.device.resolve()?;
     // the data is checked before any work; each worker has its own copy
     // because sources are not shared between threads
@@ -467,14 +692,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let out = args.results.join(&grid.name);
     std::fs::create_dir_all(out.join("cells"))
         .map_err(|e| bad_input(format!("cannot create {}: {e}", out.display())))?;
-    let jobs = args.jobs.min(grid.cells.len() + grid.searches.len()).max(1);
+    let jobs = args.jobs.min(work.cells.len() + work.searches.len()).max(1);
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let per_job = (threads / jobs).max(1);
 
     let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(grid.cells.len() as u64);
+        let bar = ProgressBar::new(work.cells.len() as u64);
         bar.set_style(
             ProgressStyle::with_template(
                 "{elapsed_precise} [{bar:30}] {pos}/{len} cells, {eta} left  {wide_msg}",
@@ -490,13 +715,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let cache = Cache::new(&args.results);
     cache.sweep();
     let runner = Runner {
-        grid: &grid,
+        grid,
         cache,
         device,
         force: args.force,
+        cached_only: work.cached_only,
         provenance: Provenance::detect(device),
         fresh: Mutex::new(HashSet::new()),
-        locks: Mutex::new(HashMap::new()),
+        intact: Mutex::new(HashSet::new()),
         computed: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         progress: progress.clone(),
@@ -538,13 +764,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
         progress.inc(1);
     };
     let next = AtomicUsize::new(0);
-    let rows: Mutex<Vec<Row>> = Mutex::new(Vec::with_capacity(grid.cells.len()));
+    let rows: Mutex<Vec<Row>> = Mutex::new(Vec::with_capacity(work.cells.len()));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
                 with_data(&|data| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(cell) = grid.cells.get(i) else { break };
+                    let Some(cell) = order.get(i).map(|&c| &grid.cells[c]) else {
+                        break;
+                    };
                     let row = runner.run_cell(cell, data, &|_| {});
                     announce(&row);
                     if let Ok(mut rows) = rows.lock() {
@@ -558,23 +786,23 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .into_inner()
         .map_err(|_| anyhow!("a worker panicked"))?;
     rows.sort_by_key(|r| r.index);
-    if rows.len() != grid.cells.len() {
+    if rows.len() != work.cells.len() {
         return Err(anyhow!(
             "{} of {} cells produced no row",
-            grid.cells.len() - rows.len(),
-            grid.cells.len()
+            work.cells.len() - rows.len(),
+            work.cells.len()
         ));
     }
-    if !grid.searches.is_empty() {
+    if !work.searches.is_empty() {
         let references = search::references(&rows);
         let next = AtomicUsize::new(0);
         let searched: Mutex<Vec<(usize, Vec<Row>)>> = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
-            for _ in 0..jobs.min(grid.searches.len()) {
+            for _ in 0..jobs.min(work.searches.len()) {
                 scope.spawn(|| {
                     with_data(&|data| loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(group) = grid.searches.get(i) else {
+                        let Some(group) = work.searches.get(i).map(|&g| &grid.searches[g]) else {
                             break;
                         };
                         let found = runner.run_search(group, &references, data, &announce);
@@ -588,10 +816,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         let mut searched = searched
             .into_inner()
             .map_err(|_| anyhow!("a worker panicked"))?;
-        if searched.len() != grid.searches.len() {
+        if searched.len() != work.searches.len() {
             return Err(anyhow!(
                 "{} searches produced no row",
-                grid.searches.len() - searched.len()
+                work.searches.len() - searched.len()
             ));
         }
         searched.sort_by_key(|(i, _)| *i);
@@ -603,7 +831,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
     }
     progress.finish_and_clear();
-    nq_report::table::write_results(&out, &rows)?;
+    if work.table {
+        nq_report::table::write_results(&out, &rows)?;
+    }
     let failed = rows.iter().filter(|r| r.status != "ok").count();
     print_line(&serde_json::to_string(&Summary {
         grid: grid.name.clone(),
@@ -622,4 +852,50 @@ pub fn run(args: &RunArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_take_one_cell_of_each_quantized_network_before_the_second() {
+        let grid = grid::parse(
+            r#"
+name = "order"
+description = "two codings share each quantized network"
+[model]
+arch = "lenet5"
+dataset = "fashion-mnist"
+[train]
+epochs = 1
+optimizer = "adam"
+lr = 1e-3
+batch_size = 64
+[grid]
+seed = [0]
+method = ["none", "kmeans"]
+k = [4, 8]
+coding = ["huffman", "fixed"]
+"#,
+            Path::new("order.toml"),
+        )
+        .unwrap();
+        let ids = |order: Vec<usize>| -> Vec<String> {
+            order.iter().map(|&i| grid.cells[i].id.clone()).collect()
+        };
+        let all: Vec<usize> = (0..grid.cells.len()).collect();
+        assert_eq!(
+            ids(parallel_order(&grid, &all)),
+            [
+                "s0.none.none",
+                "s0.none.kmeans.k4.none.layer.huffman",
+                "s0.none.kmeans.k8.none.layer.huffman",
+                "s0.none.kmeans.k4.none.layer.fixed",
+                "s0.none.kmeans.k8.none.layer.fixed",
+            ]
+        );
+        // the grid's own order keeps the codings of one network together
+        assert_eq!(grid.cells[2].id, "s0.none.kmeans.k4.none.layer.fixed");
+    }
 }

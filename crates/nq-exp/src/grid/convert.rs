@@ -16,7 +16,7 @@ use super::raw::{
 use super::spans::KeySpans;
 use super::spec::{
     EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelSpec, OptimizerSpec, PruneSettings,
-    PruneSpec, ScheduleSpec, SearchSettings, TrainSpec,
+    PruneSpec, ScheduleSpec, SearchSettings, TrainSpec, MAX_K,
 };
 use super::GridError;
 use crate::search::SearchSpace;
@@ -422,6 +422,11 @@ fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError
         .k
         .map(|v| range(ctx, "search.k", &v, 1).map(|(min, max)| SearchSpace::K { min, max }))
         .transpose()?;
+    if let Some(SearchSpace::K { max, .. }) = k {
+        ctx.ensure(max <= MAX_K, "search.k", || {
+            format!("expected max <= {MAX_K}, got {max}")
+        })?;
+    }
     let ratio = raw.lambda_ratio.unwrap_or(1.25);
     ctx.ensure(
         ratio.is_finite() && ratio > 1.0,

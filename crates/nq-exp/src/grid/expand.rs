@@ -15,6 +15,7 @@ use super::convert::{Context, QuantizerSettings};
 use super::raw::RawAxes;
 use super::spec::{
     CellSpec, FinetuneSpec, ImportanceSpec, MethodSpec, PruneSpec, SearchGroup, SearchSettings,
+    MAX_K,
 };
 use super::GridError;
 use crate::search::SearchSpace;
@@ -163,7 +164,9 @@ impl Axes {
         if uses_k {
             no_duplicates(ctx, "grid.k", &k, |v| v.to_string())?;
             for &v in &k {
-                ctx.ensure(v >= 1, "grid.k", || format!("expected k >= 1, got {v}"))?;
+                ctx.ensure((1..=MAX_K).contains(&v), "grid.k", || {
+                    format!("expected 1 <= k <= {MAX_K}, got {v}")
+                })?;
             }
         }
         if uses_lambda {

@@ -62,7 +62,7 @@
 //! [search]                 # optional: search the parameter instead of sweeping it
 //! budget = 0.1               # points of top-1 (mean over the seeds) allowed below the
 //!                            # network unquantized (needs "none" in grid.method)
-//! # k = [2, 64]              # kmeans, kmeans-optimal, uniform: k searched in [min, max]
+//! # k = [2, 64]              # kmeans, kmeans-optimal, uniform: k searched in [min, max] (max <= 65,536)
 //! # lambda = [1e-5, 1e-2]    # ecsq: lambda searched in [min, max]
 //! # lambda_ratio = 1.25      # the lambda search ends when its bracket is this narrow
 //!
@@ -72,7 +72,7 @@
 //! # prune = ["none"]         # "none" or names of [prune.*]
 //! # weighting = ["none"]     # "none" or names of [importance.*]
 //! # scope = ["layer"]        # layer | global
-//! # k = [...]                # kmeans, kmeans-optimal, uniform
+//! # k = [...]                # kmeans, kmeans-optimal, uniform; each 1 to 65,536
 //! # lambda = [...]           # ecsq
 //! # coding = ["huffman"]     # huffman | fixed
 //! # finetune = [false]

@@ -11,6 +11,11 @@ use serde::Serialize;
 
 use crate::search::SearchSpace;
 
+/// The most clusters a grid may ask for (`grid.k`, `search.k`): 2^16. Past
+/// it the index alone costs half a float32 weight, and k-means' cost, which
+/// grows with N k, runs to hours on the networks here.
+pub const MAX_K: usize = 1 << 16;
+
 /// The network and its data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelSpec {

@@ -191,6 +191,24 @@ fn step_schedule_needs_its_step() {
 }
 
 #[test]
+fn k_out_of_range() {
+    mistake(
+        "k = [4, 8]",
+        "k = [4, 0]",
+        "grid.k",
+        33,
+        "expected 1 <= k <= 65536, got 0",
+    );
+    mistake(
+        "k = [4, 8]",
+        "k = [100000000000]",
+        "grid.k",
+        33,
+        "expected 1 <= k <= 65536, got 100000000000",
+    );
+}
+
+#[test]
 fn keep_out_of_range() {
     mistake("keep = 0.1", "keep = 1.5", "prune.paper.keep", 16, "(0, 1]");
 }
@@ -263,7 +281,7 @@ fn unknown_method() {
 
 #[test]
 fn zero_k() {
-    mistake("k = [4, 8]", "k = [0, 8]", "grid.k", 33, "k >= 1");
+    mistake("k = [4, 8]", "k = [0, 8]", "grid.k", 33, "1 <= k");
 }
 
 #[test]
@@ -541,6 +559,7 @@ fn search_mistakes_name_their_key() {
     );
     search_mistake("k = [2, 64]", "k = [64, 2]", "search.k", "min <= max");
     search_mistake("k = [2, 64]", "k = [0, 64]", "search.k", "min >= 1");
+    search_mistake("k = [2, 64]", "k = [2, 65537]", "search.k", "max <= 65536");
     search_mistake("k = [2, 64]", "k = [2, 8, 64]", "search.k", "got 3 values");
     search_mistake(
         "lambda = [1e-5, 1e-2]",
