@@ -341,21 +341,26 @@ pub fn table1(settings: &[Setting]) -> String {
 
 /// The points each search of `settings` tried, in order: its parameter,
 /// mean top-1 over the seeds (± std), whether that met the budget, the
-/// ratio; and the point Table 1's rule picks from them.
+/// ratio; and the point Table 1's rule picks from them. A search is one
+/// id within one grid (grids share ids such as `paper.kmeans...`); the
+/// grid is named when there are several.
 pub fn searches(settings: &[Setting]) -> String {
-    let mut ids: Vec<&str> = Vec::new();
+    let mut ids: Vec<(&str, &str)> = Vec::new();
     for s in settings {
         if let Some(id) = s.search.as_deref() {
-            if !ids.contains(&id) {
-                ids.push(id);
+            if !ids.contains(&(s.experiment.as_str(), id)) {
+                ids.push((s.experiment.as_str(), id));
             }
         }
     }
+    let several_grids = settings
+        .iter()
+        .any(|s| s.experiment != settings[0].experiment);
     let mut out = String::new();
-    for id in ids {
+    for (experiment, id) in ids {
         let mut points: Vec<&Setting> = settings
             .iter()
-            .filter(|s| s.search.as_deref() == Some(id))
+            .filter(|s| s.experiment == experiment && s.search.as_deref() == Some(id))
             .collect();
         points.sort_by_key(|s| s.search_step);
         let first = points[0];
@@ -378,9 +383,14 @@ pub fn searches(settings: &[Setting]) -> String {
             })
             .collect();
         let picked = pick(&points, reference, budget.unwrap_or(TABLE1_TOLERANCE));
+        let grid = if several_grids {
+            format!("`{experiment}`: ")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "- `{id}` ({}; reference {} %, budget {} points): {}; picked: {}",
+            "- {grid}`{id}` ({}; reference {} %, budget {} points): {}; picked: {}",
             method_label(&first.method, first.weighting.as_deref()),
             reference.map_or("-".into(), |r| format!("{r:.2}")),
             budget.map_or("-".into(), |b| b.to_string()),
@@ -477,6 +487,7 @@ mod tests {
     fn searches_list_their_points_in_order_and_the_pick() {
         let point = |step: u64, k: u64, top1: f64, ratio: f64| {
             let mut s = setting("kmeans", Some(k), top1, ratio);
+            s.experiment = "t".into();
             s.search = Some("paper.kmeans".into());
             s.search_step = Some(step);
             s.search_budget = Some(0.1);
@@ -493,6 +504,26 @@ mod tests {
             text,
             "- `paper.kmeans` (k-means; reference 99.00 %, budget 0.1 points): k=64 → 99.00 % (in, 30.00x), \
              k=8 → 98.00 % (out, 60.00x), k=23 → 98.95 % (in, 45.00x); picked: k=23\n"
+        );
+
+        // the same search id in another grid is another search
+        let mut other = point(0, 32, 97.0, 35.0);
+        other.experiment = "other_grid".into();
+        other.search_reference = Some(97.0);
+        let mut settings = settings.to_vec();
+        settings.push(other);
+        let text = searches(&settings);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].starts_with("- `t`: `paper.kmeans` (k-means; reference 99.00 %"),
+            "{text}"
+        );
+        assert!(lines[0].ends_with("picked: k=23"), "{text}");
+        assert_eq!(
+            lines[1],
+            "- `other_grid`: `paper.kmeans` (k-means; reference 97.00 %, budget 0.1 points): \
+             k=32 → 97.00 % (in, 35.00x); picked: k=32"
         );
     }
 
