@@ -306,7 +306,10 @@ fn a_search_walks_its_bisection_over_seeds_and_resumes_from_the_cache() {
         })
         .collect();
     points.sort_by_key(|p| p.0);
-    assert!(points.len() >= 4 && points.len() % 2 == 0, "{points:?}");
+    assert!(
+        points.len() >= 4 && points.len().is_multiple_of(2),
+        "{points:?}"
+    );
     // replay: the search given the same means asks for the same k, step by step
     let mut replay = BoundarySearch::new(SearchSpace::K { min: 2, max: 16 }, reference - 1.0);
     for pair in points.chunks(2) {
