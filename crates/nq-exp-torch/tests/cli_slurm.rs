@@ -64,6 +64,30 @@ impl Cluster {
         c.env("SLURM_CONF", &self.conf);
         c
     }
+
+    /// `nq-exp run GRID --results RESULTS --launcher slurm EXTRA...`,
+    /// which must succeed; its stdout.
+    fn submit(&self, grid: &Path, results: &Path, extra: &[&str]) -> String {
+        let out = self
+            .nq()
+            .args([
+                "run",
+                s(grid),
+                "--results",
+                s(results),
+                "--launcher",
+                "slurm",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
 }
 
 impl Drop for Cluster {
@@ -112,25 +136,9 @@ fn a_grid_runs_through_slurm_like_a_local_run_and_resumes_after_a_cancel() {
 
     // the whole grid, waited for
     let results = tmp.path().join("through-slurm");
-    let out = cluster
-        .nq()
-        .args([
-            "run",
-            s(&grid),
-            "--results",
-            s(&results),
-            "--launcher",
-            "slurm",
-        ])
-        .args(["--wait", "--max-parallel", "2"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let submitted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let submitted: Value =
+        serde_json::from_str(&cluster.submit(&grid, &results, &["--wait", "--max-parallel", "2"]))
+            .unwrap();
     assert_eq!(submitted["cells"], 9, "{submitted}");
     let phases: Vec<&str> = submitted["submission"]["jobs"]
         .as_array()
@@ -164,28 +172,8 @@ fn a_grid_runs_through_slurm_like_a_local_run_and_resumes_after_a_cancel() {
 
     // nothing missing: nothing submitted, the table written from the cache
     std::fs::remove_file(results.join("tiny/results.csv")).unwrap();
-    let again = cluster
-        .nq()
-        .args([
-            "run",
-            s(&grid),
-            "--results",
-            s(&results),
-            "--launcher",
-            "slurm",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    let first_line = String::from_utf8_lossy(&again.stdout)
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
+    let again_stdout = cluster.submit(&grid, &results, &[]);
+    let first_line = again_stdout.lines().next().unwrap().to_owned();
     let again: Value = serde_json::from_str(&first_line).unwrap();
     assert!(again["submission"].is_null(), "{again}");
     assert_eq!(again["cells"], 0, "{again}");
@@ -193,25 +181,8 @@ fn a_grid_runs_through_slurm_like_a_local_run_and_resumes_after_a_cancel() {
 
     // cancelled half way, then the same command again
     let results = tmp.path().join("cancelled");
-    let out = cluster
-        .nq()
-        .args([
-            "run",
-            s(&grid),
-            "--results",
-            s(&results),
-            "--launcher",
-            "slurm",
-        ])
-        .args(["--max-parallel", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first: Value =
+        serde_json::from_str(&cluster.submit(&grid, &results, &["--max-parallel", "1"])).unwrap();
     let jobs = job_ids(&first);
     let deadline = Instant::now() + Duration::from_secs(300);
     while results_done(&results) < 2 {
@@ -249,25 +220,8 @@ fn a_grid_runs_through_slurm_like_a_local_run_and_resumes_after_a_cancel() {
         "{status_text}"
     );
 
-    let out = cluster
-        .nq()
-        .args([
-            "run",
-            s(&grid),
-            "--results",
-            s(&results),
-            "--launcher",
-            "slurm",
-            "--wait",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let resumed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resumed: Value =
+        serde_json::from_str(&cluster.submit(&grid, &results, &["--wait"])).unwrap();
     assert_eq!(
         resumed["cells"].as_u64().unwrap() as usize,
         9 - done_before,
