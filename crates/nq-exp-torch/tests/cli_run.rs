@@ -40,7 +40,9 @@ fn killed_run_resumes_from_the_cache_with_the_same_rows() {
         );
         let results_done = std::fs::read_dir(&first_result)
             .map(|d| {
-                d.filter(|e| e.as_ref().unwrap().path().join("done.json").is_file())
+                d.map(|e| e.unwrap())
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .filter(|e| e.path().join("manifest.json").is_file())
                     .count()
             })
             .unwrap_or(0);

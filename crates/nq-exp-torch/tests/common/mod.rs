@@ -123,7 +123,10 @@ pub fn done_stages(results: &Path) -> usize {
     };
     stages
         .flat_map(|s| std::fs::read_dir(s.unwrap().path()).unwrap())
-        .filter(|d| d.as_ref().unwrap().path().join("done.json").is_file())
+        .map(|d| d.unwrap())
+        // a stage is complete once moved into place under its key
+        .filter(|d| !d.file_name().to_string_lossy().starts_with('.'))
+        .filter(|d| d.path().join("manifest.json").is_file())
         .count()
 }
 
