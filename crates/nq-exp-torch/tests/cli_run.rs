@@ -313,7 +313,7 @@ fn a_search_walks_its_bisection_over_seeds_and_resumes_from_the_cache() {
         "{points:?}"
     );
     // replay: the search given the same means asks for the same k, step by step
-    let mut replay = BoundarySearch::new(SearchSpace::K { min: 2, max: 16 }, reference - 1.0);
+    let mut replay = BoundarySearch::new(SearchSpace::k(2, 16), reference - 1.0);
     for pair in points.chunks(2) {
         assert_eq!(pair[0].0, pair[1].0);
         assert_eq!(pair[0].1, pair[1].1, "both seeds at one point");

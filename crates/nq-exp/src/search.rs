@@ -18,9 +18,12 @@
 //!   ending when the bracket's ratio is at most `ratio`; values are rounded
 //!   to 3 significant digits so that cell ids and cache keys stay readable.
 //!
-//! The conservative end is tried first; if even it misses the budget the
-//! search ends there. The aggressive end is tried only when the bracket
-//! reaches it.
+//! The conservative end is tried first. If even it misses the budget, the
+//! search widens the range past it, doubling `k` or halving `lambda` up to
+//! the space's `limit` (`search.widen` in a grid), and ends at the first
+//! point that passes or at the limit; bisection then goes on between that
+//! point and the last one that failed. The aggressive end is tried only
+//! when the bracket reaches it.
 
 use serde::Serialize;
 
@@ -32,17 +35,23 @@ pub enum SearchSpace {
     K {
         /// Smallest `k` tried.
         min: usize,
-        /// Largest `k` tried (tried first).
+        /// The `k` tried first.
         max: usize,
+        /// Largest `k` tried, when `max` and its doublings miss the budget
+        /// (`max` for no widening).
+        limit: usize,
     },
     /// ECSQ's `lambda` in `[min, max]`; larger is more aggressive.
     Lambda {
-        /// Smallest `lambda` (tried first).
+        /// The `lambda` tried first.
         min: f64,
         /// Largest `lambda` tried.
         max: f64,
         /// The search ends when the bracket's `high / low` is at most this.
         ratio: f64,
+        /// Smallest `lambda` tried, when `min` and its halvings miss the
+        /// budget (`min` for no widening).
+        limit: f64,
     },
 }
 
@@ -61,6 +70,38 @@ impl SearchSpace {
         match *self {
             SearchSpace::K { min, .. } => min as f64,
             SearchSpace::Lambda { max, .. } => max,
+        }
+    }
+
+    /// A `k` range `[min, max]` that does not widen.
+    pub fn k(min: usize, max: usize) -> Self {
+        SearchSpace::K {
+            min,
+            max,
+            limit: max,
+        }
+    }
+
+    /// The next point past `value` (a failed conservative point) when the
+    /// range widens: `k` doubled or `lambda` halved, not past the limit;
+    /// `None` at the limit.
+    fn wider(&self, value: f64) -> Option<f64> {
+        match *self {
+            SearchSpace::K { limit, .. } => {
+                (value < limit as f64).then(|| (value * 2.0).min(limit as f64))
+            }
+            SearchSpace::Lambda { limit, .. } => {
+                (value > limit).then(|| round_significant(value / 2.0, 3).max(limit))
+            }
+        }
+    }
+
+    /// The whole span the search may visit, widening included, as
+    /// `(low, high)`.
+    fn reach(&self) -> (f64, f64) {
+        match *self {
+            SearchSpace::K { min, limit, .. } => (min as f64, limit as f64),
+            SearchSpace::Lambda { max, limit, .. } => (limit, max),
         }
     }
 
@@ -138,8 +179,11 @@ impl BoundarySearch {
     /// The next point to evaluate, or `None` when the search is over.
     pub fn next(&self) -> Option<f64> {
         let Some(passing) = self.passing else {
-            // nothing passed yet: start at the conservative end, and stop if it failed
-            return self.tried.is_empty().then(|| self.space.conservative());
+            // nothing passed yet: start at the conservative end, then widen past it
+            return match self.failing {
+                None => Some(self.space.conservative()),
+                Some(failing) => self.space.wider(failing),
+            };
         };
         match self.failing {
             Some(failing) if self.space.adjacent(passing, failing) => None,
@@ -196,13 +240,10 @@ impl BoundarySearch {
                 .tried()
                 .len()
         };
-        let (low, high) = match space {
-            SearchSpace::K { min, max } => (min as f64, max as f64),
-            SearchSpace::Lambda { min, max, .. } => (min, max),
-        };
+        let (low, high) = space.reach();
         let edges: Vec<f64> = match space {
-            SearchSpace::K { min, max } if max - min <= 4096 => {
-                (min..=max + 1).map(|k| k as f64).collect()
+            SearchSpace::K { min, limit, .. } if limit - min <= 4096 => {
+                (min..=limit + 1).map(|k| k as f64).collect()
             }
             _ => (0..=400)
                 .map(|i| low * (high / low).powf(i as f64 / 400.0))
@@ -237,28 +278,75 @@ mod tests {
     #[test]
     fn k_search_finds_the_smallest_passing_k() {
         // accuracy 90 - 20 / k: k >= 20 keeps 89
-        let s = search(SearchSpace::K { min: 2, max: 64 }, 89.0, |k| {
-            90.0 - 20.0 / k
-        });
+        let s = search(SearchSpace::k(2, 64), 89.0, |k| 90.0 - 20.0 / k);
         assert_eq!(s.boundary(), Some(20.0));
         let values: Vec<f64> = s.tried().iter().map(|t| t.value).collect();
         // 64 passes; sqrt(2 * 64) = 11.3 fails; sqrt(11 * 64) = 26.5 passes; ...
         assert_eq!(&values[..3], &[64.0, 11.0, 27.0]);
-        assert!(
-            s.tried().len() <= BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 64 })
-        );
+        assert!(s.tried().len() <= BoundarySearch::most_evaluations(SearchSpace::k(2, 64)));
     }
 
     #[test]
     fn a_failing_conservative_end_ends_the_search() {
-        let s = search(SearchSpace::K { min: 2, max: 64 }, 95.0, |_| 90.0);
+        let s = search(SearchSpace::k(2, 64), 95.0, |_| 90.0);
         assert_eq!(s.tried().len(), 1);
         assert_eq!(s.boundary(), None);
     }
 
     #[test]
+    fn a_failing_conservative_end_widens_the_range_up_to_its_limit() {
+        // accuracy 90 - 20 / k: k >= 100 keeps 89.8
+        let space = SearchSpace::K {
+            min: 4,
+            max: 64,
+            limit: 256,
+        };
+        let s = search(space, 89.8, |k| 90.0 - 20.0 / k);
+        let values: Vec<f64> = s.tried().iter().map(|t| t.value).collect();
+        // 64 fails, 128 passes, then bisection between them
+        assert_eq!(&values[..3], &[64.0, 128.0, 91.0]);
+        assert_eq!(s.boundary(), Some(100.0));
+        assert!(s.tried().len() <= BoundarySearch::most_evaluations(space));
+
+        // nothing passes: 64, 128, 256, then the search ends at the limit
+        let s = search(space, 95.0, |_| 90.0);
+        let values: Vec<f64> = s.tried().iter().map(|t| t.value).collect();
+        assert_eq!(values, [64.0, 128.0, 256.0]);
+        assert_eq!(s.boundary(), None);
+
+        // a limit that is not a doubling is tried last
+        let s = search(
+            SearchSpace::K {
+                min: 4,
+                max: 64,
+                limit: 100,
+            },
+            95.0,
+            |_| 90.0,
+        );
+        let values: Vec<f64> = s.tried().iter().map(|t| t.value).collect();
+        assert_eq!(values, [64.0, 100.0]);
+    }
+
+    #[test]
+    fn a_failing_lambda_halves_down_to_its_limit() {
+        let space = SearchSpace::Lambda {
+            min: 1e-5,
+            max: 1e-2,
+            ratio: 1.3,
+            limit: 2.5e-6,
+        };
+        // passes at lambda <= 4e-6 only
+        let s = search(space, 89.0, |l| if l <= 4e-6 { 90.0 } else { 80.0 });
+        let values: Vec<f64> = s.tried().iter().map(|t| t.value).collect();
+        assert_eq!(&values[..3], &[1e-5, 5e-6, 2.5e-6]);
+        let b = s.boundary().unwrap();
+        assert!(b <= 4e-6 && b * 1.3 >= 4e-6 * 0.99, "{b}");
+    }
+
+    #[test]
     fn an_aggressive_end_that_passes_is_the_answer() {
-        let s = search(SearchSpace::K { min: 2, max: 64 }, 0.0, |_| 90.0);
+        let s = search(SearchSpace::k(2, 64), 0.0, |_| 90.0);
         assert_eq!(s.boundary(), Some(2.0));
         assert_eq!(s.tried().last().unwrap().value, 2.0);
     }
@@ -269,6 +357,7 @@ mod tests {
             min: 1e-5,
             max: 1e-2,
             ratio: 1.25,
+            limit: 1e-5,
         };
         // accuracy falls past lambda = 3.3e-4
         let s = search(space, 89.0, |l| if l <= 3.3e-4 { 90.0 } else { 80.0 });
@@ -282,15 +371,9 @@ mod tests {
 
     #[test]
     fn most_evaluations_bounds_the_walk() {
-        assert_eq!(
-            BoundarySearch::most_evaluations(SearchSpace::K { min: 5, max: 5 }),
-            1
-        );
-        assert_eq!(
-            BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 3 }),
-            2
-        );
-        let n = BoundarySearch::most_evaluations(SearchSpace::K { min: 2, max: 64 });
+        assert_eq!(BoundarySearch::most_evaluations(SearchSpace::k(5, 5)), 1);
+        assert_eq!(BoundarySearch::most_evaluations(SearchSpace::k(2, 3)), 2);
+        let n = BoundarySearch::most_evaluations(SearchSpace::k(2, 64));
         assert!((6..=12).contains(&n), "{n}");
     }
 
@@ -301,17 +384,29 @@ mod tests {
         #[test]
         fn finds_the_boundary_of_monotone_scores(min in 1usize..20, span in 0usize..300, edge in 0usize..400) {
             let max = min + span;
-            let space = SearchSpace::K { min, max };
+            let space = SearchSpace::k(min, max);
             let s = search(space, 0.5, |k| if k as usize >= edge { 1.0 } else { 0.0 });
             prop_assert!(s.tried().len() <= BoundarySearch::most_evaluations(space));
             let want = (edge.max(min) <= max).then(|| edge.max(min) as f64);
             prop_assert_eq!(s.boundary(), want);
         }
 
+        /// The same with widening: the boundary may lie past `max`, up to the limit.
+        #[test]
+        fn finds_a_boundary_past_max_when_widening(min in 1usize..20, span in 0usize..100, widen in 1usize..8, edge in 0usize..1000) {
+            let max = min + span;
+            let limit = max * widen;
+            let space = SearchSpace::K { min, max, limit };
+            let s = search(space, 0.5, |k| if k as usize >= edge { 1.0 } else { 0.0 });
+            prop_assert!(s.tried().len() <= BoundarySearch::most_evaluations(space));
+            let want = (edge.max(min) <= limit).then(|| edge.max(min) as f64);
+            prop_assert_eq!(s.boundary(), want);
+        }
+
         #[test]
         fn finds_the_lambda_boundary_within_its_ratio(edge in -6.0f64..-1.0, ratio in 1.05f64..2.0) {
             let edge = 10f64.powf(edge);
-            let space = SearchSpace::Lambda { min: 1e-6, max: 1e-1, ratio };
+            let space = SearchSpace::Lambda { min: 1e-6, max: 1e-1, ratio, limit: 1e-6 };
             let s = search(space, 0.5, |l| if l <= edge { 1.0 } else { 0.0 });
             let b = s.boundary().unwrap();
             prop_assert!(b <= edge);

@@ -418,13 +418,26 @@ fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError
     ctx.ensure(raw.k.is_some() || raw.lambda.is_some(), "search", || {
         "expected a range to search: k = [min, max], lambda = [min, max] or both".into()
     })?;
+    let widen = raw.widen.unwrap_or(1);
+    ctx.ensure(widen >= 1, "search.widen", || {
+        format!("expected a factor >= 1, got {widen}")
+    })?;
     let k = raw
         .k
-        .map(|v| range(ctx, "search.k", &v, 1).map(|(min, max)| SearchSpace::K { min, max }))
+        .map(|v| {
+            range(ctx, "search.k", &v, 1).map(|(min, max)| SearchSpace::K {
+                min,
+                max,
+                limit: max.saturating_mul(widen as usize),
+            })
+        })
         .transpose()?;
-    if let Some(SearchSpace::K { max, .. }) = k {
+    if let Some(SearchSpace::K { max, limit, .. }) = k {
         ctx.ensure(max <= MAX_K, "search.k", || {
             format!("expected max <= {MAX_K}, got {max}")
+        })?;
+        ctx.ensure(limit <= MAX_K, "search.widen", || {
+            format!("expected search.k's max times widen <= {MAX_K}, got {limit}")
         })?;
     }
     let ratio = raw.lambda_ratio.unwrap_or(1.25);
@@ -444,8 +457,14 @@ fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError
             ctx.ensure(v.iter().all(|l| l.is_finite()), "search.lambda", || {
                 "expected finite values".into()
             })?;
-            range(ctx, "search.lambda", &v, f64::MIN_POSITIVE)
-                .map(|(min, max)| SearchSpace::Lambda { min, max, ratio })
+            range(ctx, "search.lambda", &v, f64::MIN_POSITIVE).map(|(min, max)| {
+                SearchSpace::Lambda {
+                    min,
+                    max,
+                    ratio,
+                    limit: min / f64::from(widen),
+                }
+            })
         })
         .transpose()?;
     Ok(SearchSettings {

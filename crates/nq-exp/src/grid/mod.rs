@@ -65,6 +65,8 @@
 //! # k = [2, 64]              # kmeans, kmeans-optimal, uniform: k searched in [min, max] (max <= 65,536)
 //! # lambda = [1e-5, 1e-2]    # ecsq: lambda searched in [min, max]
 //! # lambda_ratio = 1.25      # the lambda search ends when its bracket is this narrow
+//! # widen = 1                # when k's max (lambda's min) misses the budget, try it doubled
+//!                            # (halved) up to this factor: 4 tries k up to 4 max
 //!
 //! [grid]
 //! seed = [0]

@@ -125,4 +125,5 @@ pub struct RawSearch {
     pub k: Option<Vec<usize>>,
     pub lambda: Option<Vec<f64>>,
     pub lambda_ratio: Option<f64>,
+    pub widen: Option<u32>,
 }

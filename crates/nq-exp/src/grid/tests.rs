@@ -536,6 +536,34 @@ fn searched_parameters_become_searches_not_cells() {
     assert_eq!(cell_keys(&g, &point), cell_keys(&swept, twin));
 }
 
+#[test]
+fn widen_sets_how_far_past_its_range_a_search_may_go() {
+    use crate::search::SearchSpace;
+    let spaces = |source: &str| {
+        let g = load_str(source).unwrap();
+        let kmeans = g
+            .searches
+            .iter()
+            .find(|s| s.id.contains(".kmeans."))
+            .unwrap();
+        let ecsq = g.searches.iter().find(|s| s.id.contains(".ecsq.")).unwrap();
+        (kmeans.space, ecsq.space)
+    };
+    let (k, lambda) = spaces(&searched_grid());
+    assert_eq!(k, SearchSpace::k(2, 64));
+    assert!(matches!(lambda, SearchSpace::Lambda { min, limit, .. } if limit == min));
+    let (k, lambda) = spaces(&searched_grid().replace("budget = 0.1", "budget = 0.1\nwiden = 4"));
+    assert_eq!(
+        k,
+        SearchSpace::K {
+            min: 2,
+            max: 64,
+            limit: 256
+        }
+    );
+    assert!(matches!(lambda, SearchSpace::Lambda { limit, .. } if limit == 2.5e-6));
+}
+
 fn search_mistake(from: &str, to: &str, key: &str, needle: &str) {
     let source = searched_grid();
     assert!(
@@ -572,6 +600,18 @@ fn search_mistakes_name_their_key() {
         "lambda = [1e-5, 1e-2]\nlambda_ratio = 1.0",
         "search.lambda_ratio",
         "ratio > 1",
+    );
+    search_mistake(
+        "budget = 0.1",
+        "budget = 0.1\nwiden = 0",
+        "search.widen",
+        "factor >= 1",
+    );
+    search_mistake(
+        "k = [2, 64]",
+        "k = [2, 64]\nwiden = 2048",
+        "search.widen",
+        "<= 65536",
     );
     search_mistake(
         "budget = 0.1",
