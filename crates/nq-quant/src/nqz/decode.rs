@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use super::reader::{corrupt, Reader};
 use super::{
-    coding_from_code, field_bits, EntryKind, StreamBits, MAGIC, MAX_DIMS, POSITION_KINDS,
-    PREAMBLE_BYTES, STORED_PRUNED, STORED_QUANTIZED, STORED_RAW, VERSION,
+    coding_from_code, field_bits, EntryKind, Metadata, StreamBits, MAGIC, MAX_DIMS, POSITION_KINDS,
+    PREAMBLE_BYTES, STORED_PRUNED, STORED_QUANTIZED, STORED_RAW, VERSION, VERSION_WITHOUT_METADATA,
 };
 use crate::error::Result;
 use crate::huffman::{BitReader, Code, Coding, FixedCode, HuffmanCode};
@@ -80,6 +80,8 @@ pub struct Decoded {
     /// Bits per payload stream, payload and header bytes, as the encoder
     /// reported them.
     pub streams: StreamBits,
+    /// The metadata section (empty for a version 1 file).
+    pub metadata: Metadata,
 }
 
 /// Table-of-contents entry before the streams are read.
@@ -99,8 +101,9 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded> {
     decode_with_limits(bytes, Limits::default())
 }
 
-/// Checks magic, version, length and checksum; returns the body.
-fn body_of(bytes: &[u8]) -> Result<&[u8]> {
+/// Checks magic, version, length and checksum; returns the version and the
+/// body.
+fn body_of(bytes: &[u8]) -> Result<(u16, &[u8])> {
     let mut r = Reader::new(bytes, 0);
     let magic = r
         .take(MAGIC.len() as u64, "the magic number")
@@ -109,9 +112,10 @@ fn body_of(bytes: &[u8]) -> Result<&[u8]> {
         return Err(corrupt("bad magic: not an .nqz file"));
     }
     let version = r.u16("the version")?;
-    if version != VERSION {
+    if !(VERSION_WITHOUT_METADATA..=VERSION).contains(&version) {
         return Err(corrupt(format!(
-            "unsupported version {version} (this reader reads version {VERSION})"
+            "unsupported version {version} (this reader reads versions \
+             {VERSION_WITHOUT_METADATA} to {VERSION})"
         )));
     }
     let flags = r.u16("the flags")?;
@@ -140,7 +144,35 @@ fn body_of(bytes: &[u8]) -> Result<&[u8]> {
             "checksum mismatch: stored {stored_crc:08x}, computed {crc:08x}"
         )));
     }
-    Ok(body)
+    Ok((version, body))
+}
+
+/// Section 7 (version 2): key and value pairs, keys unique and in order.
+fn read_metadata(r: &mut Reader<'_>) -> Result<Metadata> {
+    let n = r.u32("the metadata count")?;
+    // key length and value length
+    r.check_count(u64::from(n), 6, "metadata")?;
+    let mut metadata = Metadata::new();
+    for i in 0..n {
+        let key_len = r.u16("a metadata key length")?;
+        let key = std::str::from_utf8(r.take(u64::from(key_len), "a metadata key")?)
+            .map_err(|_| corrupt(format!("metadata entry {i}: key is not UTF-8")))?
+            .to_owned();
+        let value_len = r.u32("a metadata value length")?;
+        let value = std::str::from_utf8(r.take(u64::from(value_len), "a metadata value")?)
+            .map_err(|_| corrupt(format!("metadata `{key}`: value is not UTF-8")))?
+            .to_owned();
+        if metadata
+            .last_key_value()
+            .is_some_and(|(last, _)| *last >= key)
+        {
+            return Err(corrupt(format!(
+                "metadata `{key}`: keys must be unique and in order"
+            )));
+        }
+        metadata.insert(key, value);
+    }
+    Ok(metadata)
 }
 
 fn read_entries(r: &mut Reader<'_>, limits: Limits) -> Result<Vec<Entry>> {
@@ -288,7 +320,7 @@ fn read_stream(
 /// truncated or inconsistent table or stream, or a file that would decode
 /// to more than `limits.max_elements` elements.
 pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
-    let body = body_of(bytes)?;
+    let (version, body) = body_of(bytes)?;
     let mut r = Reader::new(body, PREAMBLE_BYTES);
     let entries = read_entries(&mut r, limits)?;
     let codebooks = read_codebooks(&mut r)?;
@@ -427,6 +459,11 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
             stored,
         });
     }
+    let metadata = if version == VERSION_WITHOUT_METADATA {
+        Metadata::new()
+    } else {
+        read_metadata(&mut r)?
+    };
     if r.remaining() > 0 {
         return Err(corrupt(format!(
             "{} bytes left over at offset {}",
@@ -448,5 +485,6 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
             .map(|(c, coding, _)| (c, coding))
             .collect(),
         streams,
+        metadata,
     })
 }

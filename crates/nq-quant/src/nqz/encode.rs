@@ -4,8 +4,9 @@ use std::collections::HashSet;
 
 use super::reader::Put;
 use super::{
-    coding_code, field_bits, CodebookIn, EntryKind, Storage, StreamBits, TensorIn, MAGIC, MAX_DIMS,
-    POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_QUANTIZED, STORED_RAW, VERSION,
+    coding_code, field_bits, CodebookIn, EntryKind, Metadata, Storage, StreamBits, TensorIn, MAGIC,
+    MAX_DIMS, POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_QUANTIZED, STORED_RAW, VERSION,
+    VERSION_WITHOUT_METADATA,
 };
 use crate::error::{QuantError, Result};
 use crate::huffman::{BitWriter, Bits, Code, Coding, HuffmanCode};
@@ -238,6 +239,24 @@ fn position_streams(
     Ok((fields, streams))
 }
 
+/// Section 7: the count, then each key and value with its length.
+fn put_metadata(body: &mut Vec<u8>, metadata: &Metadata) -> Result<()> {
+    let too_long = |what: &str, key: &str| {
+        QuantError::Inconsistent(format!("metadata {what} of `{key:.40}` is too long"))
+    };
+    body.put_u32(
+        u32::try_from(metadata.len())
+            .map_err(|_| QuantError::Inconsistent("more than 2^32 metadata entries".into()))?,
+    );
+    for (key, value) in metadata {
+        body.put_u16(u16::try_from(key.len()).map_err(|_| too_long("key", key))?);
+        body.extend_from_slice(key.as_bytes());
+        body.put_u32(u32::try_from(value.len()).map_err(|_| too_long("value", key))?);
+        body.extend_from_slice(value.as_bytes());
+    }
+    Ok(())
+}
+
 fn put_stream(body: &mut Vec<u8>, bits: &Bits) {
     body.put_u64(bits.bits);
     body.extend_from_slice(&bits.bytes);
@@ -253,6 +272,19 @@ fn put_stream(body: &mut Vec<u8>, bits: &Bits) {
 /// are not strictly increasing inside the tensor, or a pruned tensor of
 /// kind `Other`.
 pub fn encode(codebooks: &[CodebookIn<'_>], tensors: &[TensorIn<'_>]) -> Result<Encoded> {
+    encode_with_metadata(codebooks, tensors, &Metadata::new())
+}
+
+/// [`encode`], with `metadata` in the file's metadata section (version 2;
+/// without metadata the file is version 1, as [`encode`] writes it). The
+/// metadata is header, not payload: it does not count in the size
+/// accounting. Fails on a key longer than 65,535 bytes or a value longer
+/// than 2^32 - 1.
+pub fn encode_with_metadata(
+    codebooks: &[CodebookIn<'_>],
+    tensors: &[TensorIn<'_>],
+    metadata: &Metadata,
+) -> Result<Encoded> {
     if tensors.len() > u32::MAX as usize {
         return Err(QuantError::Inconsistent("more than 2^32 tensors".into()));
     }
@@ -333,6 +365,9 @@ pub fn encode(codebooks: &[CodebookIn<'_>], tensors: &[TensorIn<'_>]) -> Result<
             streams.float_bits += 32 * values.len() as u64;
         }
     }
+    if !metadata.is_empty() {
+        put_metadata(&mut body, metadata)?;
+    }
 
     let whole_bytes = streams.codebook_bits
         + streams.code_table_bits
@@ -347,7 +382,11 @@ pub fn encode(codebooks: &[CodebookIn<'_>], tensors: &[TensorIn<'_>]) -> Result<
 
     let mut bytes = Vec::with_capacity(PREAMBLE_BYTES as usize + body.len());
     bytes.extend_from_slice(&MAGIC);
-    bytes.put_u16(VERSION);
+    bytes.put_u16(if metadata.is_empty() {
+        VERSION_WITHOUT_METADATA
+    } else {
+        VERSION
+    });
     bytes.put_u16(0);
     bytes.put_u64(body.len() as u64);
     bytes.put_u32(crc32c::crc32c(&body));

@@ -33,7 +33,7 @@ mod reader;
 mod tests;
 
 pub use decode::{decode, decode_with_limits, Decoded, DecodedTensor, Limits, StoredAs};
-pub use encode::{encode, Encoded};
+pub use encode::{encode, encode_with_metadata, Encoded};
 
 use crate::huffman::Coding;
 
@@ -41,8 +41,18 @@ use crate::huffman::Coding;
 /// name, and line endings that text-mode transfers would mangle).
 pub const MAGIC: [u8; 8] = *b"\x89NQZ\r\n\x1a\n";
 
-/// The format version this crate writes and reads.
-pub const VERSION: u16 = 1;
+/// The newest format version, which this crate writes when a file has
+/// metadata: version 2 adds the metadata section to version 1.
+pub const VERSION: u16 = 2;
+
+/// The version written for a file without metadata (byte for byte what
+/// earlier writers wrote); both are read.
+pub const VERSION_WITHOUT_METADATA: u16 = 1;
+
+/// Free-form text about a file (architecture, input normalisation, the
+/// cell that made it), as safetensors keeps in `__metadata__`: keys and
+/// values are UTF-8, keys unique, in key order.
+pub type Metadata = std::collections::BTreeMap<String, String>;
 
 /// Bytes before the body: magic, version, flags, body length, checksum.
 pub const PREAMBLE_BYTES: u64 = 24;

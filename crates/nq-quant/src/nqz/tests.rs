@@ -207,8 +207,12 @@ fn corrupt_files_get_clear_errors() {
     bad[1] = b'X';
     is_corrupt(decode(&bad), "bad magic");
     let mut bad = good.clone();
+    bad[8] = 3;
+    is_corrupt(decode(&bad), "unsupported version 3");
+    // version 2 promises a metadata section that this version 1 body lacks
+    let mut bad = good.clone();
     bad[8] = 2;
-    is_corrupt(decode(&bad), "unsupported version 2");
+    is_corrupt(decode(&bad), "the metadata count");
     let mut bad = good.clone();
     *bad.last_mut().unwrap() ^= 1;
     is_corrupt(decode(&bad), "checksum mismatch");
@@ -483,5 +487,80 @@ proptest! {
         }
         let limits = Limits { max_elements: 1 << 20 };
         let _ = decode_with_limits(&file, limits);
+    }
+}
+
+fn tiny_with_metadata(metadata: &Metadata) -> Encoded {
+    let centres = [-1.0f32, 1.0];
+    let codebooks = [CodebookIn {
+        centres: &centres,
+        coding: Coding::Fixed,
+    }];
+    let tensors = [TensorIn {
+        name: "w",
+        shape: &[2],
+        kind: EntryKind::Linear,
+        storage: Storage::Quantized {
+            codebook: 0,
+            assignment: &[0, 1],
+        },
+    }];
+    encode_with_metadata(&codebooks, &tensors, metadata).unwrap()
+}
+
+#[test]
+fn metadata_is_a_version_2_section_after_the_floats() {
+    let metadata = Metadata::from([
+        ("arch".to_owned(), "lenet5".to_owned()),
+        ("input.mean".to_owned(), "0.286".to_owned()),
+    ]);
+    let with = tiny_with_metadata(&metadata);
+    let without = tiny_with_metadata(&Metadata::new());
+    assert_eq!(u16::from_le_bytes([without.bytes[8], without.bytes[9]]), 1);
+    assert_eq!(u16::from_le_bytes([with.bytes[8], with.bytes[9]]), 2);
+    // count 4, then (2 + 4 + 4 + 6) and (2 + 10 + 4 + 5) bytes, all header
+    let section = 4 + (2 + 4 + 4 + 6) + (2 + 10 + 4 + 5);
+    assert_eq!(with.bytes.len(), without.bytes.len() + section);
+    assert_eq!(with.streams.payload_bytes, without.streams.payload_bytes);
+    assert_eq!(
+        with.streams.header_bytes,
+        without.streams.header_bytes + section as u64
+    );
+    let tail = &with.bytes[with.bytes.len() - section..];
+    assert_eq!(&tail[..8], &[2, 0, 0, 0, 4, 0, b'a', b'r']);
+    let d = decode(&with.bytes).unwrap();
+    assert_eq!(d.metadata, metadata);
+    assert_eq!(d.streams, with.streams);
+    assert_eq!(d.tensors, decode(&without.bytes).unwrap().tensors);
+    assert!(decode(&without.bytes).unwrap().metadata.is_empty());
+}
+
+#[test]
+fn damaged_metadata_is_named() {
+    let good = tiny_with_metadata(&Metadata::from([
+        ("a".to_owned(), "x".to_owned()),
+        ("b".to_owned(), "y".to_owned()),
+    ]))
+    .bytes;
+    let body = &good[24..];
+    let at = body.len() - (4 + 2 * (2 + 1 + 4 + 1));
+    // keys out of order: swap "a" and "b"
+    let mut b = body.to_vec();
+    b[at + 6] = b'b';
+    b[at + 6 + 8] = b'a';
+    is_corrupt(decode(&with_body(&good, &b)), "unique and in order");
+    // a value that is not UTF-8
+    let mut b = body.to_vec();
+    b[at + 4 + 7] = 0xFF;
+    is_corrupt(
+        decode(&with_body(&good, &b)),
+        "metadata `a`: value is not UTF-8",
+    );
+    // a lying count
+    let mut b = body.to_vec();
+    b[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    is_corrupt(decode(&with_body(&good, &b)), "do not fit");
+    for cut in 24..good.len() {
+        assert!(decode(&with_body(&good, &body[..cut - 24])).is_err());
     }
 }
