@@ -17,6 +17,7 @@ build: setup
 # The test profile has opt-level 1 (Cargo.toml), so torch and quantizer tests run fast.
 test: setup
 	$(CARGO) test --workspace
+	bash scripts/test_python_reader.sh
 
 # Criterion benches of nq-quant, then the peers side by side (results/bench/, copied
 # into results/reference/bench/): scikit-learn's k-means, BackPACK's GGN diagonal, and the

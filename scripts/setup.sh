@@ -18,6 +18,8 @@ set -euo pipefail
 
 TORCH_REQ="torch==2.13.0"
 NUMPY_REQ="numpy"
+SAFETENSORS_REQ="safetensors==0.8.0"  # scripts/use_in_pytorch.py reads unpacked models with it
+MATURIN_REQ="maturin==1.16.0"         # builds the Python reader (crates/nq-py) in make test
 # time: GNU time, peak memory in make bench; slurm-wlm and munge: the single-node cluster
 # (scripts/slurm-local.sh) that tests the Slurm launcher
 DEB_PKGS=(dataset-fashion-mnist time slurm-wlm munge)
@@ -43,7 +45,7 @@ fi
 
 # ---------------------------------------------------------------- Python venv + torch
 user_libtorch="${LIBTORCH:-}"
-reqs=("$NUMPY_REQ")
+reqs=("$NUMPY_REQ" "$SAFETENSORS_REQ" "$MATURIN_REQ")
 if [[ -n "$user_libtorch" ]]; then
     say "LIBTORCH=$user_libtorch is exported: not installing torch; cargo will build against it"
     [[ -e "$user_libtorch/lib/libtorch_cpu.so" || -e "$user_libtorch/lib/libtorch_cpu.dylib" ]] ||

@@ -111,6 +111,88 @@ impl Dataset {
     }
 }
 
+/// What a network trained here expects as input from a dataset, so that a
+/// compressed model can be used outside nq-exp (written into `.nqz` and
+/// unpacked safetensors metadata). The loaders in `nq-nn` normalise with
+/// these numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputFormat {
+    /// Channels, height, width of one image.
+    pub shape: [usize; 3],
+    /// Per channel, subtracted after scaling pixels to [0, 1].
+    pub mean: &'static [f64],
+    /// Per channel, divided by after subtracting the mean.
+    pub std: &'static [f64],
+    /// Class names by label; `None` where they come from the data (ImageNet:
+    /// the class folders in sorted order).
+    pub classes: Option<&'static [&'static str]>,
+    /// The whole transform, in words.
+    pub transform: &'static str,
+}
+
+const SCALE_AND_NORMALISE: &str =
+    "pixels (0 to 255) divided by 255, then (x - mean) / std per channel";
+
+impl Dataset {
+    /// How images of this dataset are fed to the networks (test time).
+    pub fn input(self) -> InputFormat {
+        match self {
+            // mean and standard deviation of the 60,000 training images
+            Dataset::Mnist => InputFormat {
+                shape: [1, 28, 28],
+                mean: &[0.1307],
+                std: &[0.3081],
+                classes: Some(&["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]),
+                transform: SCALE_AND_NORMALISE,
+            },
+            Dataset::FashionMnist => InputFormat {
+                shape: [1, 28, 28],
+                mean: &[0.2860],
+                std: &[0.3530],
+                classes: Some(&[
+                    "T-shirt/top",
+                    "Trouser",
+                    "Pullover",
+                    "Dress",
+                    "Coat",
+                    "Sandal",
+                    "Shirt",
+                    "Sneaker",
+                    "Bag",
+                    "Ankle boot",
+                ]),
+                transform: SCALE_AND_NORMALISE,
+            },
+            Dataset::Cifar10 => InputFormat {
+                shape: [3, 32, 32],
+                mean: &[0.4914, 0.4822, 0.4465],
+                std: &[0.2470, 0.2435, 0.2616],
+                classes: Some(&[
+                    "airplane",
+                    "automobile",
+                    "bird",
+                    "cat",
+                    "deer",
+                    "dog",
+                    "frog",
+                    "horse",
+                    "ship",
+                    "truck",
+                ]),
+                transform: SCALE_AND_NORMALISE,
+            },
+            Dataset::Imagenet => InputFormat {
+                shape: [3, 224, 224],
+                mean: &[0.485, 0.456, 0.406],
+                std: &[0.229, 0.224, 0.225],
+                classes: None,
+                transform: "shorter side resized to 256, centre crop 224 x 224, pixels (0 to \
+                            255) divided by 255, then (x - mean) / std per channel",
+            },
+        }
+    }
+}
+
 /// `$NQ_EXP_CACHE`, else `$XDG_CACHE_HOME/nq-exp`, else `~/.cache/nq-exp`
 /// (the same rule as scripts/setup.sh).
 pub fn cache_dir() -> PathBuf {

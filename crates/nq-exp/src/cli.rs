@@ -21,6 +21,9 @@ pub enum Command {
     Report(crate::report::ReportCommandArgs),
     /// Draw the figures (SVG and PNG) of every grid in DIR.
     Figures(crate::report::ReportArgs),
+    /// Quantize a safetensors checkpoint (no model code, no data) into a
+    /// .nqz file and print its size report.
+    Compress(crate::compress::CompressArgs),
     /// Write a model and the quantizations of its tensors as one .nqz file.
     Pack(crate::pack::PackArgs),
     /// Decode a .nqz file into a float32 safetensors model.
@@ -36,6 +39,7 @@ impl Command {
             Command::Status(args) => crate::slurm::status::run(args),
             Command::Report(args) => crate::report::run_report(args),
             Command::Figures(args) => crate::report::run_figures(args),
+            Command::Compress(args) => crate::compress::run(args),
             Command::Pack(args) => crate::pack::run_pack(args),
             Command::Unpack(args) => crate::pack::run_unpack(args),
         }

@@ -302,7 +302,7 @@ pub fn run_pack(args: &PackArgs) -> Result<()> {
 }
 
 /// Writes `bytes` to a temporary file next to `path`, then renames it.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -320,6 +320,7 @@ struct UnpackSummary {
     tensors: usize,
     elements: u64,
     streams: StreamBits,
+    metadata: nqz::Metadata,
 }
 
 /// Runs `nq-exp unpack`.
@@ -345,7 +346,16 @@ pub fn run_unpack(args: &UnpackArgs) -> Result<()> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("building the safetensors views: {e:?}"))?;
-    let out = safetensors::serialize(views, &None)
+    // the file's metadata (architecture, input normalisation, classes, the
+    // cell that made it) as safetensors keeps it
+    let metadata = (!decoded.metadata.is_empty()).then(|| {
+        decoded
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<std::collections::HashMap<_, _>>()
+    });
+    let out = safetensors::serialize(views, &metadata)
         .map_err(|e| anyhow::anyhow!("serialising safetensors: {e:?}"))?;
     write_atomically(&args.out, &out)?;
     let summary = UnpackSummary {
@@ -354,6 +364,7 @@ pub fn run_unpack(args: &UnpackArgs) -> Result<()> {
         tensors: decoded.tensors.len(),
         elements: decoded.tensors.iter().map(|t| t.values.len() as u64).sum(),
         streams: decoded.streams,
+        metadata: decoded.metadata.clone(),
     };
     crate::error::print_line(&serde_json::to_string(&summary)?)?;
     Ok(())

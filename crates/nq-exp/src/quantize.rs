@@ -40,6 +40,20 @@ pub struct QuantizeArgs {
     /// Importance per weight (same shape), e.g. a Hessian diagonal; all ones if omitted.
     #[arg(long, value_name = "H.npy")]
     pub importance: Option<PathBuf>,
+    /// The quantizer and its parameters.
+    #[command(flatten)]
+    pub quantizer: MethodArgs,
+    /// Code for the cluster indices: fixed length or Huffman.
+    #[arg(long, default_value = "huffman")]
+    pub coding: String,
+    /// Write the centres (float32) and the assignment (uint32, shaped like the weights) to this .npz.
+    #[arg(long, value_name = "OUT.npz")]
+    pub out: Option<PathBuf>,
+}
+
+/// A quantizer and its parameters, as `quantize` and `compress` take them.
+#[derive(Debug, Args)]
+pub struct MethodArgs {
     /// Quantizer.
     #[arg(long, value_enum)]
     pub method: MethodName,
@@ -67,12 +81,6 @@ pub struct QuantizeArgs {
     /// Seed of the initialisation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Code for the cluster indices: fixed length or Huffman.
-    #[arg(long, default_value = "huffman")]
-    pub coding: String,
-    /// Write the centres (float32) and the assignment (uint32, shaped like the weights) to this .npz.
-    #[arg(long, value_name = "OUT.npz")]
-    pub out: Option<PathBuf>,
 }
 
 /// The JSON object printed on stdout.
@@ -96,7 +104,7 @@ struct Summary {
     size: SizeReport,
 }
 
-fn reject_unused(args: &QuantizeArgs, method: MethodName) -> Result<()> {
+fn reject_unused(args: &MethodArgs, method: MethodName) -> Result<()> {
     let name = method
         .to_possible_value()
         .map(|v| v.get_name().to_owned())
@@ -115,7 +123,7 @@ fn reject_unused(args: &QuantizeArgs, method: MethodName) -> Result<()> {
 }
 
 /// Builds the quantizer from the arguments; every mistake is bad input.
-fn method_from_args(args: &QuantizeArgs) -> Result<Method> {
+pub fn method_from_args(args: &MethodArgs) -> Result<Method> {
     reject_unused(args, args.method)?;
     let need_k = |what: &str| {
         args.k
@@ -175,7 +183,7 @@ fn method_from_args(args: &QuantizeArgs) -> Result<Method> {
 
 /// Runs `nq-exp quantize`: prints one JSON object on stdout.
 pub fn run(args: &QuantizeArgs) -> Result<()> {
-    let method = method_from_args(args)?;
+    let method = method_from_args(&args.quantizer)?;
     let coding: Coding = args.coding.parse()?;
     let weights = read_floats(&args.weights)?;
     let importance = match &args.importance {
@@ -210,10 +218,10 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         n: w.len(),
         k: match &method {
             Method::Ecsq(p) => Some(p.k_init),
-            _ => args.k,
+            _ => args.quantizer.k,
         },
-        delta: args.delta,
-        lambda: args.lambda,
+        delta: args.quantizer.delta,
+        lambda: args.quantizer.lambda,
         clusters_used: st.clusters_used,
         iterations: st.iterations,
         distortion_h: st.distortion_h,

@@ -15,8 +15,8 @@
 //!   failed.
 //!
 //! Per cell, `<results>/<grid>/cells/<cell id>/` holds `config.json` (the
-//! resolved cell, its grid settings and stage keys), `row.json` and
-//! `log.txt`.
+//! resolved cell, its grid settings and stage keys), `row.json`,
+//! `log.txt` and, once it is done, `model.nqz` (the cached file, linked).
 
 mod search;
 mod slurm;
@@ -199,6 +199,15 @@ impl Provenance {
                 Device::Cpu => "cpu".into(),
                 _ => "cuda".into(),
             },
+        }
+    }
+
+    /// The git revision, marked `+dirty` when tracked files had changes.
+    fn revision(&self) -> String {
+        if self.git_dirty {
+            format!("{}+dirty", self.git_revision)
+        } else {
+            self.git_revision.clone()
         }
     }
 
@@ -462,7 +471,18 @@ impl Runner<'_> {
             model_dir: &model_dir,
         };
         let mut row: Row = self.stage("result", &keys.result, log, |dir| {
-            let mut row = stages::result(grid, cell, data, device, &up, dir, &mut |m| log.line(m))?;
+            let input = data.input();
+            let metadata = nq_exp::metadata::for_cell(
+                grid,
+                cell,
+                input.image.map(|d| d as usize),
+                input.classes as usize,
+                &self.provenance.revision(),
+            );
+            let mut row =
+                stages::result(grid, cell, data, device, &up, &metadata, dir, &mut |m| {
+                    log.line(m)
+                })?;
             self.provenance.stamp(&mut row);
             Ok(row)
         })?;
@@ -560,8 +580,25 @@ impl Runner<'_> {
                 cell_dir.join("row.json"),
                 serde_json::to_string_pretty(&row).unwrap_or_default(),
             );
+            if row.status == "ok" {
+                let nqz = self
+                    .cache
+                    .dir("result", &keys.result)
+                    .join(stages::NQZ_FILE);
+                link_or_copy(&nqz, &cell_dir.join(stages::NQZ_FILE));
+            }
         }
         row
+    }
+}
+
+/// Puts the cell's `.nqz` beside its row: a hard link to the cached file
+/// (so that a later sweep or quarantine of the cache leaves it whole), a
+/// copy across file systems. Best effort, like the other cell records.
+fn link_or_copy(from: &Path, to: &Path) {
+    let _ = std::fs::remove_file(to);
+    if std::fs::hard_link(from, to).is_err() {
+        let _ = std::fs::copy(from, to);
     }
 }
 

@@ -593,13 +593,15 @@ fn codebooks_of(
     (codebooks, tensors)
 }
 
-/// The network as a `.nqz` file and its accounted size; the file is
-/// decoded again and every tensor checked bit for bit against the model.
+/// The network as a `.nqz` file with `metadata` and its accounted size;
+/// the file is decoded again and every tensor checked bit for bit against
+/// the model.
 fn pack(
     model: &Model,
     scope: Option<nq_quant::scope::Scope>,
     masks: Option<&Masks>,
     coding: nq_quant::huffman::Coding,
+    metadata: &nqz::Metadata,
 ) -> Result<(nqz::Encoded, SizeReport)> {
     let mut variables = BTreeMap::new();
     let mut shapes = BTreeMap::new();
@@ -680,7 +682,7 @@ fn pack(
             })
         })
         .collect();
-    let encoded = nqz::encode(&codebooks, &tensors)?;
+    let encoded = nqz::encode_with_metadata(&codebooks, &tensors, metadata)?;
     let size = compressed_size(&SizeInput {
         codebooks: encoded.codebook_counts.clone(),
         coding,
@@ -723,14 +725,17 @@ pub struct Upstream<'a> {
 }
 
 /// Packs the cell's final network as `dir/model.nqz` under the cell's
-/// coding, checks that it decodes to the network, and measures everything
-/// of a result row (the runner fills in which cell it is and provenance).
+/// coding, with `metadata`, checks that it decodes to the network, and
+/// measures everything of a result row (the runner fills in which cell it
+/// is and provenance).
+#[allow(clippy::too_many_arguments)]
 pub fn result(
     grid: &Grid,
     cell: &CellSpec,
     data: &Data,
     device: Device,
     up: &Upstream<'_>,
+    metadata: &nqz::Metadata,
     dir: &Path,
     log: Log<'_>,
 ) -> Result<Row> {
@@ -741,7 +746,7 @@ pub fn result(
     let accuracy = up.quantized.map_or(network.accuracy, |q| q.accuracy);
     let coding = cell.coding.unwrap_or(nq_quant::huffman::Coding::Huffman);
     let scope = up.quantized.and(cell.scope);
-    let (encoded, size) = pack(&model, scope, masks.as_ref(), coding)?;
+    let (encoded, size) = pack(&model, scope, masks.as_ref(), coding, metadata)?;
     let nqz_path = dir.join(NQZ_FILE);
     std::fs::write(&nqz_path, &encoded.bytes)
         .with_context(|| format!("cannot write {}", nqz_path.display()))?;

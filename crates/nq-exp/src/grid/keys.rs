@@ -44,6 +44,19 @@ fn is_first_revision(revision: &u32) -> bool {
     *revision == 1
 }
 
+/// The revision of the result stage's files, part of its key: 2 since the
+/// `.nqz` carries metadata (architecture, input normalisation, the cell),
+/// so that files cached without it are made again (the network and the
+/// row do not change).
+const RESULT_REVISION: u32 = 2;
+
+/// What the result key hashes: the index coding and the stage's revision.
+#[derive(Serialize)]
+struct ResultSettings<'a> {
+    coding: &'a Option<nq_quant::huffman::Coding>,
+    revision: u32,
+}
+
 /// The keys of the stages of one cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CellKeys {
@@ -106,7 +119,14 @@ pub fn cell_keys(grid: &Grid, cell: &CellSpec) -> CellKeys {
         Some(parent),
         &(&cell.method, cell.scope, &cell.finetune),
     );
-    let result = digest("result", Some(&quantized), &cell.coding);
+    let result = digest(
+        "result",
+        Some(&quantized),
+        &ResultSettings {
+            coding: &cell.coding,
+            revision: RESULT_REVISION,
+        },
+    );
     CellKeys {
         baseline,
         network,

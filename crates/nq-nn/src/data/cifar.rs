@@ -19,8 +19,6 @@ use super::{InMemory, Splits};
 use crate::error::{bad_file, Result};
 
 const RECORD: usize = 1 + 3 * 32 * 32;
-const MEAN: [f64; 3] = [0.4914, 0.4822, 0.4465];
-const STD: [f64; 3] = [0.2470, 0.2435, 0.2616];
 
 /// Reads whole records from one batch file.
 fn read_batch(path: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
@@ -54,8 +52,10 @@ fn to_tensors(labels: Vec<u8>, pixels: Vec<u8>) -> Result<InMemory> {
         .to_kind(Kind::Float)
         .view([n, 3, 32, 32])
         / 255.0;
-    let mean = Tensor::from_slice(&MEAN.map(|v| v as f32)).view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&STD.map(|v| v as f32)).view([1, 3, 1, 1]);
+    let input = nq_catalog::Dataset::Cifar10.input();
+    let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let mean = Tensor::from_slice(&as_f32(input.mean)).view([1, 3, 1, 1]);
+    let std = Tensor::from_slice(&as_f32(input.std)).view([1, 3, 1, 1]);
     let y = Tensor::from_slice(&labels).to_kind(Kind::Int64);
     InMemory::new((x - mean) / std, y, 10)
 }

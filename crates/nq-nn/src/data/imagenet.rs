@@ -19,9 +19,6 @@ use tch::Tensor;
 use super::{Source, Splits};
 use crate::error::{bad_file, NnError, Result};
 
-const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const STD: [f32; 3] = [0.229, 0.224, 0.225];
-
 /// One split of an image folder.
 #[derive(Debug)]
 pub struct ImageFolder {
@@ -108,8 +105,10 @@ impl ImageFolder {
             .view([c, c, 3])
             .to_kind(tch::Kind::Float)
             / 255.0;
-        let mean = Tensor::from_slice(&MEAN).view([3, 1, 1]);
-        let std = Tensor::from_slice(&STD).view([3, 1, 1]);
+        let input = nq_catalog::Dataset::Imagenet.input();
+        let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let mean = Tensor::from_slice(&as_f32(input.mean)).view([3, 1, 1]);
+        let std = Tensor::from_slice(&as_f32(input.std)).view([3, 1, 1]);
         Ok((hwc.permute([2, 0, 1]) - mean) / std)
     }
 }

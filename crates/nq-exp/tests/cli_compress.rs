@@ -1,0 +1,284 @@
+//! `nq-exp compress` on checkpoints as PyTorch writes them: the venv's
+//! PyTorch saves a small network in float16 with a BatchNorm (an int64
+//! counter) and its Adam state; the command prunes, quantizes with Adam's
+//! sqrt(v) as importance and writes a `.nqz` whose unpacked tensors PyTorch
+//! loads back. Bad checkpoints, regexes and importances exit 2 naming the
+//! file and the tensor.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+
+use assert_cmd::Command;
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+use serde_json::Value;
+
+fn nq() -> Command {
+    Command::cargo_bin("nq-exp").unwrap()
+}
+
+fn python() -> PathBuf {
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run `make setup` (make test does)",
+        py.display()
+    );
+    py
+}
+
+fn run_python(code: &str, dir: &Path) -> String {
+    let out = Process::new(python())
+        .arg("-c")
+        .arg(code)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A float16 checkpoint of a small MLP with a BatchNorm, and Adam's state
+/// after a few steps as `exp_avg_sq` per parameter name.
+const WRITE_CHECKPOINT: &str = r#"
+import torch
+from safetensors.torch import save_file
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
+                          torch.nn.Linear(16, 4))
+opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+for _ in range(5):
+    x, y = torch.randn(32, 20), torch.randint(0, 4, (32,))
+    opt.zero_grad(); torch.nn.functional.cross_entropy(net(x), y).backward(); opt.step()
+state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+save_file(state, "net.safetensors", metadata={"format": "pt"})
+names = dict(net.named_parameters())
+save_file({n: opt.state[p]["exp_avg_sq"] for n, p in names.items()}, "adam.safetensors")
+"#;
+
+#[test]
+fn a_pytorch_float16_checkpoint_compresses_and_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    run_python(WRITE_CHECKPOINT, dir.path());
+    let out = nq()
+        .current_dir(dir.path())
+        .args([
+            "compress",
+            "net.safetensors",
+            "--method",
+            "kmeans",
+            "--k",
+            "4",
+            "--scope",
+            "global",
+            "--keep",
+            "0.5",
+            "--importance",
+            "adam.safetensors",
+            "--sqrt-importance",
+            "--out",
+            "net.nqz",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let quantized: Vec<&str> = summary["quantized"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    // the two weight matrices; biases and the BatchNorm stay float32
+    assert_eq!(quantized, ["0.weight", "3.weight"]);
+    let kept: u64 = summary["quantized"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kept"].as_u64().unwrap())
+        .sum();
+    assert_eq!(kept, (20 * 16 + 16 * 4) / 2);
+    assert_eq!(summary["quantized"][0]["stored_as"], "F16");
+    assert!(summary["unquantized"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("1.num_batches_tracked")));
+    let bytes = summary["bytes"].as_u64().unwrap();
+    assert_eq!(
+        bytes,
+        std::fs::metadata(dir.path().join("net.nqz")).unwrap().len()
+    );
+    assert!(summary["compression_ratio"].as_f64().unwrap() > 1.0);
+
+    let out = nq()
+        .current_dir(dir.path())
+        .args(["unpack", "net.nqz", "--out", "q.safetensors"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // PyTorch: the unpacked model loads into the network (after casting back
+    // as the metadata says), keeps the checkpoint's metadata, shares four
+    // values over both weights, zero where pruned, untouched elsewhere
+    let checked = run_python(
+        r#"
+import json, torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+original, q = load_file("net.safetensors"), load_file("q.safetensors")
+with safe_open("q.safetensors", "pt") as f:
+    meta = f.metadata()
+assert meta["format"] == "pt", meta
+settings = json.loads(meta["nq-exp.compress"])
+assert settings["method"] == "kmeans" and settings["keep"] == 0.5, settings
+stored = json.loads(meta["nq-exp.stored-as"])
+assert stored["0.weight"] == "F16" and stored["1.num_batches_tracked"] == "I64", stored
+weights = torch.cat([q["0.weight"].flatten(), q["3.weight"].flatten()])
+distinct = torch.unique(weights[weights != 0])
+assert len(distinct) <= 4, distinct
+assert (weights == 0).sum().item() == weights.numel() // 2
+for name in ["0.bias", "1.weight", "1.running_var", "3.bias", "1.num_batches_tracked"]:
+    assert torch.equal(q[name], original[name].float()), name
+net = torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(),
+                          torch.nn.Linear(16, 4))
+net.load_state_dict({k: v.to(original[k].dtype) if k in stored and stored[k].startswith("I") else v
+                     for k, v in q.items()})
+print(len(distinct))
+"#,
+        dir.path(),
+    );
+    assert!(checked.trim().parse::<usize>().unwrap() >= 2, "{checked}");
+}
+
+fn write(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| {
+            (
+                n.to_string(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, &None).unwrap()).unwrap();
+}
+
+fn fails_with(dir: &Path, args: &[&str], needles: &[&str]) {
+    let out = nq()
+        .current_dir(dir)
+        .arg("compress")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: {stderr} lacks {needle:?}"
+        );
+    }
+    assert!(!dir.join("out.nqz").exists(), "{args:?} left a file");
+}
+
+#[test]
+fn bad_checkpoints_regexes_and_importances_exit_2_naming_file_and_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let w: Vec<f32> = (0..12).map(|i| i as f32 / 10.0).collect();
+    write(
+        &d.join("ok.safetensors"),
+        &[
+            ("fc.weight", vec![3, 4], w.clone()),
+            ("fc.bias", vec![3], vec![0.0; 3]),
+        ],
+    );
+    let mut nan = w.clone();
+    nan[5] = f32::NAN;
+    write(
+        &d.join("nan.safetensors"),
+        &[("fc.weight", vec![3, 4], nan)],
+    );
+    write(
+        &d.join("h_missing.safetensors"),
+        &[("other", vec![3, 4], vec![1.0; 12])],
+    );
+    write(
+        &d.join("h_shape.safetensors"),
+        &[("fc.weight", vec![4, 3], vec![1.0; 12])],
+    );
+    std::fs::write(
+        d.join("garbage.safetensors"),
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}",
+    )
+    .unwrap();
+    let k4 = ["--method", "kmeans", "--k", "4", "--out", "out.nqz"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = extra.to_vec();
+        v.extend(k4);
+        v
+    };
+    fails_with(
+        d,
+        &with(&["garbage.safetensors"]),
+        &["garbage.safetensors", "not a safetensors file"],
+    );
+    fails_with(
+        d,
+        &with(&["missing.safetensors"]),
+        &["cannot read missing.safetensors"],
+    );
+    fails_with(
+        d,
+        &with(&["nan.safetensors"]),
+        &["nan.safetensors", "`fc.weight`", "NaN"],
+    );
+    fails_with(
+        d,
+        &with(&["ok.safetensors", "--tensors", "^conv"]),
+        &["--tensors ^conv matches no tensor", "fc.weight"],
+    );
+    fails_with(
+        d,
+        &with(&["ok.safetensors", "--importance", "h_missing.safetensors"]),
+        &["h_missing.safetensors", "`fc.weight`", "missing"],
+    );
+    fails_with(
+        d,
+        &with(&["ok.safetensors", "--importance", "h_shape.safetensors"]),
+        &["h_shape.safetensors", "`fc.weight`", "shape [4, 3]"],
+    );
+    fails_with(d, &with(&["ok.safetensors", "--keep", "0"]), &["--keep 0"]);
+    // and the good one works, storing the bias as float32
+    let out = nq()
+        .current_dir(d)
+        .arg("compress")
+        .arg("ok.safetensors")
+        .args(k4)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["unquantized"], serde_json::json!(["fc.bias"]));
+    assert_eq!(summary["quantized"][0]["clusters"], 4);
+}
