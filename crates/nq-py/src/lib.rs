@@ -39,6 +39,7 @@ fn decode<'py>(
                 StoredAs::Raw => ("raw", None),
                 StoredAs::Quantized { codebook, .. } => ("quantized", Some(codebook)),
                 StoredAs::Pruned { codebook, .. } => ("pruned", Some(codebook)),
+                StoredAs::PrunedRaw { .. } => ("pruned-raw", None),
             };
             (t.name, t.shape, PyBytes::new(py, &bytes), stored, codebook)
         })

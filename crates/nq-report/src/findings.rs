@@ -606,15 +606,21 @@ mod tests {
         }
     }
 
+    /// The pruned network the budget is measured from: 90.0 ± 0.1 %.
+    fn pruned() -> Setting {
+        Setting {
+            method: "none".into(),
+            scope: None,
+            k: None,
+            search: None,
+            ..setting(None, 0, at(90.0, 0.1), at(10.0, 0.0))
+        }
+    }
+
     #[test]
     fn table1_claims_use_the_picks_and_the_search_resolution() {
-        let mut pruned = setting(None, 0, at(90.0, 0.1), at(10.0, 0.0));
-        pruned.method = "none".into();
-        pruned.scope = None;
-        pruned.k = None;
-        pruned.search = None;
         let rows = vec![
-            pruned,
+            pruned(),
             // k-means: k = 16 within (40x), k = 12 out (43x)
             setting(None, 16, at(89.95, 0.05), at(40.0, 0.1)),
             setting(None, 12, at(89.7, 0.05), at(43.0, 0.1)),
@@ -636,13 +642,8 @@ mod tests {
         // reference 90.0 ± 0.1 over 3 seeds: 2 SE = 0.115, so the threshold
         // 89.9 moves to 89.785 and 90.015
         let page_for = |hessian_k20_ratio: f64| {
-            let mut pruned = setting(None, 0, at(90.0, 0.1), at(10.0, 0.0));
-            pruned.method = "none".into();
-            pruned.scope = None;
-            pruned.k = None;
-            pruned.search = None;
             let rows = vec![
-                pruned,
+                pruned(),
                 setting(None, 20, at(90.05, 0.05), at(38.0, 0.1)),
                 setting(None, 16, at(89.95, 0.05), at(40.0, 0.1)),
                 setting(None, 12, at(89.7, 0.05), at(43.0, 0.1)),

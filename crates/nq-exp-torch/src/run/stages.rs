@@ -631,6 +631,26 @@ fn pack(
         .iter()
         .map(|c| CodebookIn { centres: c, coding })
         .collect();
+    let survivors_of = |name: &str| {
+        quantizable
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, s)| s.as_ref())
+    };
+    // the survivors' values of pruned tensors that are not quantized
+    let pruned_floats: BTreeMap<&str, Vec<f32>> = quantizable
+        .iter()
+        .filter(|(name, _)| !stored.contains_key(name))
+        .filter_map(|(name, survivors)| {
+            let all = &variables[name];
+            let kept = survivors
+                .as_ref()?
+                .iter()
+                .map(|&i| all[i as usize])
+                .collect();
+            Some((name.as_str(), kept))
+        })
+        .collect();
     let mut tensors = Vec::with_capacity(variables.len());
     let mut unquantized_floats = 0u64;
     for (name, values) in &variables {
@@ -652,16 +672,21 @@ fn pack(
                 codebook: *codebook,
                 assignment,
             },
-            None => {
-                // a pruned network kept in float32 is accounted as its
-                // survivors and their positions; the file stores it dense
-                let survivors = quantizable
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .and_then(|(_, s)| s.as_ref());
-                unquantized_floats += survivors.map_or(values.len(), Vec::len) as u64;
-                Storage::Raw(values)
-            }
+            None => match (pruned_floats.get(name.as_str()), survivors_of(name)) {
+                // a pruned tensor kept in float32: its survivors and their
+                // positions, as the accounting counts it
+                (Some(kept), Some(survivors)) => {
+                    unquantized_floats += kept.len() as u64;
+                    Storage::PrunedRaw {
+                        values: kept,
+                        survivors,
+                    }
+                }
+                _ => {
+                    unquantized_floats += values.len() as u64;
+                    Storage::Raw(values)
+                }
+            },
         };
         tensors.push(TensorIn {
             name,
@@ -693,11 +718,17 @@ fn pack(
     let decoded = nqz::decode(&encoded.bytes)?;
     for t in &decoded.tensors {
         let original = &variables[&t.name];
+        // bit for bit, but for the sign of a pruned zero: masking a negative
+        // weight leaves -0.0, which the file stores as 0 (the same products
+        // and sums, so the same outputs)
+        let pruned_zero = |a: f32, b: f32| {
+            matches!(t.stored, nqz::StoredAs::PrunedRaw { .. }) && a == 0.0 && b == 0.0
+        };
         if t.values.len() != original.len()
             || t.values
                 .iter()
                 .zip(original)
-                .any(|(a, b)| a.to_bits() != b.to_bits())
+                .any(|(&a, &b)| a.to_bits() != b.to_bits() && !pruned_zero(a, b))
         {
             return Err(anyhow!(
                 "the .nqz file does not decode to the network: tensor `{}` differs",

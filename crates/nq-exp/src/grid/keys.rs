@@ -44,11 +44,12 @@ fn is_first_revision(revision: &u32) -> bool {
     *revision == 1
 }
 
-/// The revision of the result stage's files, part of its key: 2 since the
-/// `.nqz` carries metadata (architecture, input normalisation, the cell),
-/// so that files cached without it are made again (the network and the
-/// row do not change).
-const RESULT_REVISION: u32 = 2;
+/// The revision of the result stage's files, part of its key, so that
+/// files cached by older code are made again (the network and the row's
+/// accuracy do not change): 2 since the `.nqz` carries metadata
+/// (architecture, input normalisation, the cell), 3 since a pruned network
+/// kept in float32 stores only its survivors and their positions.
+const RESULT_REVISION: u32 = 3;
 
 /// What the result key hashes: the index coding and the stage's revision.
 #[derive(Serialize)]

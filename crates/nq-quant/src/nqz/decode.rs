@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use super::reader::{corrupt, Reader};
 use super::{
     coding_from_code, field_bits, EntryKind, Metadata, StreamBits, MAGIC, MAX_DIMS, POSITION_KINDS,
-    PREAMBLE_BYTES, STORED_PRUNED, STORED_QUANTIZED, STORED_RAW, VERSION, VERSION_WITHOUT_METADATA,
+    PREAMBLE_BYTES, STORED_PRUNED, STORED_PRUNED_RAW, STORED_QUANTIZED, STORED_RAW, VERSION,
+    VERSION_WITHOUT_METADATA,
 };
 use crate::error::Result;
 use crate::huffman::{BitReader, Code, Coding, FixedCode, HuffmanCode};
@@ -42,6 +43,11 @@ pub enum StoredAs {
         codebook: usize,
         /// One cluster index per element.
         assignment: Vec<u32>,
+    },
+    /// Float32 values of the survivors only.
+    PrunedRaw {
+        /// Flattened survivor positions.
+        survivors: Vec<u64>,
     },
     /// Cluster indices of the survivors only.
     Pruned {
@@ -94,6 +100,36 @@ struct Entry {
     codebook: usize,
     survivors: u64,
     fields: u64,
+}
+
+impl Entry {
+    /// Whether the tensor is pruned: its survivors' gap fields are in the
+    /// stream of its kind.
+    fn has_positions(&self) -> bool {
+        self.storage == STORED_PRUNED || self.storage == STORED_PRUNED_RAW
+    }
+}
+
+/// The survivors of a pruned entry, read from the gap fields of its kind
+/// (`fields`: per kind, the decoded fields and how many are used).
+fn survivors_of(e: &Entry, fields: &mut [(EntryKind, Vec<u32>, usize)]) -> Result<Vec<u64>> {
+    let at = |what: String| corrupt(format!("tensor `{}`: {what}", e.name));
+    let (_, symbols, used) = fields
+        .iter_mut()
+        .find(|(kind, _, _)| *kind == e.kind)
+        .ok_or_else(|| at("no gap-field stream".into()))?;
+    let mine = &symbols[*used..*used + e.fields as usize];
+    *used += e.fields as usize;
+    let survivors = positions_from_fields(mine, field_bits(e.kind), e.numel)
+        .map_err(|err| at(err.to_string()))?;
+    if survivors.len() as u64 != e.survivors {
+        return Err(at(format!(
+            "{} survivors in its gap fields, {} in its header",
+            survivors.len(),
+            e.survivors
+        )));
+    }
+    Ok(survivors)
 }
 
 /// Reads a `.nqz` file with the default [`Limits`].
@@ -175,7 +211,12 @@ fn read_metadata(r: &mut Reader<'_>) -> Result<Metadata> {
     Ok(metadata)
 }
 
-fn read_entries(r: &mut Reader<'_>, limits: Limits) -> Result<Vec<Entry>> {
+fn read_entries(r: &mut Reader<'_>, limits: Limits, version: u16) -> Result<Vec<Entry>> {
+    let last_storage = if version == VERSION_WITHOUT_METADATA {
+        STORED_PRUNED
+    } else {
+        STORED_PRUNED_RAW
+    };
     let n = r.u32("the tensor count")?;
     // name length, kind, storage, dimension count
     r.check_count(u64::from(n), 5, "tensor table")?;
@@ -192,9 +233,12 @@ fn read_entries(r: &mut Reader<'_>, limits: Limits) -> Result<Vec<Entry>> {
         let kind =
             EntryKind::from_code(kind_code).ok_or_else(|| at(format!("kind {kind_code}")))?;
         let storage = r.u8("a storage code")?;
-        if storage > STORED_PRUNED {
-            return Err(at(format!("storage code {storage}")));
+        if storage > last_storage {
+            return Err(at(format!(
+                "storage code {storage} in a version {version} file"
+            )));
         }
+        let pruned = storage == STORED_PRUNED || storage == STORED_PRUNED_RAW;
         let ndim = r.u8("a dimension count")? as usize;
         if ndim > MAX_DIMS {
             return Err(at(format!("{ndim} dimensions, at most {MAX_DIMS}")));
@@ -214,12 +258,12 @@ fn read_entries(r: &mut Reader<'_>, limits: Limits) -> Result<Vec<Entry>> {
                 limits.max_elements
             )));
         }
-        let codebook = if storage == STORED_RAW {
+        let codebook = if storage == STORED_RAW || storage == STORED_PRUNED_RAW {
             usize::MAX
         } else {
             r.u32("a codebook index")? as usize
         };
-        let (survivors, fields) = if storage == STORED_PRUNED {
+        let (survivors, fields) = if pruned {
             if kind == EntryKind::Other {
                 return Err(at("pruned but neither conv nor linear".into()));
             }
@@ -322,10 +366,13 @@ fn read_stream(
 pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     let (version, body) = body_of(bytes)?;
     let mut r = Reader::new(body, PREAMBLE_BYTES);
-    let entries = read_entries(&mut r, limits)?;
+    let entries = read_entries(&mut r, limits, version)?;
     let codebooks = read_codebooks(&mut r)?;
     let mut per_codebook = vec![0u64; codebooks.len()];
-    for e in entries.iter().filter(|e| e.storage != STORED_RAW) {
+    for e in entries
+        .iter()
+        .filter(|e| e.storage == STORED_QUANTIZED || e.storage == STORED_PRUNED)
+    {
         let Some(count) = per_codebook.get_mut(e.codebook) else {
             return Err(corrupt(format!(
                 "tensor `{}`: codebook {} of {}",
@@ -345,9 +392,7 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     let mut position_codes = Vec::new();
     for kind in POSITION_KINDS {
         let present = mask & (1 << kind.code()) != 0;
-        let pruned = entries
-            .iter()
-            .any(|e| e.storage == STORED_PRUNED && e.kind == kind);
+        let pruned = entries.iter().any(|e| e.has_positions() && e.kind == kind);
         if present != pruned {
             return Err(corrupt(format!(
                 "position mask {mask:#04x} disagrees with the pruned tensors"
@@ -383,7 +428,7 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     for (kind, code) in &position_codes {
         let n: u64 = entries
             .iter()
-            .filter(|e| e.storage == STORED_PRUNED && e.kind == *kind)
+            .filter(|e| e.has_positions() && e.kind == *kind)
             .map(|e| e.fields)
             .sum();
         let (symbols, bits) = read_stream(&mut r, Some(code), n, "gap-field stream")?;
@@ -395,11 +440,20 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
 
     let mut tensors = Vec::with_capacity(entries.len());
     for e in entries {
-        let at = |what: String| corrupt(format!("tensor `{}`: {what}", e.name));
         let (values, stored) = match e.storage {
             STORED_RAW => {
                 streams.float_bits += 32 * e.numel;
                 (r.f32s(e.numel, "raw floats")?, StoredAs::Raw)
+            }
+            STORED_PRUNED_RAW => {
+                let survivors = survivors_of(&e, &mut fields)?;
+                streams.float_bits += 32 * e.survivors;
+                let stored = r.f32s(e.survivors, "survivors' floats")?;
+                let mut values = vec![0f32; e.numel as usize];
+                for (&p, &v) in survivors.iter().zip(&stored) {
+                    values[p as usize] = v;
+                }
+                (values, StoredAs::PrunedRaw { survivors })
             }
             STORED_QUANTIZED => {
                 let centres = &codebooks[e.codebook].0;
@@ -422,21 +476,7 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
                     .by_ref()
                     .take(e.survivors as usize)
                     .collect();
-                let (_, symbols, used) = fields
-                    .iter_mut()
-                    .find(|(kind, _, _)| *kind == e.kind)
-                    .ok_or_else(|| at("no gap-field stream".into()))?;
-                let mine = &symbols[*used..*used + e.fields as usize];
-                *used += e.fields as usize;
-                let survivors = positions_from_fields(mine, field_bits(e.kind), e.numel)
-                    .map_err(|err| at(err.to_string()))?;
-                if survivors.len() as u64 != e.survivors {
-                    return Err(at(format!(
-                        "{} survivors in its gap fields, {} in its header",
-                        survivors.len(),
-                        e.survivors
-                    )));
-                }
+                let survivors = survivors_of(&e, &mut fields)?;
                 let mut values = vec![0f32; e.numel as usize];
                 for (&p, &a) in survivors.iter().zip(&assignment) {
                     values[p as usize] = centres[a as usize];

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use super::reader::Put;
 use super::{
     coding_code, field_bits, CodebookIn, EntryKind, Metadata, Storage, StreamBits, TensorIn, MAGIC,
-    MAX_DIMS, POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_QUANTIZED, STORED_RAW, VERSION,
-    VERSION_WITHOUT_METADATA,
+    MAX_DIMS, POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_PRUNED_RAW, STORED_QUANTIZED,
+    STORED_RAW, VERSION, VERSION_WITHOUT_METADATA,
 };
 use crate::error::{QuantError, Result};
 use crate::huffman::{BitWriter, Bits, Code, Coding, HuffmanCode};
@@ -48,7 +48,7 @@ fn element_count(t: &TensorIn<'_>) -> Result<u64> {
 /// The stored cluster indices of a quantized tensor, with its codebook.
 fn quantized_part<'a>(t: &TensorIn<'a>) -> Option<(usize, &'a [u32])> {
     match t.storage {
-        Storage::Raw(_) => None,
+        Storage::Raw(_) | Storage::PrunedRaw { .. } => None,
         Storage::Quantized {
             codebook,
             assignment,
@@ -59,6 +59,26 @@ fn quantized_part<'a>(t: &TensorIn<'a>) -> Option<(usize, &'a [u32])> {
             ..
         } => Some((codebook, assignment)),
     }
+}
+
+/// The element count of a pruned tensor (`stored` values or indices for
+/// `survivors`), after checking that they agree and that its kind gives
+/// the gap fields their width.
+fn pruned_count(t: &TensorIn<'_>, stored: usize, survivors: &[u64], numel: u64) -> Result<u64> {
+    if t.kind == EntryKind::Other {
+        return Err(bad(
+            t.name,
+            "a pruned tensor must be conv or linear (the gap-field width)",
+        ));
+    }
+    check_survivors(survivors, numel).map_err(|e| bad(t.name, e))?;
+    if stored != survivors.len() {
+        return Err(bad(
+            t.name,
+            format!("{stored} stored values for {} survivors", survivors.len()),
+        ));
+    }
+    Ok(numel)
 }
 
 /// Checks each tensor against its shape and the codebooks.
@@ -77,29 +97,14 @@ fn check_tensors(codebooks: &[CodebookIn<'_>], tensors: &[TensorIn<'_>]) -> Resu
             Storage::Raw(values) => values.len() as u64,
             Storage::Quantized { assignment, .. } => assignment.len() as u64,
             Storage::Pruned {
-                assignment,
+                assignment: per_survivor,
                 survivors,
                 ..
-            } => {
-                if t.kind == EntryKind::Other {
-                    return Err(bad(
-                        t.name,
-                        "a pruned tensor must be conv or linear (the gap-field width)",
-                    ));
-                }
-                check_survivors(survivors, numel).map_err(|e| bad(t.name, e))?;
-                if assignment.len() != survivors.len() {
-                    return Err(bad(
-                        t.name,
-                        format!(
-                            "{} cluster indices for {} survivors",
-                            assignment.len(),
-                            survivors.len()
-                        ),
-                    ));
-                }
-                numel
-            }
+            } => pruned_count(t, per_survivor.len(), survivors, numel)?,
+            Storage::PrunedRaw {
+                values: per_survivor,
+                survivors,
+            } => pruned_count(t, per_survivor.len(), survivors, numel)?,
         };
         if stored != numel {
             return Err(bad(
@@ -212,7 +217,11 @@ fn position_streams(
         let mut counts = vec![0u64; 1 << bits];
         let mut present = false;
         for (i, t) in tensors.iter().enumerate() {
-            if let (Storage::Pruned { survivors, .. }, true) = (t.storage, t.kind == kind) {
+            if let (
+                Storage::Pruned { survivors, .. } | Storage::PrunedRaw { survivors, .. },
+                true,
+            ) = (t.storage, t.kind == kind)
+            {
                 present = true;
                 fields[i] = gap_fields(survivors, numels[i], bits).map_err(|e| bad(t.name, e))?;
                 for &f in &fields[i] {
@@ -276,7 +285,7 @@ pub fn encode(codebooks: &[CodebookIn<'_>], tensors: &[TensorIn<'_>]) -> Result<
 }
 
 /// [`encode`], with `metadata` in the file's metadata section (version 2;
-/// without metadata the file is version 1, as [`encode`] writes it). The
+/// without metadata and pruned float tensors the file is version 1). The
 /// metadata is header, not payload: it does not count in the size
 /// accounting. Fails on a key longer than 65,535 bytes or a value longer
 /// than 2^32 - 1.
@@ -320,6 +329,7 @@ pub fn encode_with_metadata(
             Storage::Raw(_) => STORED_RAW,
             Storage::Quantized { .. } => STORED_QUANTIZED,
             Storage::Pruned { .. } => STORED_PRUNED,
+            Storage::PrunedRaw { .. } => STORED_PRUNED_RAW,
         };
         body.put_u8(storage);
         body.put_u8(t.shape.len() as u8);
@@ -329,7 +339,8 @@ pub fn encode_with_metadata(
         if let Some((b, _)) = quantized_part(t) {
             body.put_u32(new_index[b].expect("referenced codebooks are stored"));
         }
-        if let Storage::Pruned { survivors, .. } = t.storage {
+        if let Storage::Pruned { survivors, .. } | Storage::PrunedRaw { survivors, .. } = t.storage
+        {
             body.put_u64(survivors.len() as u64);
             body.put_u64(fields[i].len() as u64);
         }
@@ -360,12 +371,18 @@ pub fn encode_with_metadata(
         streams.position_bits += p.bits.bits;
     }
     for t in tensors {
-        if let Storage::Raw(values) = t.storage {
+        if let Storage::Raw(values) | Storage::PrunedRaw { values, .. } = t.storage {
             body.put_f32s(values);
             streams.float_bits += 32 * values.len() as u64;
         }
     }
-    if !metadata.is_empty() {
+    // pruned float tensors and metadata are version 2; without either the
+    // file is version 1, byte for byte as older writers wrote it
+    let version_2 = !metadata.is_empty()
+        || tensors
+            .iter()
+            .any(|t| matches!(t.storage, Storage::PrunedRaw { .. }));
+    if version_2 {
         put_metadata(&mut body, metadata)?;
     }
 
@@ -382,10 +399,10 @@ pub fn encode_with_metadata(
 
     let mut bytes = Vec::with_capacity(PREAMBLE_BYTES as usize + body.len());
     bytes.extend_from_slice(&MAGIC);
-    bytes.put_u16(if metadata.is_empty() {
-        VERSION_WITHOUT_METADATA
-    } else {
+    bytes.put_u16(if version_2 {
         VERSION
+    } else {
+        VERSION_WITHOUT_METADATA
     });
     bytes.put_u16(0);
     bytes.put_u64(body.len() as u64);

@@ -2,9 +2,10 @@
 //! whose payload is exactly the size accounting of paper.md section 6.
 //!
 //! A file holds named tensors. Each is stored either raw (float32, for
-//! biases, batch norm and anything left unquantized) or as cluster indices
-//! into a codebook, densely or, for a pruned tensor, only at its surviving
-//! positions. Per codebook: its centres (float32) and its code (fixed
+//! biases, batch norm and anything left unquantized), as the float32 values
+//! of its surviving positions (a pruned tensor left unquantized), or as
+//! cluster indices into a codebook, densely or, for a pruned tensor, only
+//! at its surviving positions. Per codebook: its centres (float32) and its code (fixed
 //! length, or canonical Huffman stored as one length byte per cluster). The
 //! indices of all tensors sharing a codebook form one bit stream; the gap
 //! fields of the survivors of all pruned tensors of one kind (8 bits conv,
@@ -112,6 +113,14 @@ pub enum Storage<'a> {
         /// One cluster index per element, row-major.
         assignment: &'a [u32],
     },
+    /// A pruned tensor kept in float32: the surviving elements only, at
+    /// their positions; the others are 0 (version 2).
+    PrunedRaw {
+        /// One value per survivor, in position order.
+        values: &'a [f32],
+        /// Flattened positions of the survivors, strictly increasing.
+        survivors: &'a [u64],
+    },
     /// A pruned tensor: cluster indices of the surviving elements only; the
     /// others are 0.
     Pruned {
@@ -201,6 +210,7 @@ fn coding_from_code(code: u8) -> Option<Coding> {
 const STORED_RAW: u8 = 0;
 const STORED_QUANTIZED: u8 = 1;
 const STORED_PRUNED: u8 = 2;
+const STORED_PRUNED_RAW: u8 = 3;
 
 /// The gap-field kinds in the order their tables and streams appear.
 const POSITION_KINDS: [EntryKind; 2] = [EntryKind::Conv, EntryKind::Linear];

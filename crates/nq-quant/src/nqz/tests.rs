@@ -303,7 +303,8 @@ fn nets() -> impl Strategy<Value = Net> {
         .prop_map(|(shape, kind, raw, keep, seed)| {
             let n: u64 = shape.iter().product();
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let survivors = (keep < 0.5 && !raw).then(|| {
+            // raw tensors may be pruned too: stored as survivors' floats
+            let survivors = (keep < 0.5).then(|| {
                 (0..n)
                     .filter(|_| rng.random::<f64>() < keep)
                     .collect::<Vec<u64>>()
@@ -385,7 +386,8 @@ proptest! {
             .map(|(i, (shape, kind, raw, survivors))| {
                 let codebook = if net.global { 0 } else { i };
                 let storage = match (raw, survivors) {
-                    (true, _) => Storage::Raw(&b.raws[i]),
+                    (true, Some(s)) => Storage::PrunedRaw { values: &b.raws[i], survivors: s },
+                    (true, None) => Storage::Raw(&b.raws[i]),
                     (false, Some(s)) => Storage::Pruned { codebook, assignment: &b.assignments[i], survivors: s },
                     (false, None) => Storage::Quantized { codebook, assignment: &b.assignments[i] },
                 };
@@ -412,6 +414,13 @@ proptest! {
                     }
                     v
                 }
+                Storage::PrunedRaw { values, survivors } => {
+                    let mut v = vec![0f32; numel];
+                    for (&p, &x) in survivors.iter().zip(values) {
+                        v[p as usize] = x;
+                    }
+                    v
+                }
             };
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             prop_assert_eq!(bits(&got.values), bits(&want));
@@ -423,7 +432,7 @@ proptest! {
         let pruned: Vec<PrunedTensor> = tensors
             .iter()
             .filter_map(|t| match t.storage {
-                Storage::Pruned { survivors, .. } => Some(PrunedTensor {
+                Storage::Pruned { survivors, .. } | Storage::PrunedRaw { survivors, .. } => Some(PrunedTensor {
                     kind: t.kind.tensor_kind().unwrap(),
                     len: t.shape.iter().product(),
                     survivors: survivors.to_vec(),
@@ -433,7 +442,10 @@ proptest! {
             .collect();
         let floats: u64 = tensors
             .iter()
-            .map(|t| match t.storage { Storage::Raw(v) => v.len() as u64, _ => 0 })
+            .map(|t| match t.storage {
+                Storage::Raw(v) | Storage::PrunedRaw { values: v, .. } => v.len() as u64,
+                _ => 0,
+            })
             .sum();
         let params: u64 = tensors.iter().map(|t| t.shape.iter().product::<u64>()).sum();
         if !e.codebook_counts.is_empty() {
@@ -563,4 +575,46 @@ fn damaged_metadata_is_named() {
     for cut in 24..good.len() {
         assert!(decode(&with_body(&good, &body[..cut - 24])).is_err());
     }
+}
+
+#[test]
+fn a_pruned_float_tensor_stores_its_survivors_and_their_positions() {
+    // linear 2 x 4, survivors 1 and 6: gap fields 2 and 5 (5-bit fields)
+    let survivors = [1u64, 6];
+    let values = [0.5f32, -2.0];
+    let tensors = [TensorIn {
+        name: "fc.weight",
+        shape: &[2, 4],
+        kind: EntryKind::Linear,
+        storage: Storage::PrunedRaw {
+            values: &values,
+            survivors: &survivors,
+        },
+    }];
+    let e = encode(&[], &tensors).unwrap();
+    assert_eq!(u16::from_le_bytes([e.bytes[8], e.bytes[9]]), 2);
+    assert_eq!(e.streams.float_bits, 64);
+    assert_eq!(e.streams.position_table_bits, 8 * 32);
+    let d = decode(&e.bytes).unwrap();
+    assert_eq!(
+        d.tensors[0].values,
+        [0.0, 0.5, 0.0, 0.0, 0.0, 0.0, -2.0, 0.0]
+    );
+    assert_eq!(
+        d.tensors[0].stored,
+        StoredAs::PrunedRaw {
+            survivors: survivors.to_vec()
+        }
+    );
+    assert!(d.metadata.is_empty());
+    // storage 3 in a version 1 file is refused
+    let mut v1 = e.bytes.clone();
+    v1[8] = 1;
+    assert!(decode(&v1).is_err());
+    // the kind must give the gap fields their width
+    let other = [TensorIn {
+        kind: EntryKind::Other,
+        ..tensors[0]
+    }];
+    assert!(encode(&[], &other).is_err());
 }
