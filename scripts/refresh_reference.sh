@@ -10,6 +10,7 @@ cp results/quantizers/quantizer_study.{md,jsonl} "$ref/quantizers/"
 cp results/lenet5/{train.json,lenet5_nqz_size.json,lenet5_nqz_size.md} "$ref/lenet5/"
 cp results/table1.md "$ref/table1.md"
 [[ -f results/findings.md ]] && cp results/findings.md "$ref/findings.md"
+[[ -f results/adam_collapse.md ]] && cp results/adam_collapse.md "$ref/adam_collapse.md"
 for dir in results/*/; do
   name=$(basename "$dir")
   [[ -f "$dir/results.csv" ]] || continue

@@ -62,6 +62,10 @@ for f in "${files[@]}"; do
     *) say "$f: some cells failed (see results/*/results.csv)"; failed=1 ;;
   esac
 done
+if [[ -d results/paper_fig2_lenet/cells ]]; then
+  "$py" scripts/adam_collapse.py "$nq" results > /dev/null
+  say "wrote results/adam_collapse.md (Adam-weighted k-means at k = 3 to 6: Lloyd against the optimum)"
+fi
 "$nq" report results --reference results/reference/grids > /dev/null
 "$nq" figures results > /dev/null
 say "wrote results/table1.md, results/findings.md, results/*/report.md and results/*/figures/"
