@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Why global k-means weighted by Adam's sqrt(v) collapses at k = 3 and 4 (Figure 2 grid).
+"""Why weighted global k-means collapses at k = 3 or 4 (Figure 2 grid): Adam's sqrt(v) at
+k = 4, the Gauss-Newton diagonal at k = 3.
 
 For each seed's LeNet-5 baseline of `paper_fig2_lenet` (from the results cache), the four
-weight tensors are concatenated with Adam's sqrt(v_hat) as importance, as the grid's cells do,
-and quantized by `nq-exp quantize`: Lloyd's k-means from the grid's seed and the exact 1-D
+weight tensors are concatenated with the cell's importance (Adam's sqrt(v_hat), or the
+Gauss-Newton diagonal from 1,000 images), as the grid's cells do, and quantized by
+`nq-exp quantize`: Lloyd's k-means from the grid's seed and the exact 1-D
 optimum of the same objective (`kmeans-optimal`). The table gives, per seed and k, the
 objective D_h of each, the centres, how many weights the extreme clusters hold and which
-layer they come from, beside the top-1 the grid measured for that cell. Writes
-RESULTS/adam_collapse.md.
+layer they come from, beside the top-1 the grid measured for that cell; then, per seed and
+layer, the rank correlation (Spearman) of sqrt(v) with the Gauss-Newton diagonal from 1,000
+images (the grid's `ggn-1k` importance) and the ratio of their layer means to their network
+means. Writes RESULTS/adam_collapse.md.
 
     .venv/bin/python scripts/adam_collapse.py target/release/nq-exp results
 """
@@ -47,38 +51,87 @@ def describe(centres, assignment, sizes, weights):
     return text, f"{lost} of {int(big.sum())}"
 
 
+def ranks(x):
+    """Ranks 0..n-1 (ties broken by position; the importances here have almost none)."""
+    r = np.empty(len(x))
+    r[np.argsort(x, kind="stable")] = np.arange(len(x))
+    return r
+
+
+def spearman(a, b):
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def correlation_lines(results, grid):
+    """Per seed and layer: Spearman of sqrt(v) with the Gauss-Newton diagonal, and each
+    importance's layer mean over its network mean."""
+    lines = [
+        "",
+        "## sqrt(v) against the Gauss-Newton diagonal, per layer",
+        "",
+        "Spearman rank correlation over the layer's weights; 'share' is the layer's mean "
+        "importance over the mean over all four layers (what decides how a global codebook "
+        "weighs the layer).",
+        "",
+        "| seed | layer | Spearman | sqrt(v) share | Gauss-Newton share |",
+        "|---|---|---|---|---|",
+    ]
+    for cell_dir in sorted((grid / "cells").glob("s*.none.kmeans.k4.ggn-1k.global.huffman")):
+        config = json.loads((cell_dir / "config.json").read_text())
+        keys = config["keys"]
+        adam = load_file(str(results / "cache" / "baseline" / keys["baseline"] / "adam.safetensors"))
+        ggn = load_file(str(results / "cache" / "importance" / keys["importance"] / "importance.safetensors"))
+        mean_a = np.mean(np.concatenate([adam[n].ravel() for n in LAYERS]))
+        mean_g = np.mean(np.concatenate([ggn[n].ravel() for n in LAYERS]))
+        for n in LAYERS:
+            a, g = adam[n].ravel(), ggn[n].ravel()
+            lines.append(f"| {config['cell']['seed']} | {n} | {spearman(a, g):.3f} | "
+                         f"{a.mean() / mean_a:.2f} | {g.mean() / mean_g:.2f} |")
+    return lines
+
+
+def importance_of(results, keys, weighting):
+    """The importance a cell quantized with: Adam's sqrt(v_hat) saved with the baseline, or
+    the cached importance stage (Gauss-Newton)."""
+    if weighting == "adam":
+        return load_file(str(results / "cache" / "baseline" / keys["baseline"] / "adam.safetensors"))
+    return load_file(str(results / "cache" / "importance" / keys["importance"] / "importance.safetensors"))
+
+
 def main():
     nq, results = sys.argv[1], Path(sys.argv[2])
     grid = results / "paper_fig2_lenet"
     rows = []
-    for cell_dir in sorted((grid / "cells").glob("s*.none.kmeans.k*.adam.global.huffman")):
-        config = json.loads((cell_dir / "config.json").read_text())
-        row = json.loads((cell_dir / "row.json").read_text())
-        rows.append((config["cell"]["seed"], config["cell"]["method"]["k"],
-                     config["keys"]["baseline"], row["top1"]))
+    for weighting in ("adam", "ggn-1k"):
+        for cell_dir in sorted((grid / "cells").glob(f"s*.none.kmeans.k*.{weighting}.global.huffman")):
+            config = json.loads((cell_dir / "config.json").read_text())
+            row = json.loads((cell_dir / "row.json").read_text())
+            rows.append((weighting, config["cell"]["seed"], config["cell"]["method"]["k"],
+                         config["keys"], row["top1"]))
     if not rows:
-        sys.exit(f"no Adam-weighted cells in {grid}: run experiments/paper_fig2_lenet.toml first")
+        sys.exit(f"no weighted k-means cells in {grid}: run experiments/paper_fig2_lenet.toml first")
     lines = [
-        "# Adam-weighted global k-means on LeNet-5: Lloyd against the exact optimum",
+        "# Weighted global k-means on LeNet-5 at few clusters: Lloyd against the exact optimum",
         "",
         "Generated by `scripts/adam_collapse.py` from the `paper_fig2_lenet` cache. Importance: "
-        "Adam's sqrt(v_hat) of the baseline, all four weight tensors in one codebook, as the "
-        "grid's cells (before fine-tuning, which these cells do not have). 'conv1 large weights "
-        "lost': conv1 weights above 0.2 in magnitude quantized to less than half their size.",
+        "Adam's sqrt(v_hat) of the baseline (`adam`) or the Gauss-Newton diagonal from 1,000 "
+        "images (`ggn-1k`), all four weight tensors in one codebook, as the grid's cells (which "
+        "are not fine-tuned). 'conv1 large weights lost': conv1 weights above 0.2 in magnitude "
+        "quantized to less than half their size. D_h is in the importance's own units.",
         "",
-        "| seed | k | top-1 of the cell % | D_h Lloyd | D_h optimum | Lloyd centres (weights) | "
-        "optimum centres (weights) | conv1 large weights lost (Lloyd / optimum) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| weighting | seed | k | top-1 of the cell % | D_h Lloyd | D_h optimum | Lloyd centres "
+        "(weights) | optimum centres (weights) | conv1 large weights lost (Lloyd / optimum) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for seed, k, baseline, top1 in sorted(rows):
+        for weighting, seed, k, keys, top1 in sorted(rows, key=lambda r: (r[0], r[2], r[1])):
             if k > 6:
                 continue
-            d = results / "cache" / "baseline" / baseline
-            model, adam = load_file(str(d / "model.safetensors")), load_file(str(d / "adam.safetensors"))
+            model = load_file(str(results / "cache" / "baseline" / keys["baseline"] / "model.safetensors"))
+            importance = importance_of(results, keys, weighting)
             w = np.concatenate([model[n].ravel() for n in LAYERS]).astype(np.float32)
-            h = np.concatenate([adam[n].ravel() for n in LAYERS]).astype(np.float32)
+            h = np.concatenate([importance[n].ravel() for n in LAYERS]).astype(np.float32)
             sizes = [model[n].size for n in LAYERS]
             np.save(tmp / "w.npy", w)
             np.save(tmp / "h.npy", h)
@@ -86,8 +139,9 @@ def main():
             best = quantize(nq, tmp / "w.npy", tmp / "h.npy", "kmeans-optimal", k, seed, tmp / "o.npz")
             l_text, l_lost = describe(lloyd[1], lloyd[2], sizes, w)
             o_text, o_lost = describe(best[1], best[2], sizes, w)
-            lines.append(f"| {seed} | {k} | {top1:.2f} | {lloyd[0]:.3f} | {best[0]:.3f} | {l_text} | "
-                         f"{o_text} | {l_lost.split(' of ')[0]} / {o_lost} |")
+            lines.append(f"| {weighting} | {seed} | {k} | {top1:.2f} | {lloyd[0]:.4g} | {best[0]:.4g} | "
+                         f"{l_text} | {o_text} | {l_lost.split(' of ')[0]} / {o_lost} |")
+    lines += correlation_lines(results, grid)
     out = results / "adam_collapse.md"
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
