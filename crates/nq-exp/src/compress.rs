@@ -100,7 +100,8 @@ struct CompressSummary {
     size: SizeReport,
 }
 
-/// The names of the tensors to quantize, or bad input when none is.
+/// The indices (in `checkpoint.tensors`) of the tensors to quantize, or
+/// bad input when none is chosen.
 fn chosen(checkpoint: &Checkpoint, pattern: Option<&str>, path: &str) -> Result<Vec<usize>> {
     let regex = pattern
         .map(|p| Regex::new(p).map_err(|e| bad_input(format!("--tensors {p}: {e}"))))
