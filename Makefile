@@ -26,6 +26,7 @@ bench: setup build
 	$(CARGO) bench -p nq-quant
 	bash scripts/bench_vs_sklearn.sh
 	bash scripts/bench_vs_backpack.sh
+	.venv/bin/python scripts/ecsq_cost.py target/release/nq-exp
 	.venv/bin/python scripts/bench_startup.py target/release \
 	  --json results/bench/startup.json --md results/bench/startup.md
 	mkdir -p results/reference/bench

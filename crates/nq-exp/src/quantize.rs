@@ -93,6 +93,9 @@ struct Summary {
     lambda: Option<f64>,
     clusters_used: usize,
     iterations: usize,
+    /// The objective after initialisation and after each iteration (the
+    /// Lagrangian for ECSQ, `D_h` for k-means; empty for one-shot methods).
+    history: Vec<f64>,
     distortion_h: f64,
     squared_error: f64,
     entropy: f64,
@@ -224,6 +227,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         lambda: args.quantizer.lambda,
         clusters_used: st.clusters_used,
         iterations: st.iterations,
+        history: q.history.clone(),
         distortion_h: st.distortion_h,
         squared_error: st.squared_error,
         entropy: st.entropy,

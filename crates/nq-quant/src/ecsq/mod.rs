@@ -15,6 +15,17 @@
 //! `lambda` trades rate for distortion: sweeping it traces the
 //! rate-distortion curve, and larger values leave fewer clusters.
 //! `lambda = 0` is weighted k-means from the same start.
+//!
+//! Cost: one sort of the weights (`O(N log N)`), then per iteration one
+//! pass over them (`O(N)` plus the centres visited) and an `O(k log k)`
+//! update. The assignment is exact but walks outward from each weight's
+//! place among the sorted centres and stops when the distance term alone
+//! exceeds the best cost, so it visits a few centres, not all `k`; only
+//! weights whose `h_i` is tiny next to `lambda` visit many (worst case
+//! `O(N k)`). Measured (`scripts/ecsq_cost.py`, `make bench`, 2 cores):
+//! time grows with N at a log-log slope of 0.87 to 0.98 from 10^4 to 10^7
+//! weights, and an iteration over 10^6 weights costs 7.7 to 9.1 ms whether
+//! `k_init` is 16 or 1024.
 
 mod algorithm;
 mod hyperparams;
