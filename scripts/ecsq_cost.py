@@ -58,7 +58,8 @@ def main():
         args.lenet = (args.results / "cache/baseline" / keys["baseline"] / "model.safetensors",
                       args.results / "cache/importance" / keys["importance"] / "importance.safetensors")
     rng = np.random.default_rng(0)
-    record = {"lambda": LAMBDA, "synthetic": [], "lenet": [], "history": {}, "uniform": []}
+    record = {"lambda": LAMBDA, "synthetic": [], "lenet": [], "history": {}, "uniform": [],
+              "lambdas": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # synthetic: Laplacian weights of scale 0.05 (like LeNet-5's fc1), unit importance
@@ -76,6 +77,13 @@ def main():
                                             "entropy": j["entropy"]})
                 if n == 1_000_000 and k == 256:
                     record["history"]["synthetic 1e6, k_init 256"] = j["history"]
+            if n == 1_000_000:
+                for lam in (1e-5, 1e-3, 1e-2):
+                    j = ecsq(args.nq, w, h, 256, lam)
+                    record["lambdas"].append({"lambda": lam, "seconds": j["seconds"],
+                                              "iterations": j["iterations"],
+                                              "clusters": j["clusters_used"],
+                                              "entropy": j["entropy"]})
         if args.lenet:
             from safetensors.numpy import load_file
             model = load_file(str(args.lenet[0]))
@@ -129,6 +137,13 @@ def main():
         if len(pts) >= 2:
             lines.append(f"- k_init = {k}: {slope(*zip(*pts)):.2f} over N = "
                          f"{pts[0][0]:,} to {pts[-1][0]:,}")
+    same = [r for r in record["synthetic"] if r["n"] == 1_000_000 and r["k_init"] == 256]
+    lines += ["", "Against lambda at N = 1,000,000, k_init = 256 (synthetic):", "",
+              "| lambda | seconds | iterations | clusters left | entropy (bits) |", "|---|---|---|---|---|"]
+    for r in sorted(record["lambdas"] + [dict(same[0], **{"lambda": LAMBDA})] if same else record["lambdas"],
+                    key=lambda r: r["lambda"]):
+        lines.append(f"| {r['lambda']:g} | {r['seconds']:.3f} | {r['iterations']} | {r['clusters']} | "
+                     f"{r['entropy']:.3f} |")
     lines += ["", "Seconds per iteration against k_init at N = 1,000,000 (synthetic):", ""]
     for r in record["synthetic"]:
         if r["n"] == 1_000_000:

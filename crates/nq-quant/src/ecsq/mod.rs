@@ -23,9 +23,9 @@
 //! exceeds the best cost, so it visits a few centres, not all `k`; only
 //! weights whose `h_i` is tiny next to `lambda` visit many (worst case
 //! `O(N k)`). Measured (`scripts/ecsq_cost.py`, `make bench`, 2 cores):
-//! time grows with N at a log-log slope of 0.87 to 0.98 from 10^4 to 10^7
-//! weights, and an iteration over 10^6 weights costs 7.7 to 9.1 ms whether
-//! `k_init` is 16 or 1024.
+//! time grows with N at a log-log slope of about 1 (0.87 to 1.03 over two
+//! runs, 10^4 to 10^7 weights), and an iteration over 10^6 weights costs
+//! 8 to 10 ms whether `k_init` is 16 or 1024.
 
 mod algorithm;
 mod hyperparams;
