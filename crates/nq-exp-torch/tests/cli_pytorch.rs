@@ -56,12 +56,7 @@ fn an_unpacked_cell_gives_its_reported_top1_in_pytorch() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
     let metadata = &summary["metadata"];
     assert_eq!(metadata["architecture"], "small-conv");
     assert_eq!(metadata["dataset"], "fashion-mnist");
@@ -77,12 +72,7 @@ fn an_unpacked_cell_gives_its_reported_top1_in_pytorch() {
         .arg(root.path().join("data"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let used: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let used: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
     assert_eq!(used["test_images"], 160);
     assert_eq!(used["cell"], cell);
     let reported = rows[0]["top1"].as_f64().unwrap();

@@ -24,12 +24,13 @@ use clap::Args;
 use nq_quant::huffman::Coding;
 use nq_quant::nqz::{self, CodebookIn, EntryKind, Metadata, Storage, TensorIn};
 use nq_quant::scope::{quantize_tensors, Scope, WeightTensor};
-use nq_quant::size::{compressed_size, PrunedTensor, SizeInput, SizeReport, TensorKind};
+use nq_quant::size::{compressed_size, PrunedTensor, SizeInput, SizeReport};
 use regex::Regex;
 use serde::Serialize;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::error::bad_input;
+use crate::pack::kind_of;
 use crate::quantize::{method_from_args, MethodArgs};
 
 /// Arguments of `nq-exp compress`.
@@ -232,16 +233,6 @@ fn survivors(
     Ok(out)
 }
 
-/// Convolution kernels have 3 or more dimensions; the rest are stored like
-/// fully connected weights (as `pack` does).
-fn kind_of(shape: &[u64]) -> TensorKind {
-    if shape.len() >= 3 {
-        TensorKind::Conv
-    } else {
-        TensorKind::Linear
-    }
-}
-
 /// What `compress` did, as the file's `nq-exp.*` metadata.
 fn metadata(args: &CompressArgs, source: &Checkpoint, method: &str) -> Metadata {
     let mut m: Metadata = source.metadata.clone();
@@ -307,17 +298,7 @@ pub fn run(args: &CompressArgs) -> Result<()> {
         .collect();
     let quantization =
         quantize_tensors(&weights, &method, scope).with_context(|| format!("quantizing {path}"))?;
-    let distortion_h: f64 = (0..picked.len())
-        .map(|p| {
-            let q = quantization.quantized(p);
-            values[p]
-                .iter()
-                .zip(&importance[p])
-                .zip(q)
-                .map(|((&w, &h), q)| f64::from(h) * (f64::from(w) - f64::from(q)).powi(2))
-                .sum::<f64>()
-        })
-        .sum();
+    let distortion_h = quantization.distortion_h(&weights);
 
     let codebooks: Vec<CodebookIn<'_>> = quantization
         .codebooks
@@ -358,10 +339,9 @@ pub fn run(args: &CompressArgs) -> Result<()> {
         tensors.push(TensorIn {
             name: &tensor.name,
             shape: &tensor.shape,
-            kind: match (position.get(&t), kind_of(&tensor.shape)) {
-                (None, _) => EntryKind::Other,
-                (Some(_), TensorKind::Conv) => EntryKind::Conv,
-                (Some(_), TensorKind::Linear) => EntryKind::Linear,
+            kind: match position.get(&t) {
+                None => EntryKind::Other,
+                Some(_) => EntryKind::of(kind_of(&tensor.shape)),
             },
             storage,
         });

@@ -12,6 +12,7 @@ use npyz::npz::NpzArchive;
 use npyz::DType;
 use nq_quant::huffman::Coding;
 use nq_quant::nqz::{self, CodebookIn, EntryKind, Storage, StreamBits, TensorIn};
+use nq_quant::size::TensorKind;
 use safetensors::{Dtype, SafeTensors};
 use serde::Serialize;
 
@@ -250,13 +251,7 @@ pub fn run_pack(args: &PackArgs) -> Result<()> {
                     coding,
                 });
                 let codebook = codebooks.len() - 1;
-                // convolution kernels have 3 or more dimensions; the rest
-                // are stored like fully connected weights
-                let kind = if e.shape.len() >= 3 {
-                    EntryKind::Conv
-                } else {
-                    EntryKind::Linear
-                };
+                let kind = EntryKind::of(kind_of(&e.shape));
                 let storage = match &q.survivors {
                     None => Storage::Quantized {
                         codebook,
@@ -299,6 +294,17 @@ pub fn run_pack(args: &PackArgs) -> Result<()> {
     };
     crate::error::print_line(&serde_json::to_string(&summary)?)?;
     Ok(())
+}
+
+/// The kind of a quantized tensor of `shape` when no model says it:
+/// convolution kernels have 3 or more dimensions; the rest are stored like
+/// fully connected weights.
+pub(crate) fn kind_of(shape: &[u64]) -> TensorKind {
+    if shape.len() >= 3 {
+        TensorKind::Conv
+    } else {
+        TensorKind::Linear
+    }
 }
 
 /// Writes `bytes` to a temporary file next to `path`, then renames it.

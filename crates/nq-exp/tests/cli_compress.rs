@@ -27,6 +27,16 @@ fn python() -> PathBuf {
     py
 }
 
+/// The stdout of a command that must have succeeded (its stderr if not).
+fn stdout_of(out: std::process::Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 fn run_python(code: &str, dir: &Path) -> String {
     let out = Process::new(python())
         .arg("-c")
@@ -34,12 +44,7 @@ fn run_python(code: &str, dir: &Path) -> String {
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(stdout_of(out)).unwrap()
 }
 
 /// A float16 checkpoint of a small MLP with a BatchNorm, and Adam's state
@@ -85,12 +90,7 @@ fn a_pytorch_float16_checkpoint_compresses_and_loads_back() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
     let quantized: Vec<&str> = summary["quantized"]
         .as_array()
         .unwrap()
@@ -123,11 +123,7 @@ fn a_pytorch_float16_checkpoint_compresses_and_loads_back() {
         .args(["unpack", "net.nqz", "--out", "q.safetensors"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(out);
     // PyTorch: the unpacked model loads into the network (after casting back
     // as the metadata says), keeps the checkpoint's metadata, shares four
     // values over both weights, zero where pruned, untouched elsewhere
@@ -273,12 +269,7 @@ fn bad_checkpoints_regexes_and_importances_exit_2_naming_file_and_tensor() {
         .args(k4)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
     assert_eq!(summary["unquantized"], serde_json::json!(["fc.bias"]));
     assert_eq!(summary["quantized"][0]["clusters"], 4);
 }

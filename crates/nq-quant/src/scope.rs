@@ -97,6 +97,24 @@ impl ScopedQuantization {
         assignment.iter().map(|&a| q.centres[a as usize]).collect()
     }
 
+    /// `sum h (w - q)^2` over `tensors`, the weights this quantization was
+    /// made from (in the same order), summed tensor by tensor.
+    pub fn distortion_h(&self, tensors: &[WeightTensor<'_>]) -> f64 {
+        tensors
+            .iter()
+            .enumerate()
+            .map(|(t, tensor)| {
+                tensor
+                    .values
+                    .iter()
+                    .zip(tensor.importance)
+                    .zip(self.quantized(t))
+                    .map(|((&w, &h), q)| f64::from(h) * (f64::from(w) - f64::from(q)).powi(2))
+                    .sum::<f64>()
+            })
+            .sum()
+    }
+
     /// Member counts per cluster, per codebook (what size accounting needs).
     pub fn codebook_counts(&self) -> Vec<Vec<u64>> {
         self.codebooks.iter().map(Quantization::counts).collect()

@@ -25,6 +25,7 @@ use nq_quant::kmeans::KmeansParams;
 use nq_quant::kmeans_optimal::OptimalParams;
 use nq_quant::method::Method;
 use nq_quant::nqz::{self, CodebookIn, EntryKind, Storage, TensorIn};
+use nq_quant::scope::WeightTensor;
 use nq_quant::size::{compressed_size, PrunedTensor, SizeInput, SizeReport, TensorKind};
 use nq_quant::uniform::{CellWidth, UniformParams};
 use nq_report::Row;
@@ -395,27 +396,16 @@ fn finetune_config(grid: &Grid, spec: &FinetuneSpec, seed: u64) -> FinetuneConfi
 
 /// `sum h (w - q)^2` over the quantized weights.
 fn distortion_h(applied: &Applied) -> f64 {
-    applied
+    let tensors: Vec<WeightTensor<'_>> = applied
         .tensors
         .iter()
-        .enumerate()
-        .map(|(t, e)| {
-            let q = applied.quantization.quantized(t);
-            e.values
-                .iter()
-                .zip(&e.importance)
-                .zip(q)
-                .map(|((&w, &h), q)| f64::from(h) * (f64::from(w) - f64::from(q)).powi(2))
-                .sum::<f64>()
+        .map(|e| WeightTensor {
+            name: &e.name,
+            values: &e.values,
+            importance: &e.importance,
         })
-        .sum()
-}
-
-fn entry_kind(kind: TensorKind) -> EntryKind {
-    match kind {
-        TensorKind::Conv => EntryKind::Conv,
-        TensorKind::Linear => EntryKind::Linear,
-    }
+        .collect();
+    applied.quantization.distortion_h(&tensors)
 }
 
 /// The importance scaled to mean 1 over the weights quantized (the
@@ -693,7 +683,7 @@ fn pack(
             shape: &shapes[name],
             kind: kinds
                 .get(name.as_str())
-                .map_or(EntryKind::Other, |k| entry_kind(*k)),
+                .map_or(EntryKind::Other, |k| EntryKind::of(*k)),
             storage,
         });
     }

@@ -104,17 +104,22 @@ pub fn write_grid(root: &Path, text: &str) -> PathBuf {
     path
 }
 
-pub fn run(grid: &Path, results: &Path) -> Value {
-    let out = nq()
-        .args(["run", s(grid), "--results", s(results), "--threads", "1"])
-        .output()
-        .unwrap();
+/// The stdout of a command that must have succeeded (its stderr if not).
+pub fn stdout_of(out: std::process::Output) -> Vec<u8> {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
+}
+
+pub fn run(grid: &Path, results: &Path) -> Value {
+    let out = nq()
+        .args(["run", s(grid), "--results", s(results), "--threads", "1"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&stdout_of(out)).unwrap()
 }
 
 pub fn done_stages(results: &Path) -> usize {

@@ -53,9 +53,8 @@ fn to_tensors(labels: Vec<u8>, pixels: Vec<u8>) -> Result<InMemory> {
         .view([n, 3, 32, 32])
         / 255.0;
     let input = nq_catalog::Dataset::Cifar10.input();
-    let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    let mean = Tensor::from_slice(&as_f32(input.mean)).view([1, 3, 1, 1]);
-    let std = Tensor::from_slice(&as_f32(input.std)).view([1, 3, 1, 1]);
+    let mean = super::per_channel(input.mean, &[1, 3, 1, 1]);
+    let std = super::per_channel(input.std, &[1, 3, 1, 1]);
     let y = Tensor::from_slice(&labels).to_kind(Kind::Int64);
     InMemory::new((x - mean) / std, y, 10)
 }

@@ -106,9 +106,8 @@ impl ImageFolder {
             .to_kind(tch::Kind::Float)
             / 255.0;
         let input = nq_catalog::Dataset::Imagenet.input();
-        let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let mean = Tensor::from_slice(&as_f32(input.mean)).view([3, 1, 1]);
-        let std = Tensor::from_slice(&as_f32(input.std)).view([3, 1, 1]);
+        let mean = super::per_channel(input.mean, &[3, 1, 1]);
+        let std = super::per_channel(input.std, &[3, 1, 1]);
         Ok((hwc.permute([2, 0, 1]) - mean) / std)
     }
 }

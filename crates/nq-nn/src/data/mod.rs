@@ -66,6 +66,13 @@ impl fmt::Debug for Splits {
     }
 }
 
+/// Per-channel `values` (a mean or standard deviation of
+/// `Dataset::input`) as a float32 tensor of `shape`, to normalise images.
+fn per_channel(values: &[f64], shape: &[i64]) -> Tensor {
+    let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    Tensor::from_slice(&values).view(shape)
+}
+
 /// Loads the training and test sets of `dataset` from `dir` (default: the
 /// dataset's [`default_dir`](Dataset::default_dir)).
 pub fn load(dataset: Dataset, dir: Option<&Path>) -> Result<Splits> {

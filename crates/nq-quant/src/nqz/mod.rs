@@ -91,6 +91,14 @@ impl EntryKind {
         }
     }
 
+    /// The entry kind of a quantizable tensor of the accounting's `kind`.
+    pub fn of(kind: crate::size::TensorKind) -> Self {
+        match kind {
+            crate::size::TensorKind::Conv => EntryKind::Conv,
+            crate::size::TensorKind::Linear => EntryKind::Linear,
+        }
+    }
+
     /// The accounting's kind of a prunable tensor.
     pub fn tensor_kind(self) -> Option<crate::size::TensorKind> {
         match self {
