@@ -353,6 +353,7 @@ pub fn run(args: &CompressArgs) -> Result<()> {
     let size = compressed_size(&SizeInput {
         codebooks: encoded.codebook_counts.clone(),
         coding,
+        context: Vec::new(),
         pruned: if pruned {
             picked
                 .iter()

@@ -13,9 +13,11 @@
 //! - [`method`]: one enum over the quantizers and their parameters;
 //! - [`scope`]: layer-by-layer or global quantization of many tensors;
 //! - [`huffman`]: canonical Huffman and fixed-length codes;
+//! - [`context`]: adaptive context coding (below one bit per weight);
 //! - [`size`]: the compressed size of paper.md section 6;
 //! - [`nqz`]: the `.nqz` file, whose payload is that size.
 
+pub mod context;
 pub mod ecsq;
 pub mod error;
 pub mod huffman;

@@ -27,10 +27,10 @@ fn random_file(rng: &mut ChaCha8Rng) -> Vec<u8> {
     } else {
         rng.random_range(1..=256)
     };
-    let coding = if rng.random_bool(0.5) {
-        Coding::Huffman
-    } else {
-        Coding::Fixed
+    let coding = match rng.random_range(0..3) {
+        0 => Coding::Huffman,
+        1 => Coding::Fixed,
+        _ => Coding::Context,
     };
     let global = rng.random_bool(0.5);
     let count = rng.random_range(1..=5);

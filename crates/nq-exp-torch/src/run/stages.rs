@@ -701,6 +701,7 @@ fn pack(
     let size = compressed_size(&SizeInput {
         codebooks: encoded.codebook_counts.clone(),
         coding,
+        context: Vec::new(),
         pruned,
         unquantized_floats,
         params: variables.values().map(|v| v.len() as u64).sum(),

@@ -1,5 +1,5 @@
-//! The choice of code (`coding = "fixed" | "huffman"`) and one type for
-//! both codes.
+//! The choice of code (`coding = "fixed" | "huffman" | "context"`) and one
+//! type for the two prefix codes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,8 +11,8 @@ use super::canonical::HuffmanCode;
 use super::fixed::FixedCode;
 use crate::error::{QuantError, Result};
 
-/// How cluster indices are coded (paper.md section 6). Written `"fixed"` or
-/// `"huffman"` in configuration files and results.
+/// How cluster indices are coded (paper.md section 6). Written `"fixed"`,
+/// `"huffman"` or `"context"` in configuration files and results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Coding {
@@ -20,14 +20,20 @@ pub enum Coding {
     Fixed,
     /// A Huffman code built from the cluster sizes.
     Huffman,
+    /// Adaptive context coding of the indices and of the survivor positions
+    /// ([`crate::context`]): no code table, and below one bit per weight
+    /// where one cluster dominates. Its length depends on the order of the
+    /// symbols, not only on their counts, so there is no [`Code`] for it.
+    Context,
 }
 
 impl Coding {
-    /// The name used in files: `"fixed"` or `"huffman"`.
+    /// The name used in files: `"fixed"`, `"huffman"` or `"context"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Coding::Fixed => "fixed",
             Coding::Huffman => "huffman",
+            Coding::Context => "context",
         }
     }
 }
@@ -45,9 +51,10 @@ impl FromStr for Coding {
         match s {
             "fixed" => Ok(Coding::Fixed),
             "huffman" => Ok(Coding::Huffman),
+            "context" => Ok(Coding::Context),
             _ => Err(QuantError::InvalidParam {
                 name: "coding",
-                reason: format!("expected \"fixed\" or \"huffman\", got {s:?}"),
+                reason: format!("expected \"fixed\", \"huffman\" or \"context\", got {s:?}"),
             }),
         }
     }
@@ -64,11 +71,18 @@ pub enum Code {
 
 impl Code {
     /// The code of `coding` for an alphabet of `counts.len()` symbols with
-    /// these counts (the fixed-length code ignores the counts).
+    /// these counts (the fixed-length code ignores the counts). Fails for
+    /// [`Coding::Context`], which is no prefix code.
     pub fn new(coding: Coding, counts: &[u64]) -> Result<Self> {
         match coding {
             Coding::Fixed => Ok(Code::Fixed(FixedCode::new(counts.len())?)),
             Coding::Huffman => Ok(Code::Huffman(HuffmanCode::from_counts(counts)?)),
+            Coding::Context => Err(QuantError::InvalidParam {
+                name: "coding",
+                reason: "context coding has no code of counts: its length depends on the \
+                         symbols' order"
+                    .into(),
+            }),
         }
     }
 
@@ -188,6 +202,8 @@ mod tests {
         assert_eq!("fixed".parse::<Coding>().unwrap(), Coding::Fixed);
         assert_eq!("huffman".parse::<Coding>().unwrap(), Coding::Huffman);
         assert!("Huffman".parse::<Coding>().is_err());
+        assert_eq!("context".parse::<Coding>().unwrap(), Coding::Context);
+        assert!(Code::new(Coding::Context, &[1, 2]).is_err());
         assert_eq!(Coding::Huffman.to_string(), "huffman");
         assert_eq!(Coding::Fixed.to_string(), "fixed");
     }

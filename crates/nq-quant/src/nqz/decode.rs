@@ -10,6 +10,7 @@ use super::{
     PREAMBLE_BYTES, STORED_PRUNED, STORED_PRUNED_RAW, STORED_QUANTIZED, STORED_RAW, VERSION,
     VERSION_WITHOUT_METADATA,
 };
+use crate::context::{rows_of, ContextDecoder};
 use crate::error::Result;
 use crate::huffman::{BitReader, Code, Coding, FixedCode, HuffmanCode};
 use crate::size::positions_from_fields;
@@ -103,10 +104,23 @@ struct Entry {
 }
 
 impl Entry {
-    /// Whether the tensor is pruned: its survivors' gap fields are in the
-    /// stream of its kind.
-    fn has_positions(&self) -> bool {
+    /// Whether the tensor is pruned.
+    fn is_pruned(&self) -> bool {
         self.storage == STORED_PRUNED || self.storage == STORED_PRUNED_RAW
+    }
+
+    /// Whether its indices (and survivor flags, if pruned) are context
+    /// coded, in its codebook's streams.
+    fn context_coded(&self, codebooks: &[CodebookRead]) -> bool {
+        (self.storage == STORED_QUANTIZED || self.storage == STORED_PRUNED)
+            && codebooks
+                .get(self.codebook)
+                .is_some_and(|c| c.1 == Coding::Context)
+    }
+
+    /// Whether its survivors' gap fields are in the stream of its kind.
+    fn has_gap_fields(&self, codebooks: &[CodebookRead]) -> bool {
+        self.is_pruned() && !self.context_coded(codebooks)
     }
 }
 
@@ -269,8 +283,9 @@ fn read_entries(r: &mut Reader<'_>, limits: Limits, version: u16) -> Result<Vec<
             }
             let survivors = r.u64("a survivor count")?;
             let fields = r.u64("a gap-field count")?;
-            // every field advances at least one position
-            if survivors > fields || fields > numel {
+            // every gap field advances at least one position (context-coded
+            // tensors have none, checked once the codings are known)
+            if survivors > numel || fields > numel {
                 return Err(at(format!(
                     "{survivors} survivors in {fields} gap fields for {numel} elements"
                 )));
@@ -299,33 +314,102 @@ fn read_entries(r: &mut Reader<'_>, limits: Limits, version: u16) -> Result<Vec<
 /// A codebook read back: centres, coding, and its code (`None` when empty).
 type CodebookRead = (Vec<f32>, Coding, Option<Code>);
 
-fn read_codebooks(r: &mut Reader<'_>) -> Result<Vec<CodebookRead>> {
+fn read_codebooks(r: &mut Reader<'_>, version: u16) -> Result<Vec<CodebookRead>> {
     let n = r.u32("the codebook count")?;
     r.check_count(u64::from(n), 5, "codebook table")?;
     let mut codebooks = Vec::with_capacity(n as usize);
     for b in 0..n {
         let coding_byte = r.u8("a coding")?;
         let coding = coding_from_code(coding_byte)
-            .ok_or_else(|| corrupt(format!("codebook {b}: coding {coding_byte}")))?;
+            .filter(|&c| c != Coding::Context || version >= VERSION)
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "codebook {b}: coding {coding_byte} in a version {version} file"
+                ))
+            })?;
         let k = r.u32("a cluster count")?;
         let centres = r.f32s(u64::from(k), "centres")?;
-        let code = if k == 0 {
-            None
-        } else {
-            Some(match coding {
-                Coding::Fixed => Code::Fixed(FixedCode::new(k as usize)?),
-                Coding::Huffman => {
-                    let table = r.take(u64::from(k), "a code table")?;
-                    Code::Huffman(
-                        HuffmanCode::from_length_table(table)
-                            .map_err(|e| corrupt(format!("codebook {b}: bad code table: {e}")))?,
-                    )
-                }
-            })
+        let code = match coding {
+            _ if k == 0 => None,
+            Coding::Context => None,
+            Coding::Fixed => Some(Code::Fixed(FixedCode::new(k as usize)?)),
+            Coding::Huffman => {
+                let table = r.take(u64::from(k), "a code table")?;
+                Some(Code::Huffman(
+                    HuffmanCode::from_length_table(table)
+                        .map_err(|e| corrupt(format!("codebook {b}: bad code table: {e}")))?,
+                ))
+            }
         };
         codebooks.push((centres, coding, code));
     }
     Ok(codebooks)
+}
+
+/// A context-coded stream: its length in bits, a multiple of 32, then its
+/// 32-bit words.
+fn read_words(r: &mut Reader<'_>, what: &str) -> Result<(Vec<u32>, u64)> {
+    let bits = r.u64("a stream length")?;
+    if bits % 32 != 0 {
+        return Err(corrupt(format!("{what}: {bits} bits, not whole 32-bit words")));
+    }
+    let bytes = r.take(bits / 8, what)?;
+    let words = bytes
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect();
+    Ok((words, bits))
+}
+
+/// The indices of the tensors of context-coded codebook `b` of `k`
+/// clusters, in table order (one sequence, as a prefix-coded stream gives
+/// them), after setting `survivors[entry]` for each of its pruned tensors.
+fn read_context_codebook(
+    r: &mut Reader<'_>,
+    b: usize,
+    k: usize,
+    entries: &[Entry],
+    survivors: &mut [Option<Vec<u64>>],
+    streams: &mut StreamBits,
+) -> Result<Vec<u32>> {
+    let (index_words, index_bits) = read_words(r, &format!("index stream of codebook {b}"))?;
+    let (flag_words, flag_bits) = read_words(r, &format!("flag stream of codebook {b}"))?;
+    streams.index_bits += index_bits;
+    streams.position_bits += flag_bits;
+    let at = |e: &Entry, what: String| corrupt(format!("tensor `{}`: {what}", e.name));
+    let mine: Vec<(usize, &Entry)> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            (e.storage == STORED_QUANTIZED || e.storage == STORED_PRUNED) && e.codebook == b
+        })
+        .collect();
+    let mut flags = ContextDecoder::new(flag_words).map_err(|err| corrupt(err.to_string()))?;
+    for &(i, e) in mine.iter().filter(|(_, e)| e.storage == STORED_PRUNED) {
+        survivors[i] = Some(
+            flags
+                .survivors(rows_of(&e.shape), e.numel, e.survivors)
+                .map_err(|err| at(e, err.to_string()))?,
+        );
+    }
+    let end = |err: crate::QuantError| corrupt(format!("codebook {b}: {err}"));
+    flags.finish().map_err(end)?;
+    let mut decoder = ContextDecoder::new(index_words).map_err(end)?;
+    let k = u32::try_from(k).map_err(|_| corrupt(format!("codebook {b}: {k} clusters")))?;
+    let mut indices = Vec::new();
+    for &(_, e) in &mine {
+        let n = if e.storage == STORED_PRUNED {
+            e.survivors
+        } else {
+            e.numel
+        };
+        if n > 0 && k == 0 {
+            return Err(at(e, format!("{n} indices into an empty codebook")));
+        }
+        indices.extend(decoder.indices(k, n).map_err(|err| at(e, err.to_string()))?);
+    }
+    decoder.finish().map_err(end)?;
+    Ok(indices)
 }
 
 /// Decodes `n` symbols from a stream that must hold exactly its stated bits.
@@ -367,7 +451,20 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     let (version, body) = body_of(bytes)?;
     let mut r = Reader::new(body, PREAMBLE_BYTES);
     let entries = read_entries(&mut r, limits, version)?;
-    let codebooks = read_codebooks(&mut r)?;
+    let codebooks = read_codebooks(&mut r, version)?;
+    for e in entries.iter().filter(|e| e.is_pruned()) {
+        let fields_ok = if e.context_coded(&codebooks) {
+            e.fields == 0
+        } else {
+            e.survivors <= e.fields
+        };
+        if !fields_ok {
+            return Err(corrupt(format!(
+                "tensor `{}`: {} survivors in {} gap fields",
+                e.name, e.survivors, e.fields
+            )));
+        }
+    }
     let mut per_codebook = vec![0u64; codebooks.len()];
     for e in entries
         .iter()
@@ -392,7 +489,9 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     let mut position_codes = Vec::new();
     for kind in POSITION_KINDS {
         let present = mask & (1 << kind.code()) != 0;
-        let pruned = entries.iter().any(|e| e.has_positions() && e.kind == kind);
+        let pruned = entries
+            .iter()
+            .any(|e| e.has_gap_fields(&codebooks) && e.kind == kind);
         if present != pruned {
             return Err(corrupt(format!(
                 "position mask {mask:#04x} disagrees with the pruned tensors"
@@ -413,12 +512,27 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     // each coded stream is padded to whole bytes on its own
     let mut coded_stream_bytes = 0u64;
     let mut indices = Vec::with_capacity(codebooks.len());
-    for (b, (centres, _, code)) in codebooks.iter().enumerate() {
+    let mut context_survivors = vec![None; entries.len()];
+    for (b, (centres, coding, code)) in codebooks.iter().enumerate() {
+        streams.codebook_bits += 32 * centres.len() as u64;
+        if *coding == Coding::Context {
+            let before = streams.index_bits + streams.position_bits;
+            let symbols = read_context_codebook(
+                &mut r,
+                b,
+                centres.len(),
+                &entries,
+                &mut context_survivors,
+                &mut streams,
+            )?;
+            coded_stream_bytes += (streams.index_bits + streams.position_bits - before) / 8;
+            indices.push(symbols.into_iter());
+            continue;
+        }
         let what = format!("index stream of codebook {b}");
         let (symbols, bits) = read_stream(&mut r, code.as_ref(), per_codebook[b], &what)?;
         streams.index_bits += bits;
         coded_stream_bytes += bits.div_ceil(8);
-        streams.codebook_bits += 32 * centres.len() as u64;
         if matches!(code, Some(Code::Huffman(_))) {
             streams.code_table_bits += 8 * centres.len() as u64;
         }
@@ -428,7 +542,7 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     for (kind, code) in &position_codes {
         let n: u64 = entries
             .iter()
-            .filter(|e| e.has_positions() && e.kind == *kind)
+            .filter(|e| e.has_gap_fields(&codebooks) && e.kind == *kind)
             .map(|e| e.fields)
             .sum();
         let (symbols, bits) = read_stream(&mut r, Some(code), n, "gap-field stream")?;
@@ -439,7 +553,7 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     }
 
     let mut tensors = Vec::with_capacity(entries.len());
-    for e in entries {
+    for (e, from_context) in entries.into_iter().zip(context_survivors) {
         let (values, stored) = match e.storage {
             STORED_RAW => {
                 streams.float_bits += 32 * e.numel;
@@ -476,7 +590,10 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
                     .by_ref()
                     .take(e.survivors as usize)
                     .collect();
-                let survivors = survivors_of(&e, &mut fields)?;
+                let survivors = match from_context {
+                    Some(survivors) => survivors,
+                    None => survivors_of(&e, &mut fields)?,
+                };
                 let mut values = vec![0f32; e.numel as usize];
                 for (&p, &a) in survivors.iter().zip(&assignment) {
                     values[p as usize] = centres[a as usize];

@@ -6,8 +6,9 @@ use super::reader::Put;
 use super::{
     coding_code, field_bits, CodebookIn, EntryKind, Metadata, Storage, StreamBits, TensorIn, MAGIC,
     MAX_DIMS, POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_PRUNED_RAW, STORED_QUANTIZED,
-    STORED_RAW, VERSION, VERSION_WITHOUT_METADATA,
+    STORED_RAW, VERSION, VERSION_WITHOUT_CONTEXT, VERSION_WITHOUT_METADATA,
 };
+use crate::context::{rows_of, stream_bits, ContextBits, ContextEncoder};
 use crate::error::{QuantError, Result};
 use crate::huffman::{BitWriter, Bits, Code, Coding, HuffmanCode};
 use crate::size::{check_survivors, gap_fields};
@@ -23,6 +24,11 @@ pub struct Encoded {
     /// file order: what [`compressed_size`](crate::size::compressed_size)
     /// takes.
     pub codebook_counts: Vec<Vec<u64>>,
+    /// The bits of the two streams of each context-coded codebook, in the
+    /// order of `codebook_counts` (empty unless every codebook is context
+    /// coded): what `compressed_size` takes for [`Coding::Context`], whose
+    /// length depends on the symbols' order and not only on their counts.
+    pub context_bits: Vec<ContextBits>,
 }
 
 fn bad(name: &str, reason: impl std::fmt::Display) -> QuantError {
@@ -177,7 +183,7 @@ fn stored_codebooks(
                 used.push(c);
             }
         }
-        let code = if used.is_empty() {
+        let code = if used.is_empty() || cb.coding == Coding::Context {
             None
         } else {
             Some(Code::new(cb.coding, &used)?)
@@ -204,9 +210,15 @@ struct PositionStream {
     bits: Bits,
 }
 
-/// The gap fields of every pruned tensor (`fields[t]`, empty for others)
-/// and the coded stream of each kind present.
+/// Whether `t`'s indices and survivor flags are context coded.
+fn context_coded(t: &TensorIn<'_>, codebooks: &[CodebookIn<'_>]) -> bool {
+    quantized_part(t).is_some_and(|(b, _)| codebooks[b].coding == Coding::Context)
+}
+
+/// The gap fields of every pruned tensor that is not context coded
+/// (`fields[t]`, empty for others) and the coded stream of each kind present.
 fn position_streams(
+    codebooks: &[CodebookIn<'_>],
     tensors: &[TensorIn<'_>],
     numels: &[u64],
 ) -> Result<(Vec<Vec<u32>>, Vec<PositionStream>)> {
@@ -220,7 +232,7 @@ fn position_streams(
             if let (
                 Storage::Pruned { survivors, .. } | Storage::PrunedRaw { survivors, .. },
                 true,
-            ) = (t.storage, t.kind == kind)
+            ) = (t.storage, t.kind == kind && !context_coded(t, codebooks))
             {
                 present = true;
                 fields[i] = gap_fields(survivors, numels[i], bits).map_err(|e| bad(t.name, e))?;
@@ -235,7 +247,7 @@ fn position_streams(
         let code = HuffmanCode::from_counts(&counts)?;
         let mut w = BitWriter::new();
         for (i, t) in tensors.iter().enumerate() {
-            if t.kind == kind {
+            if t.kind == kind && !fields[i].is_empty() {
                 code.encode_into(&fields[i], &mut w)?;
             }
         }
@@ -271,6 +283,47 @@ fn put_stream(body: &mut Vec<u8>, bits: &Bits) {
     body.extend_from_slice(&bits.bytes);
 }
 
+/// A context-coded stream as bits: its 32-bit words, little-endian.
+fn words_as_bits(words: &[u32]) -> Bits {
+    Bits {
+        bytes: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        bits: stream_bits(words),
+    }
+}
+
+/// The index and flag streams of context-coded codebook `s` (stored
+/// index), over its tensors in table order.
+fn context_streams(
+    cb: &StoredCodebook,
+    s: usize,
+    tensors: &[TensorIn<'_>],
+    new_index: &[Option<u32>],
+) -> Result<(Bits, Bits)> {
+    let k = u32::try_from(cb.centres.len())
+        .map_err(|_| QuantError::Inconsistent("a codebook of 2^32 clusters or more".into()))?;
+    let mut indices = ContextEncoder::new();
+    let mut flags = ContextEncoder::new();
+    for t in tensors {
+        let Some((b, assignment)) = quantized_part(t) else {
+            continue;
+        };
+        if new_index[b] != Some(s as u32) {
+            continue;
+        }
+        if let Storage::Pruned { survivors, .. } = t.storage {
+            let numel = t.shape.iter().product();
+            flags
+                .survivors(rows_of(t.shape), numel, survivors)
+                .map_err(|e| bad(t.name, e))?;
+        }
+        let renumbered: Vec<u32> = assignment.iter().map(|&a| cb.remap[a as usize]).collect();
+        indices
+            .indices(k, &renumbered)
+            .map_err(|e| bad(t.name, e))?;
+    }
+    Ok((words_as_bits(&indices.finish()), words_as_bits(&flags.finish())))
+}
+
 /// Writes `tensors` and their `codebooks` as a `.nqz` file.
 ///
 /// Clusters no weight uses are dropped and the indices renumbered, and
@@ -284,8 +337,9 @@ pub fn encode(codebooks: &[CodebookIn<'_>], tensors: &[TensorIn<'_>]) -> Result<
     encode_with_metadata(codebooks, tensors, &Metadata::new())
 }
 
-/// [`encode`], with `metadata` in the file's metadata section (version 2;
-/// without metadata and pruned float tensors the file is version 1). The
+/// [`encode`], with `metadata` in the file's metadata section (version 2,
+/// or 3 with a context-coded codebook; without metadata, pruned float
+/// tensors and context coding the file is version 1). The
 /// metadata is header, not payload: it does not count in the size
 /// accounting. Fails on a key longer than 65,535 bytes or a value longer
 /// than 2^32 - 1.
@@ -299,10 +353,20 @@ pub fn encode_with_metadata(
     }
     let numels = check_tensors(codebooks, tensors)?;
     let (stored, new_index) = stored_codebooks(codebooks, tensors)?;
-    let (fields, positions) = position_streams(tensors, &numels)?;
+    let (fields, positions) = position_streams(codebooks, tensors, &numels)?;
 
+    // per stored codebook: its index stream, and its survivor flags when
+    // context coded
     let mut index_streams = Vec::with_capacity(stored.len());
+    let mut flag_streams = Vec::with_capacity(stored.len());
     for (s, cb) in stored.iter().enumerate() {
+        if cb.coding == Coding::Context {
+            let (indices, flags) = context_streams(cb, s, tensors, &new_index)?;
+            index_streams.push(indices);
+            flag_streams.push(Some(flags));
+            continue;
+        }
+        flag_streams.push(None);
         let mut w = BitWriter::new();
         if let Some(code) = &cb.code {
             for t in tensors {
@@ -362,9 +426,13 @@ pub fn encode_with_metadata(
         body.extend_from_slice(&p.code.length_table());
         streams.position_table_bits += 8 << field_bits(p.kind);
     }
-    for bits in &index_streams {
+    for (bits, flags) in index_streams.iter().zip(&flag_streams) {
         put_stream(&mut body, bits);
         streams.index_bits += bits.bits;
+        if let Some(flags) = flags {
+            put_stream(&mut body, flags);
+            streams.position_bits += flags.bits;
+        }
     }
     for p in &positions {
         put_stream(&mut body, &p.bits);
@@ -378,7 +446,9 @@ pub fn encode_with_metadata(
     }
     // pruned float tensors and metadata are version 2; without either the
     // file is version 1, byte for byte as older writers wrote it
-    let version_2 = !metadata.is_empty()
+    let version_3 = stored.iter().any(|cb| cb.coding == Coding::Context);
+    let version_2 = version_3
+        || !metadata.is_empty()
         || tensors
             .iter()
             .any(|t| matches!(t.storage, Storage::PrunedRaw { .. }));
@@ -393,14 +463,17 @@ pub fn encode_with_metadata(
     streams.payload_bytes = whole_bytes / 8
         + index_streams
             .iter()
+            .chain(flag_streams.iter().flatten())
             .chain(positions.iter().map(|p| &p.bits))
             .map(|b| b.bits.div_ceil(8))
             .sum::<u64>();
 
     let mut bytes = Vec::with_capacity(PREAMBLE_BYTES as usize + body.len());
     bytes.extend_from_slice(&MAGIC);
-    bytes.put_u16(if version_2 {
+    bytes.put_u16(if version_3 {
         VERSION
+    } else if version_2 {
+        VERSION_WITHOUT_CONTEXT
     } else {
         VERSION_WITHOUT_METADATA
     });
@@ -409,6 +482,20 @@ pub fn encode_with_metadata(
     bytes.put_u32(crc32c::crc32c(&body));
     bytes.extend_from_slice(&body);
     streams.header_bytes = bytes.len() as u64 - streams.payload_bytes;
+    let all_context = !stored.is_empty() && stored.iter().all(|c| c.coding == Coding::Context);
+    let context_bits = if all_context {
+        stored
+            .iter()
+            .zip(index_streams.iter().zip(&flag_streams))
+            .filter(|(c, _)| !c.counts.is_empty())
+            .map(|(_, (indices, flags))| ContextBits {
+                index_bits: indices.bits,
+                position_bits: flags.as_ref().map_or(0, |f| f.bits),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Encoded {
         bytes,
         streams,
@@ -417,5 +504,6 @@ pub fn encode_with_metadata(
             .map(|c| c.counts)
             .filter(|c| !c.is_empty())
             .collect(),
+        context_bits,
     })
 }

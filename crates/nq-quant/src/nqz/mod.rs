@@ -42,9 +42,13 @@ use crate::huffman::Coding;
 /// name, and line endings that text-mode transfers would mangle).
 pub const MAGIC: [u8; 8] = *b"\x89NQZ\r\n\x1a\n";
 
-/// The newest format version, which this crate writes when a file has
-/// metadata: version 2 adds the metadata section to version 1.
-pub const VERSION: u16 = 2;
+/// The newest format version, which this crate writes when a codebook is
+/// context coded: version 3 adds context coding (coding 2) to version 2.
+pub const VERSION: u16 = 3;
+
+/// The version written for a file with metadata or pruned float tensors
+/// and no context coding: version 2 adds those to version 1.
+pub const VERSION_WITHOUT_CONTEXT: u16 = 2;
 
 /// The version written for a file without metadata (byte for byte what
 /// earlier writers wrote); both are read.
@@ -203,6 +207,7 @@ fn coding_code(coding: Coding) -> u8 {
     match coding {
         Coding::Fixed => 0,
         Coding::Huffman => 1,
+        Coding::Context => 2,
     }
 }
 
@@ -210,6 +215,7 @@ fn coding_from_code(code: u8) -> Option<Coding> {
     match code {
         0 => Some(Coding::Fixed),
         1 => Some(Coding::Huffman),
+        2 => Some(Coding::Context),
         _ => None,
     }
 }

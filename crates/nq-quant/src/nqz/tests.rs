@@ -207,8 +207,8 @@ fn corrupt_files_get_clear_errors() {
     bad[1] = b'X';
     is_corrupt(decode(&bad), "bad magic");
     let mut bad = good.clone();
-    bad[8] = 3;
-    is_corrupt(decode(&bad), "unsupported version 3");
+    bad[8] = 4;
+    is_corrupt(decode(&bad), "unsupported version 4");
     // version 2 promises a metadata section that this version 1 body lacks
     let mut bad = good.clone();
     bad[8] = 2;
@@ -313,7 +313,7 @@ fn nets() -> impl Strategy<Value = Net> {
         });
     (
         any::<bool>(),
-        prop_oneof![Just(Coding::Fixed), Just(Coding::Huffman)],
+        prop_oneof![Just(Coding::Fixed), Just(Coding::Huffman), Just(Coding::Context)],
         prop_oneof![Just(1usize), 1usize..=256],
         prop::collection::vec(tensor, 1..6),
         any::<u64>(),
@@ -429,8 +429,14 @@ proptest! {
         prop_assert!(e.codebook_counts.iter().flatten().all(|&c| c > 0));
 
         // the payload is the accounting, stream by stream
+        // (under context coding, the quantized tensors' positions are in
+        // the context streams, not in gap fields)
+        let gap_coded = |t: &TensorIn<'_>| {
+            net.coding != Coding::Context || matches!(t.storage, Storage::PrunedRaw { .. })
+        };
         let pruned: Vec<PrunedTensor> = tensors
             .iter()
+            .filter(|t| gap_coded(t))
             .filter_map(|t| match t.storage {
                 Storage::Pruned { survivors, .. } | Storage::PrunedRaw { survivors, .. } => Some(PrunedTensor {
                     kind: t.kind.tensor_kind().unwrap(),
@@ -452,6 +458,7 @@ proptest! {
             let report = compressed_size(&SizeInput {
                 codebooks: e.codebook_counts.clone(),
                 coding: net.coding,
+                context: e.context_bits.clone(),
                 pruned,
                 unquantized_floats: floats,
                 params,
@@ -465,7 +472,7 @@ proptest! {
             prop_assert_eq!(e.streams.float_bits, report.float_bits);
             prop_assert_eq!(e.streams.total_bits(), report.total_bits);
             // rounding each coded stream up costs under a byte per stream
-            let coded_streams = (e.codebook_counts.len() + 2) as u64;
+            let coded_streams = (2 * e.codebook_counts.len() + 2) as u64;
             prop_assert!(e.streams.payload_bytes * 8 >= report.total_bits);
             prop_assert!(e.streams.payload_bytes * 8 < report.total_bits + 8 * coded_streams);
         }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::positions::{check_survivors, field_counts, PrunedTensor, TensorKind};
+use crate::context::ContextBits;
 use crate::error::{ensure_param, QuantError, Result};
 use crate::huffman::{Code, Coding, HuffmanCode};
 use crate::quantization::entropy;
@@ -23,8 +24,16 @@ pub struct SizeInput {
     pub codebooks: Vec<Vec<u64>>,
     /// How cluster indices are coded.
     pub coding: Coding,
-    /// The pruned weight tensors, whose survivor positions are stored.
-    /// Tensors that are not pruned are not listed.
+    /// For [`Coding::Context`], one per codebook: the bits of its context
+    /// streams (indices, and survivor flags of its pruned tensors), as
+    /// [`crate::context::ContextEncoder`] wrote them (an adaptive code's
+    /// length depends on the symbols' order, not only on their counts);
+    /// empty for the other codings.
+    pub context: Vec<ContextBits>,
+    /// The pruned weight tensors whose survivor positions are stored as gap
+    /// fields: all of them, except under [`Coding::Context`], where only
+    /// those left in float32 are (the quantized ones' positions are in
+    /// `context`). Tensors that are not pruned are not listed.
     pub pruned: Vec<PrunedTensor>,
     /// Floats kept unquantized (biases, batch-norm, ...), 32 bits each.
     pub unquantized_floats: u64,
@@ -95,17 +104,34 @@ pub fn compressed_size(input: &SizeInput) -> Result<SizeReport> {
         }
     }
 
+    let context = input.coding == Coding::Context;
+    ensure_param(
+        input.context.len() == if context { input.codebooks.len() } else { 0 },
+        "context",
+        format!(
+            "{} context stream sizes for {} codebooks coded {}",
+            input.context.len(),
+            input.codebooks.len(),
+            input.coding
+        ),
+    )?;
+
     let mut index_bits = 0u128;
     let mut codebook_bits = 0u128;
     let mut code_table_bits = 0u128;
     let mut quantized = 0u128;
     let mut clusters = 0u128;
     let mut entropy_bits = 0f64;
-    for counts in &input.codebooks {
-        let code = Code::new(input.coding, counts)?;
+    let mut position_bits = 0u128;
+    for (b, counts) in input.codebooks.iter().enumerate() {
         let n: u128 = counts.iter().map(|&c| u128::from(c)).sum();
         let k = counts.len() as u128;
-        index_bits += code.encoded_bits(counts)?;
+        if context {
+            index_bits += u128::from(input.context[b].index_bits);
+            position_bits += u128::from(input.context[b].position_bits);
+        } else {
+            index_bits += Code::new(input.coding, counts)?.encoded_bits(counts)?;
+        }
         codebook_bits += k * u128::from(FLOAT_BITS);
         if input.coding == Coding::Huffman {
             code_table_bits += k * u128::from(TABLE_ENTRY_BITS);
@@ -115,7 +141,6 @@ pub fn compressed_size(input: &SizeInput) -> Result<SizeReport> {
         entropy_bits += n as f64 * entropy(counts);
     }
 
-    let mut position_bits = 0u128;
     let mut position_table_bits = 0u128;
     let mut pruned_away = 0u128;
     for (i, t) in input.pruned.iter().enumerate() {
@@ -196,6 +221,7 @@ pub fn single_codebook_size(counts: &[u64], coding: Coding) -> Result<SizeReport
     compressed_size(&SizeInput {
         codebooks: vec![counts.to_vec()],
         coding,
+        context: Vec::new(),
         pruned: Vec::new(),
         unquantized_floats: 0,
         params,
@@ -267,6 +293,7 @@ mod tests {
         let floats = compressed_size(&SizeInput {
             codebooks: Vec::new(),
             coding: Coding::Huffman,
+            context: Vec::new(),
             pruned: pruned.clone(),
             unquantized_floats: 5,
             params: 13,
@@ -275,6 +302,7 @@ mod tests {
         let quantized = compressed_size(&SizeInput {
             codebooks: vec![vec![2]],
             coding: Coding::Huffman,
+            context: Vec::new(),
             pruned,
             unquantized_floats: 3,
             params: 13,
@@ -323,6 +351,7 @@ mod tests {
             // conv: 3 weights in 2 clusters; linear: 4 in 3; unpruned: 5 in 1
             codebooks: vec![vec![2, 1], vec![1, 1, 2], vec![5]],
             coding,
+            context: Vec::new(),
             pruned: vec![
                 PrunedTensor {
                     kind: TensorKind::Conv,
@@ -425,6 +454,7 @@ mod tests {
                 pruned: vec![],
                 unquantized_floats: 0,
                 params: codebooks.iter().flatten().sum(),
+                context: Vec::new(),
             };
             let f = compressed_size(&input(Coding::Fixed)).unwrap();
             let h = compressed_size(&input(Coding::Huffman)).unwrap();
