@@ -28,6 +28,9 @@ pub enum Command {
     Pack(crate::pack::PackArgs),
     /// Decode a .nqz file into a float32 safetensors model.
     Unpack(crate::pack::UnpackArgs),
+    /// Write a .nqz file again with another coding (huffman, fixed,
+    /// context); the network is unchanged.
+    Recode(crate::recode::RecodeArgs),
 }
 
 impl Command {
@@ -42,6 +45,7 @@ impl Command {
             Command::Compress(args) => crate::compress::run(args),
             Command::Pack(args) => crate::pack::run_pack(args),
             Command::Unpack(args) => crate::pack::run_unpack(args),
+            Command::Recode(args) => crate::recode::run(args),
         }
     }
 }

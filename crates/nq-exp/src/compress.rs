@@ -63,7 +63,8 @@ pub struct CompressArgs {
     /// (default: every tensor of two or more dimensions).
     #[arg(long, value_name = "REGEX")]
     pub tensors: Option<String>,
-    /// Code for the cluster indices.
+    /// Code for the cluster indices: huffman, fixed, or context (adaptive
+    /// arithmetic coding of indices and survivor positions).
     #[arg(long, default_value = "huffman")]
     pub coding: String,
     /// Where to write the .nqz file.
@@ -353,8 +354,10 @@ pub fn run(args: &CompressArgs) -> Result<()> {
     let size = compressed_size(&SizeInput {
         codebooks: encoded.codebook_counts.clone(),
         coding,
-        context: Vec::new(),
-        pruned: if pruned {
+        context: encoded.context_bits.clone(),
+        // every pruned tensor is quantized here: under context coding its
+        // survivor flags are in the context streams, not in gap fields
+        pruned: if pruned && coding != Coding::Context {
             picked
                 .iter()
                 .zip(&kept)

@@ -19,6 +19,7 @@ pub mod npy;
 pub mod pack;
 pub mod plan;
 pub mod quantize;
+pub mod recode;
 pub mod report;
 pub mod search;
 pub mod slurm;

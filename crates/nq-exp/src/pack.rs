@@ -31,7 +31,8 @@ pub struct PackArgs {
     /// Repeat for each quantized tensor; the others are stored as float32.
     #[arg(long = "quantized", value_name = "NAME=Q.npz")]
     pub quantized: Vec<String>,
-    /// Code for the cluster indices.
+    /// Code for the cluster indices: huffman, fixed, or context (adaptive
+    /// arithmetic coding of indices and survivor positions).
     #[arg(long, default_value = "huffman")]
     pub coding: String,
     /// Where to write the .nqz file.

@@ -10,7 +10,7 @@ use nq_quant::huffman::Coding;
 use nq_quant::kmeans::KmeansParams;
 use nq_quant::kmeans_optimal::OptimalParams;
 use nq_quant::method::Method;
-use nq_quant::size::{single_codebook_size, SizeReport};
+use nq_quant::size::{sequence_size, SizeReport};
 use nq_quant::uniform::{CellWidth, UniformParams};
 use nq_quant::{stats, unit_importance};
 use serde::Serialize;
@@ -43,7 +43,8 @@ pub struct QuantizeArgs {
     /// The quantizer and its parameters.
     #[command(flatten)]
     pub quantizer: MethodArgs,
-    /// Code for the cluster indices: fixed length or Huffman.
+    /// Code for the cluster indices: huffman, fixed, or context (adaptive
+    /// arithmetic coding).
     #[arg(long, default_value = "huffman")]
     pub coding: String,
     /// Write the centres (float32) and the assignment (uint32, shaped like the weights) to this .npz.
@@ -212,7 +213,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         .with_context(|| format!("quantizing {}", args.weights.display()))?;
     let seconds = started.elapsed().as_secs_f64();
     let st = stats(w, &importance, &q);
-    let size = single_codebook_size(&q.counts(), coding)?;
+    let size = sequence_size(&q.assignment, q.centres.len(), coding)?;
     if let Some(out) = &args.out {
         write_quantization_npz(out, &q.centres, &q.assignment, &weights.shape)?;
     }

@@ -323,3 +323,72 @@ fn corrupt_files_and_bad_arguments_exit_2() {
     );
     fails_with(&["pack", s(&q), "--out", s(&nqz)], "not a safetensors file");
 }
+
+#[test]
+fn recode_changes_the_coding_and_not_the_network() {
+    let dir = TempDir::new().unwrap();
+    let (file, _) = packed(&dir);
+    let unpacked = |nqz: &Path, name: &str| {
+        let out = dir.path().join(name);
+        nq().args(["unpack", s(nqz), "--out", s(&out)])
+            .assert()
+            .success();
+        read_model(&out)
+    };
+    let before = unpacked(&file, "before.safetensors");
+    let mut sizes = Vec::new();
+    for coding in ["context", "fixed", "huffman"] {
+        let out = dir.path().join(format!("{coding}.nqz"));
+        let stdout = nq()
+            .args(["recode", s(&file), "--coding", coding, "--out", s(&out)])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let summary: Value = serde_json::from_slice(&stdout).unwrap();
+        assert_eq!(
+            summary["bytes_after"],
+            std::fs::metadata(&out).unwrap().len()
+        );
+        assert_eq!(unpacked(&out, &format!("{coding}.safetensors")), before);
+        // the file's version: 3 with context coding, 1 otherwise
+        let version = u16::from_le_bytes(std::fs::read(&out).unwrap()[8..10].try_into().unwrap());
+        assert_eq!(version, if coding == "context" { 3 } else { 1 }, "{coding}");
+        sizes.push(summary);
+    }
+    // context: no code tables and no gap-field table; the flags of fc's 3
+    // survivors and both index streams in whole 32-bit words
+    let context = &sizes[0]["streams_after"];
+    assert_eq!(context["code_table_bits"], 0);
+    assert_eq!(context["position_table_bits"], 0);
+    assert_eq!(context["index_bits"].as_u64().unwrap() % 32, 0);
+    // huffman again is the original file, byte for byte
+    assert_eq!(
+        std::fs::read(dir.path().join("huffman.nqz")).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+    fails_with(
+        &[
+            "recode",
+            s(&file),
+            "--coding",
+            "zip",
+            "--out",
+            s(&dir.path().join("z.nqz")),
+        ],
+        "coding",
+    );
+    let missing = dir.path().join("missing.nqz");
+    fails_with(
+        &[
+            "recode",
+            s(&missing),
+            "--coding",
+            "context",
+            "--out",
+            s(&dir.path().join("z.nqz")),
+        ],
+        "missing.nqz",
+    );
+}

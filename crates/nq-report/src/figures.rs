@@ -413,9 +413,16 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
     let bits = "average codeword length (bits per weight)";
     let mut out = Vec::new();
 
-    // Figure 1: coding x fine-tuning panels, in the paper's order
+    // Figure 1: coding x fine-tuning panels, in the paper's order (one row
+    // per coding, fine-tuned on the right), context coding after its two
     let mut panel_order = distinct(&quantized, |s| (s.coding.clone(), s.finetuned));
-    panel_order.sort_by_key(|(c, f)| (c.as_deref() != Some("fixed"), *f));
+    let rank = |coding: &Option<String>| match coding.as_deref() {
+        Some("fixed") => 0,
+        Some("huffman") => 1,
+        Some("context") => 2,
+        _ => 3,
+    };
+    panel_order.sort_by_key(|(c, f)| (rank(c), *f));
     let fig1_panels: Vec<Panel> = panel_order
         .iter()
         .filter_map(|(coding, ft)| {

@@ -149,7 +149,8 @@ pub fn write_reports(results: &Path, reference: Option<&Path>) -> Result<Vec<Pat
     }
     if !table1_settings.is_empty() {
         let mut text = format!(
-            "# Table 1 layout: pruned networks, all layers quantized, Huffman coding, fine-tuned\n\n{}",
+            "# Table 1 layout: pruned networks, all layers quantized, Huffman coding (and context \
+                 coding in its own rows where a grid has it), fine-tuned\n\n{}",
             markdown::table1(&table1_settings)
         );
         let searches = markdown::searches(&table1_settings);

@@ -270,14 +270,20 @@ pub fn table1(settings: &[Setting]) -> String {
             .copied()
             .filter(|s| s.method != "none")
             .collect();
-        let mut scopes = distinct(&quantized, |s| s.scope.clone());
+        // one row per scope, and per coding where a grid has several
+        let mut scopes = distinct(&quantized, |s| (s.scope.clone(), s.coding.clone()));
         if scopes.is_empty() {
-            scopes.push(None);
+            scopes.push((None, None));
         }
-        for scope in &scopes {
+        let codings = distinct(&quantized, |s| s.coding.clone()).len();
+        for (scope, coding) in &scopes {
+            let scope_label = scope.clone().unwrap_or_else(|| "-".into());
             let mut row = vec![
                 format!("{model} on {dataset}"),
-                scope.clone().unwrap_or_else(|| "-".into()),
+                match coding {
+                    Some(coding) if codings > 1 => format!("{scope_label}, {coding}"),
+                    _ => scope_label,
+                },
                 here.iter().map(|s| s.seeds).max().unwrap_or(0).to_string(),
                 baseline.map_or("-".into(), |b| spread(b, 2)),
                 pruned.map_or("-".into(), |s| entry(s, true)),
@@ -287,7 +293,10 @@ pub fn table1(settings: &[Setting]) -> String {
                     .iter()
                     .copied()
                     .filter(|s| {
-                        &s.method == method && &s.weighting == weighting && &s.scope == scope
+                        &s.method == method
+                            && &s.weighting == weighting
+                            && &s.scope == scope
+                            && &s.coding == coding
                     })
                     .collect();
                 let tolerance = tolerance_of(&candidates);
@@ -481,6 +490,23 @@ mod tests {
         assert!(t.contains("| lenet5 on mnist | global | 1 | 99.00 | 10.00x, 99.00 % | 45.00x, 98.50 % (k=16) |"), "{t}");
         assert!(t.contains("within 0.6 points"), "{t}");
         assert!(!t.contains('†'), "{t}");
+    }
+
+    #[test]
+    fn table1_has_a_row_per_coding_when_a_grid_has_several() {
+        let mut settings = vec![setting("none", None, 99.0, 10.0)];
+        for (coding, ratio) in [("huffman", 45.0), ("context", 48.0)] {
+            let mut s = setting("kmeans", Some(16), 98.95, ratio);
+            s.scope = Some("global".into());
+            s.coding = Some(coding.into());
+            settings.push(s);
+        }
+        let t = table1(&settings);
+        assert!(t.contains("| lenet5 on mnist | global, huffman | 1 | 99.00 | 10.00x, 99.00 % | 45.00x, 98.95 % (k=16) |"), "{t}");
+        assert!(t.contains("| lenet5 on mnist | global, context | 1 | 99.00 | 10.00x, 99.00 % | 48.00x, 98.95 % (k=16) |"), "{t}");
+        // one coding: the scope alone
+        let t = table1(&settings[..2]);
+        assert!(t.contains("| lenet5 on mnist | global | 1 |"), "{t}");
     }
 
     #[test]

@@ -687,8 +687,12 @@ fn pack(
             storage,
         });
     }
+    // gap-coded positions: under context coding, a quantized tensor's
+    // survivor flags are in its codebook's context stream instead
+    let context = coding == nq_quant::huffman::Coding::Context;
     let pruned: Vec<PrunedTensor> = quantizable
         .iter()
+        .filter(|(name, _)| !(context && stored.contains_key(name)))
         .filter_map(|(name, survivors)| {
             Some(PrunedTensor {
                 kind: kinds[name.as_str()],
@@ -701,11 +705,18 @@ fn pack(
     let size = compressed_size(&SizeInput {
         codebooks: encoded.codebook_counts.clone(),
         coding,
-        context: Vec::new(),
+        context: encoded.context_bits.clone(),
         pruned,
         unquantized_floats,
         params: variables.values().map(|v| v.len() as u64).sum(),
     })?;
+    if size.total_bits != encoded.streams.total_bits() {
+        return Err(anyhow!(
+            "the .nqz payload ({} bits) is not its accounted size ({} bits)",
+            encoded.streams.total_bits(),
+            size.total_bits
+        ));
+    }
     let decoded = nqz::decode(&encoded.bytes)?;
     for t in &decoded.tensors {
         let original = &variables[&t.name];

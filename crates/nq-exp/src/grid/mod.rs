@@ -76,7 +76,7 @@
 //! # scope = ["layer"]        # layer | global
 //! # k = [...]                # kmeans, kmeans-optimal, uniform; each 1 to 65,536
 //! # lambda = [...]           # ecsq
-//! # coding = ["huffman"]     # huffman | fixed
+//! # coding = ["huffman"]     # huffman | fixed | context (adaptive, below 1 bit per weight)
 //! # finetune = [false]
 //! ```
 //!

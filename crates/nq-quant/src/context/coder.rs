@@ -90,7 +90,11 @@ struct IndexTree {
 
 impl IndexTree {
     fn new(k: u32) -> Self {
-        let depth = if k <= 1 { 0 } else { 32 - (k - 1).leading_zeros() };
+        let depth = if k <= 1 {
+            0
+        } else {
+            32 - (k - 1).leading_zeros()
+        };
         Self {
             k,
             depth,

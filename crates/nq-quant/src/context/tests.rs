@@ -78,11 +78,10 @@ fn decode(tensors: &[Tensor], flag_words: Vec<u32>, index_words: Vec<u32>) -> Ve
     let out = tensors
         .iter()
         .map(|t| {
-            let survivors = t.survivors.as_ref().map(|s| {
-                flags
-                    .survivors(t.rows, t.len, s.len() as u64)
-                    .unwrap()
-            });
+            let survivors = t
+                .survivors
+                .as_ref()
+                .map(|s| flags.survivors(t.rows, t.len, s.len() as u64).unwrap());
             let n = survivors.as_ref().map_or(t.len, |s| s.len() as u64);
             Tensor {
                 survivors,
@@ -111,8 +110,11 @@ fn tensor_strategy() -> impl Strategy<Value = Tensor> {
             let mut next = xorshift(seed);
             let len = rows * cols;
             // density 0: not pruned; 1..3: keep 1 in 2^density
-            let survivors = (density > 0)
-                .then(|| (0..len).filter(|_| next() % (1 << density) == 0).collect::<Vec<_>>());
+            let survivors = (density > 0).then(|| {
+                (0..len)
+                    .filter(|_| next() % (1 << density) == 0)
+                    .collect::<Vec<_>>()
+            });
             let n = survivors.as_ref().map_or(len, |s| s.len() as u64);
             // skewed indices: a few clusters carry most weights
             let indices = (0..n)
@@ -234,7 +236,13 @@ fn a_dominant_cluster_costs_far_below_one_bit() {
     // bit per weight, the entropy is 0.0968 bits
     let mut next = xorshift(7);
     let indices: Vec<u32> = (0..200_000)
-        .map(|_| if next() % 100 == 0 { 1 + (next() % 3) as u32 } else { 0 })
+        .map(|_| {
+            if next() % 100 == 0 {
+                1 + (next() % 3) as u32
+            } else {
+                0
+            }
+        })
         .collect();
     let mut e = ContextEncoder::new();
     e.indices(4, &indices).unwrap();
@@ -289,4 +297,3 @@ fn bad_arguments_are_errors() {
     e.survivors(10, 1000, &[0]).unwrap();
     assert_eq!(e.ideal_bits(), 1.0);
 }
-

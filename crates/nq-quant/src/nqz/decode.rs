@@ -351,7 +351,9 @@ fn read_codebooks(r: &mut Reader<'_>, version: u16) -> Result<Vec<CodebookRead>>
 fn read_words(r: &mut Reader<'_>, what: &str) -> Result<(Vec<u32>, u64)> {
     let bits = r.u64("a stream length")?;
     if bits % 32 != 0 {
-        return Err(corrupt(format!("{what}: {bits} bits, not whole 32-bit words")));
+        return Err(corrupt(format!(
+            "{what}: {bits} bits, not whole 32-bit words"
+        )));
     }
     let bytes = r.take(bits / 8, what)?;
     let words = bytes
@@ -406,7 +408,11 @@ fn read_context_codebook(
         if n > 0 && k == 0 {
             return Err(at(e, format!("{n} indices into an empty codebook")));
         }
-        indices.extend(decoder.indices(k, n).map_err(|err| at(e, err.to_string()))?);
+        indices.extend(
+            decoder
+                .indices(k, n)
+                .map_err(|err| at(e, err.to_string()))?,
+        );
     }
     decoder.finish().map_err(end)?;
     Ok(indices)

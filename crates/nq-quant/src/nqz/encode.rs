@@ -321,7 +321,10 @@ fn context_streams(
             .indices(k, &renumbered)
             .map_err(|e| bad(t.name, e))?;
     }
-    Ok((words_as_bits(&indices.finish()), words_as_bits(&flags.finish())))
+    Ok((
+        words_as_bits(&indices.finish()),
+        words_as_bits(&flags.finish()),
+    ))
 }
 
 /// Writes `tensors` and their `codebooks` as a `.nqz` file.

@@ -313,7 +313,11 @@ fn nets() -> impl Strategy<Value = Net> {
         });
     (
         any::<bool>(),
-        prop_oneof![Just(Coding::Fixed), Just(Coding::Huffman), Just(Coding::Context)],
+        prop_oneof![
+            Just(Coding::Fixed),
+            Just(Coding::Huffman),
+            Just(Coding::Context)
+        ],
         prop_oneof![Just(1usize), 1usize..=256],
         prop::collection::vec(tensor, 1..6),
         any::<u64>(),

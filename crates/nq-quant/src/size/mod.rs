@@ -23,6 +23,13 @@
 //!   `2^5 * 8` for linear);
 //! - **floats** kept unquantized (biases, batch-norm, ...): 32 bits each.
 //!
+//! Under context coding ([`Coding::Context`](crate::huffman::Coding)) the
+//! indices and the positions of the quantized pruned tensors are the
+//! lengths of the context-coded streams ([`crate::context`]), whole 32-bit
+//! words, which depend on the order of the symbols and not only on their
+//! counts: the accounting takes them from the coder. There are no code
+//! tables; pruned tensors kept in float32 keep their gap fields.
+//!
 //! `compression ratio = original bits / compressed bits`. The report also
 //! gives the average codeword length `sum_j count_j b_j / N` (the x axis of
 //! the paper's figures) and the entropy of the cluster distribution, its
@@ -39,5 +46,6 @@ pub use positions::{
     TensorKind,
 };
 pub use report::{
-    compressed_size, single_codebook_size, SizeInput, SizeReport, FLOAT_BITS, TABLE_ENTRY_BITS,
+    compressed_size, sequence_size, single_codebook_size, SizeInput, SizeReport, FLOAT_BITS,
+    TABLE_ENTRY_BITS,
 };

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::positions::{check_survivors, field_counts, PrunedTensor, TensorKind};
-use crate::context::ContextBits;
+use crate::context::{stream_bits, ContextBits, ContextEncoder};
 use crate::error::{ensure_param, QuantError, Result};
 use crate::huffman::{Code, Coding, HuffmanCode};
 use crate::quantization::entropy;
@@ -228,6 +228,42 @@ pub fn single_codebook_size(counts: &[u64], coding: Coding) -> Result<SizeReport
     })
 }
 
+/// The size of one codebook's cluster indices `assignment` (into `k`
+/// clusters, each used) as the whole network, coded by `coding`: what
+/// [`single_codebook_size`] gives for their counts, and for
+/// [`Coding::Context`] the length of the context-coded sequence (a vector,
+/// one row).
+pub fn sequence_size(assignment: &[u32], k: usize, coding: Coding) -> Result<SizeReport> {
+    let mut counts = vec![0u64; k];
+    for (i, &a) in assignment.iter().enumerate() {
+        *counts.get_mut(a as usize).ok_or_else(|| {
+            QuantError::Inconsistent(format!("cluster index {a} at {i} is outside {k} clusters"))
+        })? += 1;
+    }
+    let context = if coding == Coding::Context {
+        let k = u32::try_from(k).map_err(|_| QuantError::InvalidParam {
+            name: "k",
+            reason: format!("{k} clusters do not fit in 32 bits"),
+        })?;
+        let mut encoder = ContextEncoder::new();
+        encoder.indices(k, assignment)?;
+        vec![ContextBits {
+            index_bits: stream_bits(&encoder.finish()),
+            position_bits: 0,
+        }]
+    } else {
+        Vec::new()
+    };
+    compressed_size(&SizeInput {
+        codebooks: vec![counts],
+        coding,
+        context,
+        pruned: Vec::new(),
+        unquantized_floats: 0,
+        params: assignment.len() as u64,
+    })
+}
+
 fn to_u64(bits: u128, what: &str) -> Result<u64> {
     u64::try_from(bits)
         .map_err(|_| QuantError::Inconsistent(format!("{what} = {bits} overflows u64")))
@@ -441,6 +477,54 @@ mod tests {
         bad.params = 0;
         assert!(compressed_size(&bad).is_err());
         assert!(single_codebook_size(&[u64::MAX, 1], Coding::Fixed).is_err());
+    }
+
+    #[test]
+    fn a_sequence_by_hand() {
+        // the counts [5, 2, 1, 1] of single_codebook_size, as a sequence
+        let assignment = [0, 0, 1, 0, 2, 0, 1, 3, 0];
+        for coding in [Coding::Fixed, Coding::Huffman] {
+            assert_eq!(
+                sequence_size(&assignment, 4, coding).unwrap(),
+                single_codebook_size(&[5, 2, 1, 1], coding).unwrap()
+            );
+        }
+        // context coding: no table, the coder's words
+        let c = sequence_size(&assignment, 4, Coding::Context).unwrap();
+        assert_eq!((c.code_table_bits, c.codebook_bits), (0, 128));
+        assert_eq!(c.index_bits % 32, 0);
+        assert!(sequence_size(&[0, 4], 4, Coding::Huffman).is_err());
+        // a dominant cluster: far below Huffman's one bit per index
+        let skewed: Vec<u32> = (0..10_000).map(|i| u32::from(i % 100 == 0)).collect();
+        let h = sequence_size(&skewed, 2, Coding::Huffman).unwrap();
+        let c = sequence_size(&skewed, 2, Coding::Context).unwrap();
+        assert_eq!(h.average_codeword_length, 1.0);
+        assert!(
+            c.average_codeword_length < 0.1,
+            "{}",
+            c.average_codeword_length
+        );
+    }
+
+    #[test]
+    fn context_needs_one_stream_size_per_codebook() {
+        let mut input = pruned_network(Coding::Context);
+        assert!(compressed_size(&input).is_err());
+        input.context = vec![ContextBits::default(); 3];
+        input.context[1] = ContextBits {
+            index_bits: 64,
+            position_bits: 32,
+        };
+        let c = compressed_size(&input).unwrap();
+        // pruned_network's gap fields (24 bits, 2304 table bits) stay, as
+        // if its pruned tensors were kept in float32
+        assert_eq!(
+            (c.index_bits, c.position_bits, c.code_table_bits),
+            (64, 56, 0)
+        );
+        let mut huffman = pruned_network(Coding::Huffman);
+        huffman.context = input.context.clone();
+        assert!(compressed_size(&huffman).is_err());
     }
 
     proptest! {
