@@ -18,6 +18,7 @@
 //! resolved cell, its grid settings and stage keys), `row.json`,
 //! `log.txt` and, once it is done, `model.nqz` (the cached file, linked).
 
+mod prune;
 mod search;
 mod slurm;
 pub mod stages;
@@ -408,7 +409,7 @@ impl Runner<'_> {
         let pruned: Option<Trained> = match &cell.prune {
             None => None,
             Some(p) => Some(self.stage("prune", &keys.network, log, |dir| {
-                stages::prune(
+                prune::prune(
                     grid,
                     &p.settings,
                     cell.seed,

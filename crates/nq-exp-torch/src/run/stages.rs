@@ -15,10 +15,9 @@ use nq_nn::importance::{
     adam_importance, adam_statistics, hessian_importance, HessianEstimator, Importance,
 };
 use nq_nn::models::{InputSpec, Model};
-use nq_nn::prune::{magnitude_masks, Masks};
+use nq_nn::prune::Masks;
 use nq_nn::train::{
-    apply_masks, evaluate, train, AnyOptimizer, EpochReport, Eval, OptimizerConfig, Schedule,
-    TrainConfig,
+    evaluate, train, AnyOptimizer, EpochReport, Eval, OptimizerConfig, Schedule, TrainConfig,
 };
 use nq_quant::ecsq::{EcsqInit, EcsqParams};
 use nq_quant::kmeans::KmeansParams;
@@ -33,8 +32,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use nq_exp::grid::spec::{
-    CellSpec, EstimatorSpec, FinetuneSpec, Grid, MethodSpec, OptimizerSpec, PruneSettings,
-    ScheduleSpec, TrainSpec,
+    CellSpec, EstimatorSpec, FinetuneSpec, Grid, MethodSpec, OptimizerSpec, ScheduleSpec, TrainSpec,
 };
 
 /// Examples per batch when evaluating.
@@ -52,7 +50,7 @@ pub struct Accuracy {
 }
 
 impl Accuracy {
-    fn of(model: &Model, test: &dyn Source) -> Result<Self> {
+    pub(super) fn of(model: &Model, test: &dyn Source) -> Result<Self> {
         let Eval {
             top1, top5, loss, ..
         } = evaluate(model, test, EVAL_BATCH)?;
@@ -135,7 +133,7 @@ fn optimizer(spec: &OptimizerSpec) -> OptimizerConfig {
     }
 }
 
-fn train_config(spec: &TrainSpec, epochs: usize, lr: f64, seed: u64) -> TrainConfig {
+pub(super) fn train_config(spec: &TrainSpec, epochs: usize, lr: f64, seed: u64) -> TrainConfig {
     TrainConfig {
         epochs,
         batch_size: spec.batch_size,
@@ -153,7 +151,7 @@ fn train_config(spec: &TrainSpec, epochs: usize, lr: f64, seed: u64) -> TrainCon
     }
 }
 
-fn epoch_logger<'a>(
+pub(super) fn epoch_logger<'a>(
     what: &'a str,
     epochs: usize,
     log: &'a mut dyn FnMut(String),
@@ -169,7 +167,7 @@ fn epoch_logger<'a>(
     }
 }
 
-fn save_adam(model: &Model, optimizer: &AnyOptimizer, dir: &Path) -> Result<()> {
+pub(super) fn save_adam(model: &Model, optimizer: &AnyOptimizer, dir: &Path) -> Result<()> {
     if let AnyOptimizer::Adam(adam) = optimizer {
         let imp = adam_importance(model, adam)?;
         save_tensors(&imp.by_name, &dir.join(ADAM_FILE))?;
@@ -177,7 +175,7 @@ fn save_adam(model: &Model, optimizer: &AnyOptimizer, dir: &Path) -> Result<()> 
     Ok(())
 }
 
-fn save_tensors(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
+pub(super) fn save_tensors(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
     let named: Vec<(&str, Tensor)> = tensors
         .iter()
         .map(|(n, t)| (n.as_str(), t.to_device(Device::Cpu)))
@@ -231,48 +229,6 @@ pub fn baseline(
         epoch_losses: report.epochs.iter().map(|e| e.loss).collect(),
         seconds: started.elapsed().as_secs_f64(),
         kept: None,
-    })
-}
-
-/// Prunes the baseline in `baseline_dir` by magnitude, retrains it with the
-/// masks held, and saves network, masks and Adam's `sqrt(v_hat)` into `dir`.
-#[allow(clippy::too_many_arguments)]
-pub fn prune(
-    grid: &Grid,
-    settings: &PruneSettings,
-    seed: u64,
-    data: &Data,
-    device: Device,
-    baseline_dir: &Path,
-    dir: &Path,
-    log: Log<'_>,
-) -> Result<Trained> {
-    let started = Instant::now();
-    let model = load_model(grid, data, device, baseline_dir)?;
-    let masks = magnitude_masks(&model, settings.keep, settings.scope)?;
-    let mut epoch_losses = Vec::new();
-    if settings.retrain_epochs == 0 {
-        apply_masks(&model, &masks)?;
-    } else {
-        let config = train_config(&grid.train, settings.retrain_epochs, settings.lr, seed);
-        let (report, optimizer) = train(
-            &model,
-            data.train.as_ref(),
-            &config,
-            Some(&masks),
-            &mut epoch_logger("retrain", config.epochs, log),
-        )?;
-        epoch_losses = report.epochs.iter().map(|e| e.loss).collect();
-        save_adam(&model, &optimizer, dir)?;
-    }
-    let accuracy = Accuracy::of(&model, data.test.as_ref())?;
-    model.save(&dir.join(MODEL_FILE))?;
-    save_tensors(&masks.by_name, &dir.join(MASKS_FILE))?;
-    Ok(Trained {
-        accuracy,
-        epoch_losses,
-        seconds: started.elapsed().as_secs_f64(),
-        kept: Some(masks.counts()),
     })
 }
 

@@ -15,8 +15,8 @@ use super::raw::{
 };
 use super::spans::KeySpans;
 use super::spec::{
-    EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelSpec, OptimizerSpec, PruneSettings,
-    PruneSpec, ScheduleSpec, SearchSettings, TrainSpec, MAX_K,
+    EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelSpec, OptimizerSpec, PruneCriterion,
+    PruneSchedule, PruneSettings, PruneSpec, ScheduleSpec, SearchSettings, TrainSpec, MAX_K,
 };
 use super::GridError;
 use crate::search::SearchSpace;
@@ -236,6 +236,52 @@ fn prune(
         })?;
         let scope = ctx.parsed::<Scope>(&key("scope"), p.scope.as_deref().unwrap_or("layer"))?;
         let lr = ctx.positive(&key("lr"), p.lr.unwrap_or(train_lr / 10.0))?;
+        let schedule = match ctx.one_of(
+            &key("schedule"),
+            p.schedule.as_deref().unwrap_or("one-shot"),
+            &["one-shot", "gradual"],
+        )? {
+            "gradual" => {
+                let steps = p.steps.unwrap_or(4);
+                ctx.ensure(
+                    steps >= 1 && steps <= p.retrain_epochs,
+                    &key("steps"),
+                    || {
+                        format!(
+                            "expected 1 to retrain_epochs = {} pruning steps (each step \
+                             retrains at least one epoch), got {steps}",
+                            p.retrain_epochs
+                        )
+                    },
+                )?;
+                PruneSchedule::Gradual { steps }
+            }
+            _ => {
+                ctx.ensure(p.steps.is_none(), &key("steps"), || {
+                    "only a gradual schedule has steps".into()
+                })?;
+                PruneSchedule::OneShot
+            }
+        };
+        let criterion = match ctx.one_of(
+            &key("criterion"),
+            p.criterion.as_deref().unwrap_or("magnitude"),
+            &["magnitude", "obd"],
+        )? {
+            "obd" => {
+                let samples = p.samples.unwrap_or(1000);
+                ctx.ensure(samples >= 1, &key("samples"), || {
+                    "expected at least 1 example".into()
+                })?;
+                PruneCriterion::Obd { samples }
+            }
+            _ => {
+                ctx.ensure(p.samples.is_none(), &key("samples"), || {
+                    "only the obd criterion takes samples".into()
+                })?;
+                PruneCriterion::Magnitude
+            }
+        };
         out.insert(
             name.clone(),
             PruneSpec {
@@ -245,6 +291,8 @@ fn prune(
                     scope,
                     retrain_epochs: p.retrain_epochs,
                     lr,
+                    schedule,
+                    criterion,
                 },
             },
         );

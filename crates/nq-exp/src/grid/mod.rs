@@ -37,6 +37,10 @@
 //! retrain_epochs = 5
 //! # scope = "layer"          # layer | global
 //! # lr = the training lr / 10
+//! # schedule = "one-shot"    # one-shot | gradual (Zhu and Gupta's cubic schedule)
+//! # steps = 4                # gradual only: pruning steps, <= retrain_epochs
+//! # criterion = "magnitude"  # magnitude | obd (saliency 1/2 h w^2, Gauss-Newton h)
+//! # samples = 1000           # obd only: examples for the Gauss-Newton diagonal
 //!
 //! [importance.hessian]       # any number of named settings
 //! estimator = "hutchinson"   # hutchinson | gauss-newton | gauss-newton-mc | exact | adam

@@ -55,7 +55,8 @@ pub struct RawTrain {
     pub max_batches_per_epoch: Option<usize>,
 }
 
-/// `[prune.NAME]`: magnitude pruning then retraining with the masks.
+/// `[prune.NAME]`: pruning (by magnitude or OBD saliency, at once or
+/// gradually) with retraining under the masks.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrune {
@@ -63,6 +64,14 @@ pub struct RawPrune {
     pub scope: Option<String>,
     pub retrain_epochs: usize,
     pub lr: Option<f64>,
+    /// `one-shot` (default) or `gradual`.
+    pub schedule: Option<String>,
+    /// Gradual pruning's steps (default 4).
+    pub steps: Option<usize>,
+    /// `magnitude` (default) or `obd`.
+    pub criterion: Option<String>,
+    /// OBD's examples for the Gauss-Newton diagonal (default 1000).
+    pub samples: Option<usize>,
 }
 
 /// `[importance.NAME]`: how `h` is estimated.

@@ -83,7 +83,9 @@ pub struct TrainSpec {
     pub max_batches_per_epoch: Option<usize>,
 }
 
-/// Pruning settings (what the cache key hashes; the name is a label).
+/// Pruning settings (what the cache key hashes; the name is a label). The
+/// defaults of `schedule` and `criterion` are left out of the key, so that
+/// the networks pruned before they existed keep their keys.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PruneSettings {
     /// Share of the quantizable weights kept, in (0, 1].
@@ -94,6 +96,55 @@ pub struct PruneSettings {
     pub retrain_epochs: usize,
     /// Retraining learning rate.
     pub lr: f64,
+    /// At once, or in steps over the retraining.
+    #[serde(skip_serializing_if = "PruneSchedule::is_one_shot")]
+    pub schedule: PruneSchedule,
+    /// What ranks the weights.
+    #[serde(skip_serializing_if = "PruneCriterion::is_magnitude")]
+    pub criterion: PruneCriterion,
+}
+
+/// How pruning reaches its keep ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum PruneSchedule {
+    /// All at once, then retraining (Han et al. 2015).
+    #[default]
+    OneShot,
+    /// In `steps` steps on Zhu and Gupta's cubic schedule, the retraining
+    /// epochs shared among them (each step prunes, then retrains).
+    Gradual {
+        /// Pruning steps, at least 1 and at most the retraining epochs.
+        steps: usize,
+    },
+}
+
+impl PruneSchedule {
+    fn is_one_shot(&self) -> bool {
+        *self == PruneSchedule::OneShot
+    }
+}
+
+/// What ranks the weights for pruning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum PruneCriterion {
+    /// `|w|`.
+    #[default]
+    Magnitude,
+    /// Optimal Brain Damage's saliency `1/2 h w^2`, `h` the exact
+    /// Gauss-Newton diagonal over the first `samples` training examples,
+    /// computed again at every step.
+    Obd {
+        /// Training examples for the Gauss-Newton diagonal.
+        samples: usize,
+    },
+}
+
+impl PruneCriterion {
+    fn is_magnitude(&self) -> bool {
+        *self == PruneCriterion::Magnitude
+    }
 }
 
 /// A named pruning setting of the grid.

@@ -655,3 +655,103 @@ fn a_sweep_and_a_search_mix() {
         .iter()
         .all(|s| s.template.method.name() == "kmeans"));
 }
+
+#[test]
+fn gradual_and_obd_pruning() {
+    use super::spec::{PruneCriterion, PruneSchedule, PruneSettings};
+    let prune_of = |g: &Grid| -> PruneSettings {
+        g.cells
+            .iter()
+            .find_map(|c| c.prune.clone())
+            .unwrap()
+            .settings
+    };
+    let g = load_str(&BASE.replacen(
+        "retrain_epochs = 1",
+        "retrain_epochs = 4\nschedule = \"gradual\"\nsteps = 2\ncriterion = \"obd\"\nsamples = 500",
+        1,
+    ))
+    .unwrap();
+    let settings = prune_of(&g);
+    assert_eq!(settings.schedule, PruneSchedule::Gradual { steps: 2 });
+    assert_eq!(settings.criterion, PruneCriterion::Obd { samples: 500 });
+    // defaults: gradual in 4 steps, OBD on 1,000 examples
+    let g = load_str(&BASE.replacen(
+        "retrain_epochs = 1",
+        "retrain_epochs = 4\nschedule = \"gradual\"\ncriterion = \"obd\"",
+        1,
+    ))
+    .unwrap();
+    let settings = prune_of(&g);
+    assert_eq!(settings.schedule, PruneSchedule::Gradual { steps: 4 });
+    assert_eq!(settings.criterion, PruneCriterion::Obd { samples: 1000 });
+
+    // the defaults keep the keys of the networks pruned before these existed
+    let id = "s0.paper.kmeans.k8.hessian.global.huffman.ft";
+    let cell = |g: &Grid| g.cells.iter().find(|c| c.id == id).unwrap().clone();
+    let base = load_str(BASE).unwrap();
+    let explicit = load_str(&BASE.replacen(
+        "retrain_epochs = 1",
+        "retrain_epochs = 1\nschedule = \"one-shot\"\ncriterion = \"magnitude\"",
+        1,
+    ))
+    .unwrap();
+    assert_eq!(
+        cell_keys(&explicit, &cell(&explicit)),
+        cell_keys(&base, &cell(&base))
+    );
+    let json = serde_json::to_string(&prune_of(&base)).unwrap();
+    assert_eq!(
+        json,
+        r#"{"keep":0.1,"scope":"layer","retrain_epochs":1,"lr":0.0001}"#
+    );
+    let gradual = load_str(&BASE.replacen(
+        "retrain_epochs = 1",
+        "retrain_epochs = 1\nschedule = \"gradual\"\nsteps = 1",
+        1,
+    ))
+    .unwrap();
+    assert_ne!(
+        cell_keys(&gradual, &cell(&gradual)).network,
+        cell_keys(&base, &cell(&base)).network
+    );
+}
+
+#[test]
+fn bad_pruning_schedules_name_their_key() {
+    mistake(
+        "retrain_epochs = 1",
+        "retrain_epochs = 1\nschedule = \"slowly\"",
+        "prune.paper.schedule",
+        18,
+        "slowly",
+    );
+    mistake(
+        "retrain_epochs = 1",
+        "retrain_epochs = 1\nschedule = \"gradual\"\nsteps = 3",
+        "prune.paper.steps",
+        19,
+        "retrain_epochs = 1",
+    );
+    mistake(
+        "retrain_epochs = 1",
+        "retrain_epochs = 1\nsteps = 3",
+        "prune.paper.steps",
+        18,
+        "gradual",
+    );
+    mistake(
+        "retrain_epochs = 1",
+        "retrain_epochs = 1\ncriterion = \"obd\"\nsamples = 0",
+        "prune.paper.samples",
+        19,
+        "at least 1",
+    );
+    mistake(
+        "retrain_epochs = 1",
+        "retrain_epochs = 1\ncriterion = \"hessian\"",
+        "prune.paper.criterion",
+        18,
+        "hessian",
+    );
+}
