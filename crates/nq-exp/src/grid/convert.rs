@@ -519,6 +519,7 @@ fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError
         budget: raw.budget,
         k,
         lambda,
+        reference: raw.reference,
     })
 }
 

@@ -125,6 +125,15 @@ impl Axes {
             ctx.ensure(s.lambda.is_none() || takes_lambda, "search.lambda", || {
                 "no method in grid.method takes lambda".into()
             })?;
+            if let Some(reference) = &s.reference {
+                ctx.ensure(prune.contains(reference), "search.reference", || {
+                    format!(
+                        "`{reference}` is not in grid.prune ({}): the reference network must \
+                         be one of the grid's",
+                        prune.join(", ")
+                    )
+                })?;
+            }
             ctx.ensure(raw.method.iter().any(|m| m == "none"), "grid.method", || {
                 "[search] measures each point against the network unquantized: add \"none\" to grid.method"
                     .into()
@@ -395,6 +404,7 @@ pub fn expand(
                                 id,
                                 seeds: axes.seed.clone(),
                                 budget: settings.budget,
+                                reference: settings.reference.clone(),
                                 space,
                                 template,
                             });

@@ -71,6 +71,8 @@
 //! # lambda_ratio = 1.25      # the lambda search ends when its bracket is this narrow
 //! # widen = 1                # when k's max (lambda's min) misses the budget, try it doubled
 //!                            # (halved) up to this factor: 4 tries k up to 4 max
+//! # reference = "paper"      # count the budget from this pruning's network (one of
+//!                            # grid.prune, or "none"), not from each search's own
 //!
 //! [grid]
 //! seed = [0]
@@ -92,8 +94,9 @@
 //! combination of the axes but the seed (a [`spec::SearchGroup`]), the runner
 //! bisects it ([`crate::search`]) for the most aggressive value whose top-1,
 //! averaged over the seeds, is within `budget` points of the same network
-//! unquantized (same seed and pruning), and every point it tries becomes a
-//! cell per seed, a row and a cached stage like any other.
+//! unquantized (same seed and pruning, or the pruning named by
+//! `search.reference`), and every point it tries becomes a cell per seed, a
+//! row and a cached stage like any other.
 
 mod convert;
 mod expand;

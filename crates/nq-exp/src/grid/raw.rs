@@ -135,4 +135,7 @@ pub struct RawSearch {
     pub lambda: Option<Vec<f64>>,
     pub lambda_ratio: Option<f64>,
     pub widen: Option<u32>,
+    /// The pruning setting (or "none") whose unquantized network the
+    /// budget counts from; default: each search's own.
+    pub reference: Option<String>,
 }

@@ -342,6 +342,11 @@ pub struct SearchSettings {
     pub k: Option<SearchSpace>,
     /// The range of `lambda`, for ECSQ.
     pub lambda: Option<SearchSpace>,
+    /// The pruning setting (`"none"`: no pruning) whose unquantized network
+    /// the budget counts from, for every search; `None`: each search's own
+    /// pruning setting. One reference lets networks pruned in different
+    /// ways be compared at one accuracy.
+    pub reference: Option<String>,
 }
 
 /// One search: every axis but the seed and the searched parameter fixed.
@@ -356,6 +361,9 @@ pub struct SearchGroup {
     pub seeds: Vec<u64>,
     /// Points of top-1 allowed below the reference.
     pub budget: f64,
+    /// The pruning setting (`"none"`: no pruning) of the reference network;
+    /// `None`: the template's own.
+    pub reference: Option<String>,
     /// The parameter's range.
     pub space: SearchSpace,
     /// The cell of the first seed at the conservative end of the range;

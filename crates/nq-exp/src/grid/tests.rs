@@ -564,6 +564,19 @@ fn widen_sets_how_far_past_its_range_a_search_may_go() {
     assert!(matches!(lambda, SearchSpace::Lambda { limit, .. } if limit == 2.5e-6));
 }
 
+#[test]
+fn a_search_reference_names_one_network_for_every_search() {
+    let g =
+        load_str(&searched_grid().replace("budget = 0.1", "budget = 0.1\nreference = \"none\""))
+            .unwrap();
+    assert!(g
+        .searches
+        .iter()
+        .all(|s| s.reference.as_deref() == Some("none")));
+    let g = load_str(&searched_grid()).unwrap();
+    assert!(g.searches.iter().all(|s| s.reference.is_none()));
+}
+
 fn search_mistake(from: &str, to: &str, key: &str, needle: &str) {
     let source = searched_grid();
     assert!(
@@ -618,6 +631,12 @@ fn search_mistakes_name_their_key() {
         "budget = 0.1\nkk = 3",
         "search.kk",
         "unknown field",
+    );
+    search_mistake(
+        "budget = 0.1",
+        "budget = 0.1\nreference = \"gradual\"",
+        "search.reference",
+        "not in grid.prune",
     );
     search_mistake(
         "method = [\"none\", \"kmeans\", \"ecsq\"]",
