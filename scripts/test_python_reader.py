@@ -38,6 +38,8 @@ def main():
         runs = {
             "pruned-global": ["--method", "kmeans", "--k", "8", "--scope", "global", "--keep", "0.3"],
             "layer-fixed": ["--method", "uniform", "--k", "5", "--coding", "fixed"],
+            "pruned-context": ["--method", "kmeans", "--k", "8", "--scope", "global", "--keep", "0.3",
+                               "--coding", "context"],
         }
         for name, options in runs.items():
             nqz_file, unpacked = d / f"{name}.nqz", d / f"{name}.safetensors"

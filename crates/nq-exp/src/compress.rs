@@ -373,6 +373,13 @@ pub fn run(args: &CompressArgs) -> Result<()> {
         unquantized_floats,
         params: source.tensors.iter().map(|t| t.values.len() as u64).sum(),
     })?;
+    if size.total_bits != encoded.streams.total_bits() {
+        anyhow::bail!(
+            "the .nqz payload ({} bits) is not its accounted size ({} bits)",
+            encoded.streams.total_bits(),
+            size.total_bits
+        );
+    }
     check_decodes(&encoded.bytes, &source, &position, &quantization, &kept)?;
     crate::pack::write_atomically(&args.out, &encoded.bytes)?;
 

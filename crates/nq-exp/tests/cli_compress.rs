@@ -273,3 +273,73 @@ fn bad_checkpoints_regexes_and_importances_exit_2_naming_file_and_tensor() {
     assert_eq!(summary["unquantized"], serde_json::json!(["fc.bias"]));
     assert_eq!(summary["quantized"][0]["clusters"], 4);
 }
+
+#[test]
+fn context_coding_is_smaller_where_one_cluster_dominates_and_decodes_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // a 64 x 64 matrix of which 95 % is one value: Huffman cannot go below
+    // one bit per weight, context coding can
+    let w: Vec<f32> = (0..64 * 64)
+        .map(|i| {
+            if i % 20 == 0 {
+                1.0 + (i % 7) as f32
+            } else {
+                0.01
+            }
+        })
+        .collect();
+    write(&d.join("m.safetensors"), &[("fc.weight", vec![64, 64], w)]);
+    let compress = |coding: &str, keep: Option<&str>| -> Value {
+        let mut args = vec![
+            "compress",
+            "m.safetensors",
+            "--method",
+            "kmeans",
+            "--k",
+            "8",
+            "--coding",
+            coding,
+            "--out",
+        ];
+        let out_name = format!("{coding}{}.nqz", keep.map_or("", |_| "-pruned"));
+        args.push(&out_name);
+        if let Some(keep) = keep {
+            args.extend(["--keep", keep]);
+        }
+        let out = nq().current_dir(d).args(&args).output().unwrap();
+        serde_json::from_slice(&stdout_of(out)).unwrap()
+    };
+    let unpacked = |name: &str| {
+        let out = nq()
+            .current_dir(d)
+            .args(["unpack", name, "--out", "u.safetensors"])
+            .output()
+            .unwrap();
+        stdout_of(out);
+        let bytes = std::fs::read(d.join("u.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        st.tensor("fc.weight").unwrap().data().to_vec()
+    };
+    for keep in [None, Some("0.3")] {
+        let huffman = compress("huffman", keep);
+        let context = compress("context", keep);
+        let bits = |s: &Value| s["size"]["index_bits"].as_u64().unwrap();
+        // Huffman's floor: a bit per stored weight
+        let stored = huffman["size"]["quantized_weights"].as_u64().unwrap();
+        assert!(bits(&huffman) >= stored, "{huffman}");
+        // unpruned, 95 % of the weights in one cluster (entropy 0.43 bits):
+        // under half of it; pruned to 30 %, 83 % in one: below it
+        let factor = if keep.is_none() { 2 } else { 1 };
+        assert!(
+            bits(&context) * factor < bits(&huffman),
+            "{context} vs {huffman}"
+        );
+        assert_eq!(context["size"]["code_table_bits"], 0);
+        let suffix = keep.map_or("", |_| "-pruned");
+        // the same network in both files (the metadata names the coding)
+        let same =
+            unpacked(&format!("huffman{suffix}.nqz")) == unpacked(&format!("context{suffix}.nqz"));
+        assert!(same, "the two codings decode to different weights");
+    }
+}
