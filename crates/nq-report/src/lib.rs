@@ -109,6 +109,14 @@ pub fn write_reports(results: &Path, reference: Option<&Path>) -> Result<Vec<Pat
         }
         let searches = markdown::searches(&settings);
         if !searches.is_empty() {
+            // a searched grid outside Table 1: its picks in Table 1's layout
+            if !name.contains("table1") {
+                let _ = write!(
+                    text,
+                    "\n## Picks in Table 1's layout\n\n{}",
+                    markdown::table1(&settings)
+                );
+            }
             let _ = write!(
                 text,
                 "\n## Searches\n\nThe points each search tried, in order (top-1 as mean ± std \
