@@ -16,15 +16,7 @@ use common::*;
 /// The tiny grid cut to the pruned network and one k-means cell: stages
 /// baseline, prune, quantize and two results.
 fn small_grid(root: &Path) -> PathBuf {
-    let text = GRID
-        .replace(
-            "method = [\"none\", \"kmeans\", \"ecsq\"]",
-            "method = [\"none\", \"kmeans\"]",
-        )
-        .replace(
-            "weighting = [\"none\", \"hessian\"]",
-            "weighting = [\"none\"]",
-        )
+    let text = unweighted_kmeans(GRID)
         .replace("scope = [\"layer\", \"global\"]", "scope = [\"layer\"]")
         .replace("lambda = [0.01]\n", "");
     write_grid(root, &text)

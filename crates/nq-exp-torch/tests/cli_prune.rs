@@ -33,19 +33,11 @@ scope = "global"
 #[test]
 fn gradual_and_obd_pruning_reach_their_keep_ratio_and_pack_with_both_codings() {
     let root = TempDir::new().unwrap();
-    let text = GRID
+    let text = unweighted_kmeans(GRID)
         .replace("[prune.half]\nkeep = 0.5\nretrain_epochs = 1\n", PRUNINGS)
         .replace(
             "prune = [\"half\"]",
             "prune = [\"oneshot\", \"gradual\", \"obd\"]",
-        )
-        .replace(
-            "method = [\"none\", \"kmeans\", \"ecsq\"]",
-            "method = [\"none\", \"kmeans\"]",
-        )
-        .replace(
-            "weighting = [\"none\", \"hessian\"]",
-            "weighting = [\"none\"]",
         )
         .replace(
             "scope = [\"layer\", \"global\"]",

@@ -270,18 +270,10 @@ fn missing_data_and_bad_grids_exit_2_before_any_work() {
 fn a_search_walks_its_bisection_over_seeds_and_resumes_from_the_cache() {
     use nq_exp::search::{BoundarySearch, SearchSpace};
     let tmp = TempDir::new().unwrap();
-    let grid = GRID
+    let grid = unweighted_kmeans(GRID)
         .replace("[grid]", "[search]\nbudget = 1.0\nk = [2, 16]\n\n[grid]")
         .replace("seed = [0]", "seed = [0, 1]")
         .replace("prune = [\"half\"]", "prune = [\"none\"]")
-        .replace(
-            "method = [\"none\", \"kmeans\", \"ecsq\"]",
-            "method = [\"none\", \"kmeans\"]",
-        )
-        .replace(
-            "weighting = [\"none\", \"hessian\"]",
-            "weighting = [\"none\"]",
-        )
         .replace("scope = [\"layer\", \"global\"]", "scope = [\"global\"]")
         .replace("k = [4]\nlambda = [0.01]\nfinetune = [true]\n", "");
     let grid = write_grid(tmp.path(), &grid);

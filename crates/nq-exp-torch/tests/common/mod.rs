@@ -97,6 +97,19 @@ lambda = [0.01]
 finetune = [true]
 "#;
 
+/// `grid` (GRID or a variant of it) with k-means as the only quantizer and
+/// no importance weighting: the smallest grid that still quantizes.
+pub fn unweighted_kmeans(grid: &str) -> String {
+    grid.replace(
+        "method = [\"none\", \"kmeans\", \"ecsq\"]",
+        "method = [\"none\", \"kmeans\"]",
+    )
+    .replace(
+        "weighting = [\"none\", \"hessian\"]",
+        "weighting = [\"none\"]",
+    )
+}
+
 pub fn write_grid(root: &Path, text: &str) -> PathBuf {
     let data = data_dir(root);
     let path = root.join("grid.toml");

@@ -6,12 +6,15 @@
 //! of its surviving positions (a pruned tensor left unquantized), or as
 //! cluster indices into a codebook, densely or, for a pruned tensor, only
 //! at its surviving positions. Per codebook: its centres (float32) and its code (fixed
-//! length, or canonical Huffman stored as one length byte per cluster). The
+//! length, canonical Huffman stored as one length byte per cluster, or
+//! adaptive context coding, [`crate::context`], with no table). The
 //! indices of all tensors sharing a codebook form one bit stream; the gap
 //! fields of the survivors of all pruned tensors of one kind (8 bits conv,
 //! 5 bits linear, Han et al. 2016) form one Huffman-coded bit stream with
-//! one code table per kind. A CRC-32C of everything after the preamble
-//! catches corruption.
+//! one code table per kind, except where a codebook is context coded: its
+//! pruned tensors' survivor flags form a second context-coded stream of
+//! that codebook. A CRC-32C of everything after the preamble catches
+//! corruption.
 //!
 //! So the payload streams are the parts of
 //! [`SizeReport`](crate::size::SizeReport), each rounded up to whole bytes,
