@@ -108,7 +108,9 @@ pub fn search_state(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<S
     let mut reference = 0.0;
     for &seed in &group.seeds {
         let unquantized = grid.cells.iter().find(|c| {
-            c.seed == seed && c.method == MethodSpec::None && c.prune == group.template.prune
+            c.seed == seed
+                && c.method == MethodSpec::None
+                && c.prune.as_ref().map(|p| p.name.as_str()) == group.reference_prune()
         });
         match unquantized
             .map(|c| cached_top1(grid, cache, c))

@@ -37,11 +37,7 @@ impl Runner<'_> {
         data: &anyhow::Result<Data>,
         announce: &dyn Fn(&Row),
     ) -> Vec<Row> {
-        let prune = match group.reference.as_deref() {
-            Some("none") => None,
-            Some(name) => Some(name.to_owned()),
-            None => group.template.prune.as_ref().map(|p| p.name.clone()),
-        };
+        let prune = group.reference_prune().map(str::to_owned);
         let mut reference = Vec::new();
         for &seed in &group.seeds {
             let Some(&top1) = references.get(&(seed, prune.clone())) else {

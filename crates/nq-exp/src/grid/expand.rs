@@ -247,6 +247,16 @@ fn searched(method: &str, search: Option<&SearchSettings>) -> Option<SearchSpace
 }
 
 impl SearchGroup {
+    /// The pruning setting of the network the budget counts from (`None`:
+    /// the unpruned one): `reference` if set, else the template's own.
+    pub fn reference_prune(&self) -> Option<&str> {
+        match self.reference.as_deref() {
+            Some("none") => None,
+            Some(name) => Some(name),
+            None => self.template.prune.as_ref().map(|p| p.name.as_str()),
+        }
+    }
+
     /// The cell of this search for `seed` with the parameter at `value`.
     pub fn cell(&self, seed: u64, value: f64) -> CellSpec {
         let t = &self.template;

@@ -569,12 +569,19 @@ fn a_search_reference_names_one_network_for_every_search() {
     let g =
         load_str(&searched_grid().replace("budget = 0.1", "budget = 0.1\nreference = \"none\""))
             .unwrap();
+    assert!(g.searches.iter().all(|s| s.reference_prune().is_none()));
+    let g =
+        load_str(&searched_grid().replace("budget = 0.1", "budget = 0.1\nreference = \"paper\""))
+            .unwrap();
     assert!(g
         .searches
         .iter()
-        .all(|s| s.reference.as_deref() == Some("none")));
+        .all(|s| s.reference_prune() == Some("paper")));
+    // by default each search's own pruning
     let g = load_str(&searched_grid()).unwrap();
-    assert!(g.searches.iter().all(|s| s.reference.is_none()));
+    assert!(g.searches.iter().all(|s| s.reference.is_none()
+        && s.reference_prune() == s.template.prune.as_ref().map(|p| p.name.as_str())));
+    assert!(g.searches.iter().any(|s| s.reference_prune().is_none()));
 }
 
 fn search_mistake(from: &str, to: &str, key: &str, needle: &str) {
