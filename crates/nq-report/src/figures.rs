@@ -527,7 +527,25 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         ));
     }
 
-    // accuracy against compression ratio, with the Pareto front of all
+    // accuracy against compression ratio: with several prunings, a panel
+    // per quantizer and coding with a series per pruning and the panel's
+    // own Pareto front (one legend entry per series would not fit)
+    if Varies::of(&quantized).prune {
+        let fig = Figure {
+            legend_lower_left: true,
+            ..figure(
+                "accuracy_vs_ratio",
+                "accuracy against compression ratio, by pruning",
+                "compression ratio",
+                true,
+                ratio_panels_by_pruning(&quantized),
+            )
+        };
+        out.push(zoomed(&fig, RATIO_ZOOM_WINDOW));
+        out.push(fig);
+        return out;
+    }
+    // else one panel with every setting and the Pareto front of all
     let varies = Varies::of(&quantized);
     let mut ratio_series = series(
         settings.iter().collect::<Vec<_>>().as_slice(),
@@ -558,6 +576,68 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         )
     });
     out
+}
+
+/// How far below the best point the zoomed ratio figure reaches: searches
+/// within 0.1 point of a reference sit about a point below the best.
+const RATIO_ZOOM_WINDOW: f64 = 2.0;
+
+/// Accuracy against ratio, a panel per quantizer (method and weighting),
+/// coding and fine-tuning, a series per pruning setting (the same colour in
+/// every panel) and the panel's Pareto front.
+fn ratio_panels_by_pruning(quantized: &[&Setting]) -> Vec<Panel> {
+    let key = |s: &Setting| {
+        (
+            method_label(&s.method, s.weighting.as_deref()),
+            s.coding.clone(),
+            s.finetuned,
+        )
+    };
+    let fine_tuning_varies = Varies::of(quantized).finetuned;
+    distinct(quantized, key)
+        .into_iter()
+        .map(|(method, coding, finetuned)| {
+            let members: Vec<&Setting> = quantized
+                .iter()
+                .copied()
+                .filter(|s| key(s) == (method.clone(), coding.clone(), finetuned))
+                .collect();
+            let mut series: Vec<Series> = distinct(&members, |s| s.prune.clone())
+                .into_iter()
+                .map(|prune| {
+                    let of_prune: Vec<&Setting> = members
+                        .iter()
+                        .copied()
+                        .filter(|s| s.prune == prune)
+                        .filter(|s| s.ratio.mean.is_some() && s.top1.mean.is_some())
+                        .collect();
+                    Series {
+                        label: format!("pruned: {}", prune.as_deref().unwrap_or("none")),
+                        points: of_prune
+                            .iter()
+                            .filter_map(|s| Some((s.ratio.mean?, s.top1.mean?)))
+                            .collect(),
+                        errors: of_prune.iter().map(|s| s.top1.std.unwrap_or(0.0)).collect(),
+                        line: false,
+                    }
+                })
+                .filter(|s| !s.points.is_empty())
+                .collect();
+            let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.clone()).collect();
+            let front = pareto_front(&all);
+            series.push(Series {
+                label: "Pareto front".into(),
+                errors: vec![0.0; front.len()],
+                points: front,
+                line: true,
+            });
+            let mut title = format!("{method}, {} coding", coding.as_deref().unwrap_or("-"));
+            if fine_tuning_varies && finetuned {
+                title += ", fine-tuned";
+            }
+            Panel { title, series }
+        })
+        .collect()
 }
 
 /// The points no other point beats in both coordinates (higher ratio and
@@ -664,6 +744,42 @@ mod tests {
         );
         assert_eq!(figs[1].panels[0].series[0].points.len(), 2);
         assert_eq!(figs[1].panels[0].series[0].label, "k-means");
+    }
+
+    #[test]
+    fn with_several_prunings_the_ratio_figure_has_a_panel_per_quantizer_and_coding() {
+        let mut settings = Vec::new();
+        for prune in ["paper", "gradual4"] {
+            for coding in ["huffman", "context"] {
+                for (k, top1) in [(8, 89.0), (16, 90.0)] {
+                    let mut s = setting("uniform", Some(k), coding, true, top1);
+                    s.prune = Some(prune.into());
+                    s.weighting = Some("hessian".into());
+                    settings.push(s);
+                }
+            }
+        }
+        let figs = figures("g", &settings);
+        let ratio = figs.iter().find(|f| f.name == "accuracy_vs_ratio").unwrap();
+        let titles: Vec<&str> = ratio.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "hessian-weighted uniform, huffman coding",
+                "hessian-weighted uniform, context coding"
+            ]
+        );
+        let labels: Vec<&str> = ratio.panels[0]
+            .series
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
+        assert_eq!(labels, ["pruned: paper", "pruned: gradual4", "Pareto front"]);
+        // both prunings give the same two points here: the front keeps one of each
+        assert_eq!(ratio.panels[0].series[0].points, vec![(32.0 / 3.0, 89.0), (8.0, 90.0)]);
+        assert_eq!(ratio.panels[0].series[2].points.len(), 2);
+        let zoom = figs.iter().find(|f| f.name == "accuracy_vs_ratio_zoom").unwrap();
+        assert!(zoom.title.ends_with("(within 2 points of the best)"), "{}", zoom.title);
     }
 
     #[test]
