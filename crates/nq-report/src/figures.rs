@@ -774,12 +774,25 @@ mod tests {
             .iter()
             .map(|s| s.label.as_str())
             .collect();
-        assert_eq!(labels, ["pruned: paper", "pruned: gradual4", "Pareto front"]);
+        assert_eq!(
+            labels,
+            ["pruned: paper", "pruned: gradual4", "Pareto front"]
+        );
         // both prunings give the same two points here: the front keeps one of each
-        assert_eq!(ratio.panels[0].series[0].points, vec![(32.0 / 3.0, 89.0), (8.0, 90.0)]);
+        assert_eq!(
+            ratio.panels[0].series[0].points,
+            vec![(32.0 / 3.0, 89.0), (8.0, 90.0)]
+        );
         assert_eq!(ratio.panels[0].series[2].points.len(), 2);
-        let zoom = figs.iter().find(|f| f.name == "accuracy_vs_ratio_zoom").unwrap();
-        assert!(zoom.title.ends_with("(within 2 points of the best)"), "{}", zoom.title);
+        let zoom = figs
+            .iter()
+            .find(|f| f.name == "accuracy_vs_ratio_zoom")
+            .unwrap();
+        assert!(
+            zoom.title.ends_with("(within 2 points of the best)"),
+            "{}",
+            zoom.title
+        );
     }
 
     #[test]
