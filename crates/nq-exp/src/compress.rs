@@ -307,6 +307,7 @@ pub fn run(args: &CompressArgs) -> Result<()> {
         .map(|q| CodebookIn {
             centres: &q.centres,
             coding,
+            dither: q.dither,
         })
         .collect();
     let position: BTreeMap<usize, usize> =

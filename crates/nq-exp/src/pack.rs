@@ -250,6 +250,7 @@ pub fn run_pack(args: &PackArgs) -> Result<()> {
                 codebooks.push(CodebookIn {
                     centres: &q.centres,
                     coding,
+                    dither: None,
                 });
                 let codebook = codebooks.len() - 1;
                 let kind = EntryKind::of(kind_of(&e.shape));

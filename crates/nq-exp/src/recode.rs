@@ -55,12 +55,17 @@ fn survivor_values(decoded: &Decoded) -> Vec<Vec<f32>> {
 }
 
 /// Encodes `decoded` again, every codebook coded by `coding`, keeping its
-/// metadata.
+/// dithers and its metadata.
 pub fn recode(decoded: &Decoded, coding: Coding) -> Result<nqz::Encoded> {
     let codebooks: Vec<CodebookIn<'_>> = decoded
         .codebooks
         .iter()
-        .map(|(centres, _)| CodebookIn { centres, coding })
+        .zip(&decoded.dithers)
+        .map(|((centres, _), &dither)| CodebookIn {
+            centres,
+            coding,
+            dither,
+        })
         .collect();
     let kept = survivor_values(decoded);
     let tensors: Vec<TensorIn<'_>> = decoded

@@ -41,6 +41,7 @@ fn bench_nqz(c: &mut Criterion) {
     let codebooks = [CodebookIn {
         centres: &centres,
         coding: Coding::Huffman,
+        dither: None,
     }];
     let tensors: Vec<TensorIn<'_>> = SHAPES
         .iter()

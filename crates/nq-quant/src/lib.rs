@@ -10,6 +10,7 @@
 //! - [`kmeans_optimal`]: the exact optimum of the same objective;
 //! - [`uniform`]: uniform scalar quantization;
 //! - [`ecsq`]: iterative entropy-constrained scalar quantization;
+//! - [`universal`]: uniform quantization with a shared random dither;
 //! - [`method`]: one enum over the quantizers and their parameters;
 //! - [`scope`]: layer-by-layer or global quantization of many tensors;
 //! - [`huffman`]: canonical Huffman and fixed-length codes;
@@ -18,6 +19,7 @@
 //! - [`nqz`]: the `.nqz` file, whose payload is that size.
 
 pub mod context;
+pub mod dither;
 pub mod ecsq;
 pub mod error;
 pub mod huffman;
@@ -32,6 +34,7 @@ pub mod size;
 pub mod sort;
 pub mod synthetic;
 pub mod uniform;
+pub mod universal;
 
 pub use error::{QuantError, Result};
 pub use input::{unit_importance, validate};

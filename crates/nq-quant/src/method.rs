@@ -7,6 +7,7 @@ use crate::kmeans::{kmeans, KmeansParams};
 use crate::kmeans_optimal::{kmeans_optimal, OptimalParams};
 use crate::quantization::Quantization;
 use crate::uniform::{uniform, UniformParams};
+use crate::universal::{universal, UniversalParams};
 
 /// A quantizer and its parameters (paper.md section 4).
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,8 @@ pub enum Method {
     Uniform(UniformParams),
     /// Iterative entropy-constrained scalar quantization.
     Ecsq(EcsqParams),
+    /// Uniform quantization with a shared random dither.
+    Universal(UniversalParams),
 }
 
 impl Method {
@@ -29,6 +32,7 @@ impl Method {
             Self::KmeansOptimal(_) => "kmeans-optimal",
             Self::Uniform(_) => "uniform",
             Self::Ecsq(_) => "ecsq",
+            Self::Universal(_) => "universal",
         }
     }
 
@@ -39,6 +43,7 @@ impl Method {
             Self::KmeansOptimal(p) => p.validate(),
             Self::Uniform(p) => p.validate(),
             Self::Ecsq(p) => p.validate(),
+            Self::Universal(p) => p.validate(),
         }
     }
 
@@ -49,6 +54,7 @@ impl Method {
             Self::KmeansOptimal(p) => kmeans_optimal(w, h, p),
             Self::Uniform(p) => uniform(w, h, p),
             Self::Ecsq(p) => ecsq(w, h, p),
+            Self::Universal(p) => universal(w, h, p),
         }
     }
 }

@@ -4,10 +4,12 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::dither::Dither;
 use crate::error::{QuantError, Result};
 
 /// A quantization of `N` weights: `k` centres and one cluster index per
-/// weight. The quantized weight `i` is `centres[assignment[i]]`.
+/// weight. The quantized weight `i` is `centres[assignment[i]]`, less the
+/// dither's offset `i` for universal quantization ([`crate::universal`]).
 ///
 /// Every quantizer returns clusters that all have members (empty ones are
 /// dropped), so `centres.len()` is the number of clusters used.
@@ -22,6 +24,10 @@ pub struct Quantization {
     /// The objective after each iteration: the distortion `D_h` for
     /// k-means, the Lagrangian `J` for ECSQ. Empty for one-shot quantizers.
     pub history: Vec<f64>,
+    /// The dither subtracted from each weight's centre (universal
+    /// quantization), indexed by position in `assignment`; `None` for the
+    /// other quantizers.
+    pub dither: Option<Dither>,
 }
 
 impl Quantization {
@@ -30,12 +36,25 @@ impl Quantization {
         self.centres.len()
     }
 
-    /// The quantized weights `q_i = c_{a(i)}`.
+    /// The quantized weights `q_i = c_{a(i)}` (less `u_i` when dithered).
     pub fn quantized(&self) -> Vec<f32> {
-        self.assignment
-            .iter()
-            .map(|&a| self.centres[a as usize])
-            .collect()
+        self.quantized_range(0, self.assignment.len())
+    }
+
+    /// The quantized weights `start .. start + len`.
+    pub fn quantized_range(&self, start: usize, len: usize) -> Vec<f32> {
+        let assignment = &self.assignment[start..start + len];
+        match self.dither {
+            None => assignment
+                .iter()
+                .map(|&a| self.centres[a as usize])
+                .collect(),
+            Some(d) => assignment
+                .iter()
+                .zip(d.range(start as u64, len))
+                .map(|(&a, u)| self.centres[a as usize] - u)
+                .collect(),
+        }
     }
 
     /// Members per cluster.
@@ -101,8 +120,10 @@ pub fn distortions(w: &[f32], h: &[f32], q: &Quantization) -> (f64, f64) {
     w.par_iter()
         .zip(h.par_iter())
         .zip(q.assignment.par_iter())
-        .map(|((&wi, &hi), &a)| {
-            let e = f64::from(wi) - f64::from(q.centres[a as usize]);
+        .enumerate()
+        .map(|(i, ((&wi, &hi), &a))| {
+            let u = q.dither.map_or(0.0, |d| d.at(i as u64));
+            let e = f64::from(wi) - f64::from(q.centres[a as usize] - u);
             (f64::from(hi) * e * e, e * e)
         })
         .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
@@ -150,6 +171,7 @@ mod tests {
             assignment: vec![0, 0, 1, 1],
             iterations: 3,
             history: vec![],
+            dither: None,
         };
         let w = [0.5, -0.5, 1.0, 2.0];
         let h = [2.0, 1.0, 5.0, 0.5];
@@ -176,6 +198,7 @@ mod tests {
             assignment: vec![0, 1],
             iterations: 0,
             history: vec![],
+            dither: None,
         };
         assert!(q.check().is_err());
     }

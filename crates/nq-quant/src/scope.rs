@@ -93,8 +93,8 @@ impl ScopedQuantization {
 
     /// The quantized values of tensor `t`.
     pub fn quantized(&self, t: usize) -> Vec<f32> {
-        let (q, assignment) = self.tensor(t);
-        assignment.iter().map(|&a| q.centres[a as usize]).collect()
+        let span = self.spans[t];
+        self.codebooks[span.codebook].quantized_range(span.start, span.len)
     }
 
     /// `sum h (w - q)^2` over `tensors`, the weights this quantization was

@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use nq_quant::dither::Dither;
 use nq_quant::huffman::Coding;
 use nq_quant::nqz::{
     decode, decode_with_limits, encode, CodebookIn, EntryKind, Limits, Storage, TensorIn,
@@ -76,9 +77,17 @@ fn random_file(rng: &mut ChaCha8Rng) -> Vec<u8> {
     }
     let names: Vec<String> = (0..count).map(|i| format!("t{i}")).collect();
     let raw_tensor: Vec<bool> = (0..count).map(|_| rng.random_bool(0.2)).collect();
+    // universal quantization's dithered codebooks, now and then
     let codebooks: Vec<CodebookIn<'_>> = centres
         .iter()
-        .map(|c| CodebookIn { centres: c, coding })
+        .map(|c| CodebookIn {
+            centres: c,
+            coding,
+            dither: rng.random_bool(0.3).then(|| Dither {
+                seed: rng.random(),
+                step: rng.random::<f32>() + 1e-3,
+            }),
+        })
         .collect();
     let tensors: Vec<TensorIn<'_>> = (0..count)
         .map(|i| {

@@ -575,7 +575,11 @@ fn pack(
     };
     let codebooks: Vec<CodebookIn<'_>> = centres
         .iter()
-        .map(|c| CodebookIn { centres: c, coding })
+        .map(|c| CodebookIn {
+            centres: c,
+            coding,
+            dither: None,
+        })
         .collect();
     let survivors_of = |name: &str| {
         quantizable

@@ -346,6 +346,7 @@ pub fn ecsq(w: &[f32], h: &[f32], params: &EcsqParams) -> Result<Quantization> {
         assignment,
         iterations,
         history,
+        dither: None,
     })
 }
 

@@ -55,6 +55,7 @@ pub fn kmeans_sorted(s: &SortedWeights, params: &KmeansParams) -> Result<Quantiz
         assignment,
         iterations,
         history,
+        dither: None,
     })
 }
 

@@ -335,6 +335,7 @@ pub fn kmeans_optimal_sorted(s: &SortedWeights, params: &OptimalParams) -> Resul
         assignment,
         iterations: 0,
         history: vec![objective],
+        dither: None,
     })
 }
 

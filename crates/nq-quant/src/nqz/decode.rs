@@ -6,11 +6,12 @@ use std::collections::HashSet;
 
 use super::reader::{corrupt, Reader};
 use super::{
-    coding_from_code, field_bits, EntryKind, Metadata, StreamBits, MAGIC, MAX_DIMS, POSITION_KINDS,
-    PREAMBLE_BYTES, STORED_PRUNED, STORED_PRUNED_RAW, STORED_QUANTIZED, STORED_RAW, VERSION,
-    VERSION_WITHOUT_METADATA,
+    coding_from_code, field_bits, EntryKind, Metadata, StreamBits, DITHERED, MAGIC, MAX_DIMS,
+    POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_PRUNED_RAW, STORED_QUANTIZED, STORED_RAW,
+    VERSION, VERSION_WITHOUT_DITHER, VERSION_WITHOUT_METADATA,
 };
 use crate::context::{rows_of, ContextDecoder};
+use crate::dither::Dither;
 use crate::error::Result;
 use crate::huffman::{BitReader, Code, Coding, FixedCode, HuffmanCode};
 use crate::size::positions_from_fields;
@@ -71,6 +72,7 @@ pub struct DecodedTensor {
     /// Conv, linear or other.
     pub kind: EntryKind,
     /// Its values, row-major: raw floats, or the centres of its clusters
+    /// (less the dither's offsets for a dithered codebook)
     /// (0 at pruned positions).
     pub values: Vec<f32>,
     /// How it was stored.
@@ -84,6 +86,8 @@ pub struct Decoded {
     pub tensors: Vec<DecodedTensor>,
     /// Per codebook: its centres and its coding.
     pub codebooks: Vec<(Vec<f32>, Coding)>,
+    /// Per codebook: its dither (universal quantization), if any.
+    pub dithers: Vec<Option<Dither>>,
     /// Bits per payload stream, payload and header bytes, as the encoder
     /// reported them.
     pub streams: StreamBits,
@@ -311,8 +315,9 @@ fn read_entries(r: &mut Reader<'_>, limits: Limits, version: u16) -> Result<Vec<
     Ok(entries)
 }
 
-/// A codebook read back: centres, coding, and its code (`None` when empty).
-type CodebookRead = (Vec<f32>, Coding, Option<Code>);
+/// A codebook read back: centres, coding, its code (`None` when empty) and
+/// its dither.
+type CodebookRead = (Vec<f32>, Coding, Option<Code>, Option<Dither>);
 
 fn read_codebooks(r: &mut Reader<'_>, version: u16) -> Result<Vec<CodebookRead>> {
     let n = r.u32("the codebook count")?;
@@ -320,8 +325,10 @@ fn read_codebooks(r: &mut Reader<'_>, version: u16) -> Result<Vec<CodebookRead>>
     let mut codebooks = Vec::with_capacity(n as usize);
     for b in 0..n {
         let coding_byte = r.u8("a coding")?;
-        let coding = coding_from_code(coding_byte)
-            .filter(|&c| c != Coding::Context || version >= VERSION)
+        let dithered = coding_byte & DITHERED != 0;
+        let coding = coding_from_code(coding_byte & !DITHERED)
+            .filter(|&c| c != Coding::Context || version >= VERSION_WITHOUT_DITHER)
+            .filter(|_| !dithered || version >= VERSION)
             .ok_or_else(|| {
                 corrupt(format!(
                     "codebook {b}: coding {coding_byte} in a version {version} file"
@@ -329,6 +336,16 @@ fn read_codebooks(r: &mut Reader<'_>, version: u16) -> Result<Vec<CodebookRead>>
             })?;
         let k = r.u32("a cluster count")?;
         let centres = r.f32s(u64::from(k), "centres")?;
+        let dither = if dithered {
+            let seed = r.u64("a dither seed")?;
+            let step = r.f32s(1, "a dither step")?[0];
+            if !(step.is_finite() && step > 0.0) {
+                return Err(corrupt(format!("codebook {b}: dither step {step}")));
+            }
+            Some(Dither { seed, step })
+        } else {
+            None
+        };
         let code = match coding {
             _ if k == 0 => None,
             Coding::Context => None,
@@ -341,7 +358,7 @@ fn read_codebooks(r: &mut Reader<'_>, version: u16) -> Result<Vec<CodebookRead>>
                 ))
             }
         };
-        codebooks.push((centres, coding, code));
+        codebooks.push((centres, coding, code, dither));
     }
     Ok(codebooks)
 }
@@ -519,7 +536,7 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     let mut coded_stream_bytes = 0u64;
     let mut indices = Vec::with_capacity(codebooks.len());
     let mut context_survivors = vec![None; entries.len()];
-    for (b, (centres, coding, code)) in codebooks.iter().enumerate() {
+    for (b, (centres, coding, code, _)) in codebooks.iter().enumerate() {
         streams.codebook_bits += 32 * centres.len() as u64;
         if *coding == Coding::Context {
             let before = streams.index_bits + streams.position_bits;
@@ -558,6 +575,22 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
         fields.push((*kind, symbols, 0usize));
     }
 
+    // per codebook, the elements decoded so far: where each tensor's dither
+    // offsets start
+    let mut decoded_so_far = vec![0u64; codebooks.len()];
+    let mut value_of = |b: usize, assignment: &[u32]| -> Vec<f32> {
+        let (centres, _, _, dither) = &codebooks[b];
+        let start = decoded_so_far[b];
+        decoded_so_far[b] += assignment.len() as u64;
+        match dither {
+            None => assignment.iter().map(|&a| centres[a as usize]).collect(),
+            Some(d) => assignment
+                .iter()
+                .zip(d.range(start, assignment.len()))
+                .map(|(&a, u)| centres[a as usize] - u)
+                .collect(),
+        }
+    };
     let mut tensors = Vec::with_capacity(entries.len());
     for (e, from_context) in entries.into_iter().zip(context_survivors) {
         let (values, stored) = match e.storage {
@@ -576,12 +609,11 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
                 (values, StoredAs::PrunedRaw { survivors })
             }
             STORED_QUANTIZED => {
-                let centres = &codebooks[e.codebook].0;
                 let assignment: Vec<u32> = indices[e.codebook]
                     .by_ref()
                     .take(e.numel as usize)
                     .collect();
-                let values = assignment.iter().map(|&a| centres[a as usize]).collect();
+                let values = value_of(e.codebook, &assignment);
                 (
                     values,
                     StoredAs::Quantized {
@@ -591,7 +623,6 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
                 )
             }
             _ => {
-                let centres = &codebooks[e.codebook].0;
                 let assignment: Vec<u32> = indices[e.codebook]
                     .by_ref()
                     .take(e.survivors as usize)
@@ -601,8 +632,8 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
                     None => survivors_of(&e, &mut fields)?,
                 };
                 let mut values = vec![0f32; e.numel as usize];
-                for (&p, &a) in survivors.iter().zip(&assignment) {
-                    values[p as usize] = centres[a as usize];
+                for (&p, v) in survivors.iter().zip(value_of(e.codebook, &assignment)) {
+                    values[p as usize] = v;
                 }
                 (
                     values,
@@ -643,9 +674,10 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
     streams.header_bytes = bytes.len() as u64 - streams.payload_bytes;
     Ok(Decoded {
         tensors,
+        dithers: codebooks.iter().map(|c| c.3).collect(),
         codebooks: codebooks
             .into_iter()
-            .map(|(c, coding, _)| (c, coding))
+            .map(|(c, coding, _, _)| (c, coding))
             .collect(),
         streams,
         metadata,

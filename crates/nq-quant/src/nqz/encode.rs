@@ -4,11 +4,13 @@ use std::collections::HashSet;
 
 use super::reader::Put;
 use super::{
-    coding_code, field_bits, CodebookIn, EntryKind, Metadata, Storage, StreamBits, TensorIn, MAGIC,
-    MAX_DIMS, POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_PRUNED_RAW, STORED_QUANTIZED,
-    STORED_RAW, VERSION, VERSION_WITHOUT_CONTEXT, VERSION_WITHOUT_METADATA,
+    coding_code, field_bits, CodebookIn, EntryKind, Metadata, Storage, StreamBits, TensorIn,
+    DITHERED, MAGIC, MAX_DIMS, POSITION_KINDS, PREAMBLE_BYTES, STORED_PRUNED, STORED_PRUNED_RAW,
+    STORED_QUANTIZED, STORED_RAW, VERSION, VERSION_WITHOUT_CONTEXT, VERSION_WITHOUT_DITHER,
+    VERSION_WITHOUT_METADATA,
 };
 use crate::context::{rows_of, stream_bits, ContextBits, ContextEncoder};
+use crate::dither::Dither;
 use crate::error::{QuantError, Result};
 use crate::huffman::{BitWriter, Bits, Code, Coding, HuffmanCode};
 use crate::size::{check_survivors, gap_fields};
@@ -146,6 +148,7 @@ struct StoredCodebook {
     centres: Vec<f32>,
     counts: Vec<u64>,
     coding: Coding,
+    dither: Option<Dither>,
     /// Old cluster index -> new one (`u32::MAX` when dropped).
     remap: Vec<u32>,
     code: Option<Code>,
@@ -193,6 +196,7 @@ fn stored_codebooks(
             centres,
             counts: used,
             coding: cb.coding,
+            dither: cb.dither,
             remap,
             code,
         });
@@ -354,6 +358,16 @@ pub fn encode_with_metadata(
     if tensors.len() > u32::MAX as usize {
         return Err(QuantError::Inconsistent("more than 2^32 tensors".into()));
     }
+    for (b, cb) in codebooks.iter().enumerate() {
+        if let Some(d) = cb.dither {
+            if !(d.step.is_finite() && d.step > 0.0) {
+                return Err(QuantError::Inconsistent(format!(
+                    "codebook {b}: dither step {} is not positive and finite",
+                    d.step
+                )));
+            }
+        }
+    }
     let numels = check_tensors(codebooks, tensors)?;
     let (stored, new_index) = stored_codebooks(codebooks, tensors)?;
     let (fields, positions) = position_streams(codebooks, tensors, &numels)?;
@@ -414,10 +428,15 @@ pub fn encode_with_metadata(
     }
     body.put_u32(stored.len() as u32);
     for cb in &stored {
-        body.put_u8(coding_code(cb.coding));
+        let dithered = if cb.dither.is_some() { DITHERED } else { 0 };
+        body.put_u8(coding_code(cb.coding) | dithered);
         body.put_u32(cb.centres.len() as u32);
         body.put_f32s(&cb.centres);
         streams.codebook_bits += 32 * cb.centres.len() as u64;
+        if let Some(d) = cb.dither {
+            body.put_u64(d.seed);
+            body.put_f32s(&[d.step]);
+        }
         if let Some(Code::Huffman(code)) = &cb.code {
             body.extend_from_slice(&code.length_table());
             streams.code_table_bits += 8 * cb.centres.len() as u64;
@@ -449,7 +468,8 @@ pub fn encode_with_metadata(
     }
     // pruned float tensors and metadata are version 2; without either the
     // file is version 1, byte for byte as older writers wrote it
-    let version_3 = stored.iter().any(|cb| cb.coding == Coding::Context);
+    let version_4 = stored.iter().any(|cb| cb.dither.is_some());
+    let version_3 = version_4 || stored.iter().any(|cb| cb.coding == Coding::Context);
     let version_2 = version_3
         || !metadata.is_empty()
         || tensors
@@ -473,8 +493,10 @@ pub fn encode_with_metadata(
 
     let mut bytes = Vec::with_capacity(PREAMBLE_BYTES as usize + body.len());
     bytes.extend_from_slice(&MAGIC);
-    bytes.put_u16(if version_3 {
+    bytes.put_u16(if version_4 {
         VERSION
+    } else if version_3 {
+        VERSION_WITHOUT_DITHER
     } else if version_2 {
         VERSION_WITHOUT_CONTEXT
     } else {

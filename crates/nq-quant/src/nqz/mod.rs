@@ -39,6 +39,7 @@ mod tests;
 pub use decode::{decode, decode_with_limits, Decoded, DecodedTensor, Limits, StoredAs};
 pub use encode::{encode, encode_with_metadata, Encoded};
 
+use crate::dither::Dither;
 use crate::huffman::Coding;
 
 /// First eight bytes of every `.nqz` file (PNG-style: a non-ASCII byte, the
@@ -46,8 +47,13 @@ use crate::huffman::Coding;
 pub const MAGIC: [u8; 8] = *b"\x89NQZ\r\n\x1a\n";
 
 /// The newest format version, which this crate writes when a codebook is
-/// context coded: version 3 adds context coding (coding 2) to version 2.
-pub const VERSION: u16 = 3;
+/// dithered: version 4 adds dithered codebooks (universal quantization,
+/// [`crate::universal`]) to version 3.
+pub const VERSION: u16 = 4;
+
+/// The version written for a file with a context-coded codebook and no
+/// dithered one: version 3 adds context coding (coding 2) to version 2.
+pub const VERSION_WITHOUT_DITHER: u16 = 3;
 
 /// The version written for a file with metadata or pruned float tensors
 /// and no context coding: version 2 adds those to version 1.
@@ -168,6 +174,11 @@ pub struct CodebookIn<'a> {
     pub centres: &'a [f32],
     /// Fixed-length or Huffman code for the indices.
     pub coding: Coding,
+    /// The dither of universal quantization: element `i` of the
+    /// codebook's index stream (its tensors in table order, each tensor's
+    /// stored elements in order) decodes to its centre less the dither's
+    /// offset `i`. `None` for the other quantizers.
+    pub dither: Option<Dither>,
 }
 
 /// The bits of each payload stream, named as in
@@ -222,6 +233,10 @@ fn coding_from_code(code: u8) -> Option<Coding> {
         _ => None,
     }
 }
+
+/// Set in a codebook's coding byte when the codebook is dithered
+/// (version 4).
+const DITHERED: u8 = 0x80;
 
 /// Storage codes in the file.
 const STORED_RAW: u8 = 0;

@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::*;
+use crate::dither::Dither;
 use crate::error::QuantError;
 use crate::huffman::Coding;
 use crate::size::{compressed_size, PrunedTensor, SizeInput};
@@ -32,6 +33,7 @@ fn tiny() -> Encoded {
     let codebooks = [CodebookIn {
         centres: &centres,
         coding: Coding::Fixed,
+        dither: None,
     }];
     let tensors = [
         TensorIn {
@@ -93,6 +95,7 @@ fn a_pruned_tensor_with_a_filler() {
     let codebooks = [CodebookIn {
         centres: &centres,
         coding: Coding::Huffman,
+        dither: None,
     }];
     let tensors = [TensorIn {
         name: "fc",
@@ -137,6 +140,7 @@ fn bad_input_to_the_encoder_names_the_tensor() {
     let cb = [CodebookIn {
         centres: &centres,
         coding: Coding::Fixed,
+        dither: None,
     }];
     let cases: [(TensorIn<'_>, &str); 4] = [
         (
@@ -207,8 +211,8 @@ fn corrupt_files_get_clear_errors() {
     bad[1] = b'X';
     is_corrupt(decode(&bad), "bad magic");
     let mut bad = good.clone();
-    bad[8] = 4;
-    is_corrupt(decode(&bad), "unsupported version 4");
+    bad[8] = 5;
+    is_corrupt(decode(&bad), "unsupported version 5");
     // version 2 promises a metadata section that this version 1 body lacks
     let mut bad = good.clone();
     bad[8] = 2;
@@ -248,6 +252,7 @@ fn a_one_cluster_codebook_cannot_claim_unbounded_weights() {
     let cb = [CodebookIn {
         centres: &centres,
         coding: Coding::Huffman,
+        dither: None,
     }];
     let assignment = vec![0u32; 1000];
     let t = [TensorIn {
@@ -290,6 +295,8 @@ struct Net {
     k: usize,
     tensors: Vec<RandomTensor>,
     seed: u64,
+    /// Whether every other codebook is dithered (universal quantization).
+    dithered: bool,
 }
 
 fn nets() -> impl Strategy<Value = Net> {
@@ -321,13 +328,15 @@ fn nets() -> impl Strategy<Value = Net> {
         prop_oneof![Just(1usize), 1usize..=256],
         prop::collection::vec(tensor, 1..6),
         any::<u64>(),
+        any::<bool>(),
     )
-        .prop_map(|(global, coding, k, tensors, seed)| Net {
+        .prop_map(|(global, coding, k, tensors, seed, dithered)| Net {
             global,
             coding,
             k,
             tensors,
             seed,
+            dithered,
         })
 }
 
@@ -378,10 +387,14 @@ proptest! {
     fn round_trip_and_accounting(net in nets()) {
         let b = build(&net);
         let names = names(net.tensors.len());
+        let dithers: Vec<Option<Dither>> = (0..b.centres.len())
+            .map(|i| (net.dithered && i % 2 == 0).then_some(Dither { seed: net.seed ^ i as u64, step: 0.25 }))
+            .collect();
         let codebooks: Vec<CodebookIn<'_>> = b
             .centres
             .iter()
-            .map(|c| CodebookIn { centres: c, coding: net.coding })
+            .zip(&dithers)
+            .map(|(c, &dither)| CodebookIn { centres: c, coding: net.coding, dither })
             .collect();
         let tensors: Vec<TensorIn<'_>> = net
             .tensors
@@ -402,19 +415,37 @@ proptest! {
         let d = decode(&e.bytes).unwrap();
         prop_assert_eq!(d.streams, e.streams);
         prop_assert_eq!(d.tensors.len(), tensors.len());
+        let version = u16::from_le_bytes([e.bytes[8], e.bytes[9]]);
+        let any_dither = tensors.iter().any(|t| match t.storage {
+            Storage::Quantized { codebook, .. } | Storage::Pruned { codebook, .. } => dithers[codebook].is_some(),
+            _ => false,
+        });
+        prop_assert_eq!(version == 4, any_dither);
+        // a dithered codebook's offsets run on over its tensors in table order
+        let mut offsets = vec![0u64; codebooks.len()];
+        let mut value = |codebook: usize, assignment: &[u32]| -> Vec<f32> {
+            let start = offsets[codebook];
+            offsets[codebook] += assignment.len() as u64;
+            assignment
+                .iter()
+                .enumerate()
+                .map(|(j, &a)| {
+                    let u = dithers[codebook].map_or(0.0, |d| d.at(start + j as u64));
+                    b.centres[codebook][a as usize] - u
+                })
+                .collect()
+        };
         for (t, got) in tensors.iter().zip(&d.tensors) {
             prop_assert_eq!(&got.name, t.name);
             prop_assert_eq!(&got.shape[..], t.shape);
             let numel = t.shape.iter().product::<u64>() as usize;
             let want: Vec<f32> = match t.storage {
                 Storage::Raw(v) => v.to_vec(),
-                Storage::Quantized { codebook, assignment } => {
-                    assignment.iter().map(|&a| b.centres[codebook][a as usize]).collect()
-                }
+                Storage::Quantized { codebook, assignment } => value(codebook, assignment),
                 Storage::Pruned { codebook, assignment, survivors } => {
                     let mut v = vec![0f32; numel];
-                    for (&p, &a) in survivors.iter().zip(assignment) {
-                        v[p as usize] = b.centres[codebook][a as usize];
+                    for (&p, x) in survivors.iter().zip(value(codebook, assignment)) {
+                        v[p as usize] = x;
                     }
                     v
                 }
@@ -494,7 +525,7 @@ proptest! {
             None => Storage::Quantized { codebook: 0, assignment },
         };
         let t = [TensorIn { name: "t", shape, kind: *kind, storage }];
-        let e = encode(&[CodebookIn { centres, coding: net.coding }], &t).unwrap();
+        let e = encode(&[CodebookIn { centres, coding: net.coding, dither: None }], &t).unwrap();
         let mut body = e.bytes[24..].to_vec();
         for f in flips {
             let bit = (f % (body.len() as u64 * 8)) as usize;
@@ -518,6 +549,7 @@ fn tiny_with_metadata(metadata: &Metadata) -> Encoded {
     let codebooks = [CodebookIn {
         centres: &centres,
         coding: Coding::Fixed,
+        dither: None,
     }];
     let tensors = [TensorIn {
         name: "w",
@@ -628,4 +660,83 @@ fn a_pruned_float_tensor_stores_its_survivors_and_their_positions() {
         ..tensors[0]
     }];
     assert!(encode(&[], &other).is_err());
+}
+
+#[test]
+fn a_dithered_codebook_by_hand() {
+    // two tensors share a dithered codebook: the second one's offsets
+    // continue where the first one's stop, and only its survivors have any
+    let centres = [-1.0f32, 1.0];
+    let dither = Dither {
+        seed: 99,
+        step: 2.0,
+    };
+    let codebooks = [CodebookIn {
+        centres: &centres,
+        coding: Coding::Huffman,
+        dither: Some(dither),
+    }];
+    let tensors = [
+        TensorIn {
+            name: "a",
+            shape: &[3],
+            kind: EntryKind::Linear,
+            storage: Storage::Quantized {
+                codebook: 0,
+                assignment: &[0, 1, 1],
+            },
+        },
+        TensorIn {
+            name: "b",
+            shape: &[2, 2],
+            kind: EntryKind::Linear,
+            storage: Storage::Pruned {
+                codebook: 0,
+                assignment: &[1, 0],
+                survivors: &[1, 2],
+            },
+        },
+    ];
+    let e = encode(&codebooks, &tensors).unwrap();
+    assert_eq!(u16::from_le_bytes([e.bytes[8], e.bytes[9]]), 4);
+    let without = encode(
+        &[CodebookIn {
+            dither: None,
+            ..codebooks[0]
+        }],
+        &tensors,
+    )
+    .unwrap();
+    // seed and step are header: 12 bytes more, the payload unchanged (and
+    // 4 for the metadata count, which version 1 leaves out)
+    assert_eq!(e.streams.payload_bytes, without.streams.payload_bytes);
+    assert_eq!(e.bytes.len(), without.bytes.len() + 12 + 4);
+    let d = decode(&e.bytes).unwrap();
+    let u = dither.range(0, 5);
+    assert_eq!(d.tensors[0].values, [-1.0 - u[0], 1.0 - u[1], 1.0 - u[2]]);
+    assert_eq!(d.tensors[1].values, [0.0, 1.0 - u[3], -1.0 - u[4], 0.0]);
+    assert_eq!(d.dithers, [Some(dither)]);
+    assert!(u.iter().all(|&x| x != 0.0 && x.abs() <= 1.0));
+    // a dithered codebook in an older version is refused
+    let mut v3 = e.bytes.clone();
+    v3[8] = 3;
+    is_corrupt(decode(&v3), "in a version 3 file");
+    // and a step that is not positive and finite, on either side
+    let bad = Dither { seed: 0, step: 0.0 };
+    assert!(encode(
+        &[CodebookIn {
+            dither: Some(bad),
+            ..codebooks[0]
+        }],
+        &tensors
+    )
+    .is_err());
+    let at = e
+        .bytes
+        .windows(4)
+        .rposition(|w| w == 2.0f32.to_le_bytes())
+        .unwrap();
+    let mut body = e.bytes[PREAMBLE_BYTES as usize..].to_vec();
+    body[at - PREAMBLE_BYTES as usize..][..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    is_corrupt(decode(&with_body(&e.bytes, &body)), "dither step NaN");
 }

@@ -391,6 +391,7 @@ pub fn uniform(w: &[f32], h: &[f32], params: &UniformParams) -> Result<Quantizat
         assignment,
         iterations: 0,
         history: Vec::new(),
+        dither: None,
     })
 }
 
