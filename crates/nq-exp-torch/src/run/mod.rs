@@ -18,6 +18,7 @@
 //! resolved cell, its grid settings and stage keys), `row.json`,
 //! `log.txt` and, once it is done, `model.nqz` (the cached file, linked).
 
+mod pack;
 mod prune;
 mod search;
 mod slurm;
