@@ -7,9 +7,44 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Result};
 use nq_nn::models::Model;
 use nq_nn::prune::Masks;
+use nq_quant::dither::Dither;
 use nq_quant::nqz::{self, CodebookIn, EntryKind, Storage, TensorIn};
 use nq_quant::size::{compressed_size, PrunedTensor, SizeInput, SizeReport, TensorKind};
+use serde::{Deserialize, Serialize};
 use tch::Device;
+
+/// A codebook of universal quantization as the quantize stage left it:
+/// its dither and its centres (after fine-tuning). Its weights are
+/// `centre - u_i`, all distinct, so the codebook cannot be read back from
+/// their distinct values as the others are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DitheredCodebook {
+    /// The dither's seed.
+    pub seed: u64,
+    /// The dither's step.
+    pub step: f32,
+    /// The centres.
+    pub centres: Vec<f32>,
+}
+
+impl DitheredCodebook {
+    fn dither(&self) -> Dither {
+        Dither {
+            seed: self.seed,
+            step: self.step,
+        }
+    }
+
+    /// The cluster whose centre less `u` is `v`, bit for bit: the centres
+    /// next to `v + u` (sorted by value in `by_value`) are tried.
+    fn cluster_of(&self, by_value: &[u32], v: f32, u: f32) -> Option<u32> {
+        let target = f64::from(v) + f64::from(u);
+        let at = by_value.partition_point(|&j| f64::from(self.centres[j as usize]) < target);
+        (at.saturating_sub(1)..(at + 1).min(by_value.len()))
+            .map(|i| by_value[i])
+            .find(|&j| (self.centres[j as usize] - u).to_bits() == v.to_bits())
+    }
+}
 
 /// One quantized tensor as stored: its codebook, one index per stored
 /// weight, and the survivors of a pruned tensor.
@@ -23,12 +58,17 @@ struct StoredTensor {
 /// distinct values of each tensor (layer scope) or of all of them (global
 /// scope), over the stored weights (the survivors when pruned).
 /// Fine-tuning moves centres but never splits a cluster, so this is the
-/// quantization that was applied, less any cluster left empty.
+/// quantization that was applied, less any cluster left empty. A dithered
+/// codebook (`dithered`, one per codebook when not empty) keeps its
+/// centres, and each weight gets the cluster whose centre less its offset
+/// it is; the offsets run on over the codebook's tensors in `quantizable`
+/// order, as the quantizer drew them.
 fn codebooks_of(
     variables: &BTreeMap<String, Vec<f32>>,
     quantizable: &[(String, Option<Vec<u64>>)],
     scope: nq_quant::scope::Scope,
-) -> (Vec<Vec<f32>>, BTreeMap<String, StoredTensor>) {
+    dithered: &[DitheredCodebook],
+) -> Result<(Vec<Vec<f32>>, BTreeMap<String, StoredTensor>)> {
     let stored = |name: &str, survivors: &Option<Vec<u64>>| -> Vec<f32> {
         let all = &variables[name];
         match survivors {
@@ -44,20 +84,59 @@ fn codebooks_of(
         nq_quant::scope::Scope::Layer => (0..quantizable.len()).map(|t| vec![t]).collect(),
         nq_quant::scope::Scope::Global => vec![(0..quantizable.len()).collect()],
     };
+    if !dithered.is_empty() && dithered.len() != groups.len() {
+        return Err(anyhow!(
+            "{} dithered codebooks for {} codebooks",
+            dithered.len(),
+            groups.len()
+        ));
+    }
     let mut codebooks = Vec::new();
     let mut tensors = BTreeMap::new();
-    for members in groups {
-        let mut centres: Vec<f32> = members
-            .iter()
-            .flat_map(|&t| stored(&quantizable[t].0, &quantizable[t].1))
-            .collect();
-        distinct(&mut centres);
+    for (g, members) in groups.into_iter().enumerate() {
+        let dithered = dithered.get(g);
+        let mut centres: Vec<f32> = match dithered {
+            Some(d) => d.centres.clone(),
+            None => members
+                .iter()
+                .flat_map(|&t| stored(&quantizable[t].0, &quantizable[t].1))
+                .collect(),
+        };
+        if dithered.is_none() {
+            distinct(&mut centres);
+        }
+        let by_value: Vec<u32> = dithered.map_or_else(Vec::new, |d| {
+            let mut order: Vec<u32> = (0..d.centres.len() as u32).collect();
+            order.sort_by(|&a, &b| d.centres[a as usize].total_cmp(&d.centres[b as usize]));
+            order
+        });
+        let mut offset = 0u64;
         for &t in &members {
             let (name, survivors) = &quantizable[t];
-            let assignment = stored(name, survivors)
-                .iter()
-                .map(|v| centres.partition_point(|c| c.total_cmp(v).is_lt()) as u32)
-                .collect();
+            let values = stored(name, survivors);
+            let assignment = match dithered {
+                None => values
+                    .iter()
+                    .map(|v| centres.partition_point(|c| c.total_cmp(v).is_lt()) as u32)
+                    .collect(),
+                Some(d) => {
+                    let offsets = d.dither().range(offset, values.len());
+                    offset += values.len() as u64;
+                    values
+                        .iter()
+                        .zip(offsets)
+                        .enumerate()
+                        .map(|(i, (&v, u))| {
+                            d.cluster_of(&by_value, v, u).ok_or_else(|| {
+                                anyhow!(
+                                    "tensor `{name}`: stored weight {i} ({v}) is no centre less \
+                                     its dither offset ({u})"
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<u32>>>()?
+                }
+            };
             tensors.insert(
                 name.clone(),
                 StoredTensor {
@@ -69,15 +148,19 @@ fn codebooks_of(
         }
         codebooks.push(centres);
     }
-    (codebooks, tensors)
+    Ok((codebooks, tensors))
 }
 
 /// The network as a `.nqz` file with `metadata` and its accounted size;
 /// the file is decoded again and every tensor checked bit for bit against
-/// the model.
+/// the model. `dithered` holds the codebooks of universal quantization
+/// (empty for the other methods); then the quantized tensors come first in
+/// the file, in the model's order, so that their offsets run on as the
+/// quantizer drew them.
 pub(super) fn pack(
     model: &Model,
     scope: Option<nq_quant::scope::Scope>,
+    dithered: &[DitheredCodebook],
     masks: Option<&Masks>,
     coding: nq_quant::huffman::Coding,
     metadata: &nqz::Metadata,
@@ -103,15 +186,16 @@ pub(super) fn pack(
         .map(|q| (q.name.clone(), masks.and_then(|m| m.survivors(&q.name))))
         .collect();
     let (centres, stored) = match scope {
-        Some(scope) => codebooks_of(&variables, &quantizable, scope),
+        Some(scope) => codebooks_of(&variables, &quantizable, scope, dithered)?,
         None => (Vec::new(), BTreeMap::new()),
     };
     let codebooks: Vec<CodebookIn<'_>> = centres
         .iter()
-        .map(|c| CodebookIn {
+        .enumerate()
+        .map(|(b, c)| CodebookIn {
             centres: c,
             coding,
-            dither: None,
+            dither: dithered.get(b).map(DitheredCodebook::dither),
         })
         .collect();
     let survivors_of = |name: &str| {
@@ -134,9 +218,19 @@ pub(super) fn pack(
             Some((name.as_str(), kept))
         })
         .collect();
+    let table_order: Vec<&String> = if dithered.is_empty() {
+        variables.keys().collect()
+    } else {
+        let first = quantizable.iter().map(|(name, _)| name);
+        let rest = variables
+            .keys()
+            .filter(|name| !quantizable.iter().any(|(q, _)| q == *name));
+        first.chain(rest).collect()
+    };
     let mut tensors = Vec::with_capacity(variables.len());
     let mut unquantized_floats = 0u64;
-    for (name, values) in &variables {
+    for name in table_order {
+        let values = &variables[name];
         let storage = match stored.get(name) {
             Some(StoredTensor {
                 codebook,

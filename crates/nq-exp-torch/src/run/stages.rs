@@ -26,11 +26,12 @@ use nq_quant::method::Method;
 use nq_quant::nqz;
 use nq_quant::scope::WeightTensor;
 use nq_quant::uniform::{CellWidth, UniformParams};
+use nq_quant::universal::UniversalParams;
 use nq_report::Row;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use super::pack::pack;
+use super::pack::{pack, DitheredCodebook};
 use nq_exp::grid::spec::{
     CellSpec, EstimatorSpec, FinetuneSpec, Grid, MethodSpec, OptimizerSpec, ScheduleSpec, TrainSpec,
 };
@@ -328,6 +329,11 @@ pub fn method(spec: &MethodSpec, seed: u64) -> Result<Option<Method>> {
             seed,
             ..EcsqParams::default()
         }),
+        MethodSpec::Universal { k, centre } => Method::Universal(UniversalParams {
+            width: CellWidth::Cells(*k),
+            centre: centre.parse()?,
+            seed,
+        }),
     }))
 }
 
@@ -414,6 +420,11 @@ pub struct Quantized {
     pub seconds_quantize: f64,
     /// Seconds to fine-tune.
     pub seconds_finetune: Option<f64>,
+    /// Per codebook of universal quantization, its dither and final
+    /// centres (which packing needs); empty, and left out of the record,
+    /// for the other methods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dithered: Vec<DitheredCodebook>,
 }
 
 /// Quantizes the network in `network_dir` (weighted by the importance in
@@ -468,6 +479,18 @@ pub fn quantize(
         accuracy = Accuracy::of(&model, data.test.as_ref())?;
     }
     model.save(&dir.join(MODEL_FILE))?;
+    let dithered = applied
+        .quantization
+        .codebooks
+        .iter()
+        .filter_map(|q| {
+            q.dither.map(|d| DitheredCodebook {
+                seed: d.seed,
+                step: d.step,
+                centres: q.centres.clone(),
+            })
+        })
+        .collect();
     Ok(Quantized {
         accuracy,
         quantized_top1,
@@ -475,6 +498,7 @@ pub fn quantize(
         distortion_h,
         seconds_quantize,
         seconds_finetune,
+        dithered,
     })
 }
 
@@ -516,7 +540,8 @@ pub fn result(
     let accuracy = up.quantized.map_or(network.accuracy, |q| q.accuracy);
     let coding = cell.coding.unwrap_or(nq_quant::huffman::Coding::Huffman);
     let scope = up.quantized.and(cell.scope);
-    let (encoded, size) = pack(&model, scope, masks.as_ref(), coding, metadata)?;
+    let dithered = up.quantized.map_or(&[][..], |q| &q.dithered);
+    let (encoded, size) = pack(&model, scope, dithered, masks.as_ref(), coding, metadata)?;
     let nqz_path = dir.join(NQZ_FILE);
     std::fs::write(&nqz_path, &encoded.bytes)
         .with_context(|| format!("cannot write {}", nqz_path.display()))?;

@@ -382,6 +382,7 @@ pub struct QuantizerSettings {
     pub ecsq_max_iter: usize,
     pub ecsq_k_init: usize,
     pub uniform_centre: String,
+    pub universal_centre: String,
 }
 
 fn quantizer(ctx: &Context<'_>, raw: RawQuantizer) -> Result<QuantizerSettings, GridError> {
@@ -389,6 +390,8 @@ fn quantizer(ctx: &Context<'_>, raw: RawQuantizer) -> Result<QuantizerSettings, 
     ctx.parsed::<KmeansInit>("quantizer.kmeans_init", &init)?;
     let centre = raw.uniform_centre.unwrap_or_else(|| "weighted-mean".into());
     ctx.parsed::<UniformCentre>("quantizer.uniform_centre", &centre)?;
+    let universal_centre = raw.universal_centre.unwrap_or_else(|| "midpoint".into());
+    ctx.parsed::<UniformCentre>("quantizer.universal_centre", &universal_centre)?;
     ctx.ensure(raw.max_iter != Some(0), "quantizer.max_iter", || {
         "expected at least 1".into()
     })?;
@@ -402,6 +405,7 @@ fn quantizer(ctx: &Context<'_>, raw: RawQuantizer) -> Result<QuantizerSettings, 
         ecsq_max_iter: raw.max_iter.unwrap_or(100),
         ecsq_k_init: k_init,
         uniform_centre: centre,
+        universal_centre,
     })
 }
 

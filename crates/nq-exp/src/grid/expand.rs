@@ -20,7 +20,17 @@ use super::spec::{
 use super::GridError;
 use crate::search::SearchSpace;
 
-const METHODS: [&str; 5] = ["none", "kmeans", "kmeans-optimal", "uniform", "ecsq"];
+const METHODS: [&str; 6] = [
+    "none",
+    "kmeans",
+    "kmeans-optimal",
+    "uniform",
+    "ecsq",
+    "universal",
+];
+
+/// The methods whose parameter is `k` (ECSQ's is `lambda`).
+const K_METHODS: [&str; 4] = ["kmeans", "kmeans-optimal", "uniform", "universal"];
 
 /// The checked axes.
 pub struct Axes {
@@ -114,7 +124,7 @@ impl Axes {
         let takes_k = raw
             .method
             .iter()
-            .any(|m| matches!(m.as_str(), "kmeans" | "kmeans-optimal" | "uniform"));
+            .any(|m| K_METHODS.contains(&m.as_str()));
         let takes_lambda = raw.method.iter().any(|m| m == "ecsq");
         let k_searched = search.is_some_and(|s| s.k.is_some());
         let lambda_searched = search.is_some_and(|s| s.lambda.is_some());
@@ -154,7 +164,7 @@ impl Axes {
             (None, true) => {
                 return Err(ctx.error(
                     "grid.method",
-                    "kmeans, kmeans-optimal and uniform need a grid.k list",
+                    "kmeans, kmeans-optimal, uniform and universal need a grid.k list",
                 ))
             }
             (Some(_), false) if !k_searched => {
@@ -219,6 +229,10 @@ fn method_at(method: &str, value: f64, q: &QuantizerSettings) -> MethodSpec {
             k_init: q.ecsq_k_init,
             max_iter: q.ecsq_max_iter,
         },
+        "universal" => MethodSpec::Universal {
+            k,
+            centre: q.universal_centre.clone(),
+        },
         _ => MethodSpec::None,
     }
 }
@@ -226,7 +240,7 @@ fn method_at(method: &str, value: f64, q: &QuantizerSettings) -> MethodSpec {
 /// The method's variants along its own axis (none when it is searched).
 fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec> {
     let values: Vec<f64> = match method {
-        "kmeans" | "kmeans-optimal" | "uniform" => axes.k.iter().map(|&k| k as f64).collect(),
+        m if K_METHODS.contains(&m) => axes.k.iter().map(|&k| k as f64).collect(),
         "ecsq" => axes.lambda.clone(),
         _ => return vec![MethodSpec::None],
     };
@@ -240,7 +254,7 @@ fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec>
 fn searched(method: &str, search: Option<&SearchSettings>) -> Option<SearchSpace> {
     let s = search?;
     match method {
-        "kmeans" | "kmeans-optimal" | "uniform" => s.k,
+        m if K_METHODS.contains(&m) => s.k,
         "ecsq" => s.lambda,
         _ => None,
     }
@@ -264,7 +278,8 @@ impl SearchGroup {
         match &mut method {
             MethodSpec::Kmeans { k, .. }
             | MethodSpec::KmeansOptimal { k }
-            | MethodSpec::Uniform { k, .. } => *k = value as usize,
+            | MethodSpec::Uniform { k, .. }
+            | MethodSpec::Universal { k, .. } => *k = value as usize,
             MethodSpec::Ecsq { lambda, .. } => *lambda = value,
             MethodSpec::None => {}
         }

@@ -54,6 +54,7 @@
 //! # max_iter = 1000          # kmeans; ecsq uses 100 unless set
 //! # ecsq_k_init = 256
 //! # uniform_centre = "weighted-mean"   # weighted-mean | mean | midpoint
+//! # universal_centre = "midpoint"      # the same choices, for universal
 //!
 //! [finetune]                 # needed when the finetune axis has true
 //! epochs = 1
@@ -66,7 +67,8 @@
 //! [search]                 # optional: search the parameter instead of sweeping it
 //! budget = 0.1               # points of top-1 (mean over the seeds) allowed below the
 //!                            # network unquantized (needs "none" in grid.method)
-//! # k = [2, 64]              # kmeans, kmeans-optimal, uniform: k searched in [min, max] (max <= 65,536)
+//! # k = [2, 64]              # kmeans, kmeans-optimal, uniform, universal: k searched in
+//!                            # [min, max] (max <= 65,536)
 //! # lambda = [1e-5, 1e-2]    # ecsq: lambda searched in [min, max]
 //! # lambda_ratio = 1.25      # the lambda search ends when its bracket is this narrow
 //! # widen = 1                # when k's max (lambda's min) misses the budget, try it doubled
@@ -76,11 +78,13 @@
 //!
 //! [grid]
 //! seed = [0]
-//! method = ["kmeans", "uniform", "ecsq"]  # also kmeans-optimal, and none (no quantization)
+//! method = ["kmeans", "uniform", "ecsq"]  # also kmeans-optimal, universal (uniform on the
+//!                            # weights plus a random dither shared through the seed,
+//!                            # Choi et al. 2018), and none (no quantization)
 //! # prune = ["none"]         # "none" or names of [prune.*]
 //! # weighting = ["none"]     # "none" or names of [importance.*]
 //! # scope = ["layer"]        # layer | global
-//! # k = [...]                # kmeans, kmeans-optimal, uniform; each 1 to 65,536
+//! # k = [...]                # kmeans, kmeans-optimal, uniform, universal; each 1 to 65,536
 //! # lambda = [...]           # ecsq
 //! # coding = ["huffman"]     # huffman | fixed | context (adaptive, below 1 bit per weight)
 //! # finetune = [false]

@@ -96,6 +96,7 @@ pub struct RawQuantizer {
     pub max_iter: Option<usize>,
     pub ecsq_k_init: Option<usize>,
     pub uniform_centre: Option<String>,
+    pub universal_centre: Option<String>,
 }
 
 /// `[finetune]`: training of the shared values.

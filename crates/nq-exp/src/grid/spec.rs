@@ -236,6 +236,14 @@ pub enum MethodSpec {
         /// Most iterations.
         max_iter: usize,
     },
+    /// Universal quantization: uniform with `k` cells over the range, on
+    /// the weights plus a shared random dither (seeded by the cell's seed).
+    Universal {
+        /// Cells.
+        k: usize,
+        /// Shared value of a cell.
+        centre: String,
+    },
 }
 
 impl MethodSpec {
@@ -247,6 +255,7 @@ impl MethodSpec {
             MethodSpec::KmeansOptimal { .. } => "kmeans-optimal",
             MethodSpec::Uniform { .. } => "uniform",
             MethodSpec::Ecsq { .. } => "ecsq",
+            MethodSpec::Universal { .. } => "universal",
         }
     }
 
@@ -255,7 +264,8 @@ impl MethodSpec {
         match self {
             MethodSpec::Kmeans { k, .. }
             | MethodSpec::KmeansOptimal { k }
-            | MethodSpec::Uniform { k, .. } => Some(*k),
+            | MethodSpec::Uniform { k, .. }
+            | MethodSpec::Universal { k, .. } => Some(*k),
             MethodSpec::None | MethodSpec::Ecsq { .. } => None,
         }
     }

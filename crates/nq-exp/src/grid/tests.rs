@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::keys::cell_keys;
-use super::spec::MethodSpec;
+use super::spec::{CellSpec, MethodSpec};
 use super::*;
 
 const BASE: &str = r#"
@@ -780,4 +780,52 @@ fn bad_pruning_schedules_name_their_key() {
         18,
         "hessian",
     );
+}
+
+#[test]
+fn universal_takes_k_and_midpoint_centres_unless_told() {
+    let source = BASE
+        .replace(
+            "method = [\"none\", \"kmeans\", \"ecsq\"]",
+            "method = [\"none\", \"universal\"]",
+        )
+        .replace("lambda = [0.1]\n", "");
+    let g = load_str(&source).unwrap();
+    let universal: Vec<&CellSpec> = g
+        .cells
+        .iter()
+        .filter(|c| c.method.name() == "universal")
+        .collect();
+    // 2 seeds x 2 prunings x 2 weightings x 2 scopes x 2 k x 2 finetune
+    assert_eq!(universal.len(), 64);
+    assert_eq!(universal[0].id, "s0.none.universal.k4.none.layer.huffman");
+    assert_eq!(
+        universal[0].method,
+        MethodSpec::Universal {
+            k: 4,
+            centre: "midpoint".into()
+        }
+    );
+    let told = source.replace(
+        "[finetune]",
+        "[quantizer]\nuniversal_centre = \"weighted-mean\"\n\n[finetune]",
+    );
+    let g = load_str(&told).unwrap();
+    let c = g.cells.iter().find(|c| c.method.name() == "universal").unwrap();
+    assert_eq!(
+        c.method,
+        MethodSpec::Universal {
+            k: 4,
+            centre: "weighted-mean".into()
+        }
+    );
+    let err = load_str(&source.replace(
+        "[finetune]",
+        "[quantizer]\nuniversal_centre = \"median\"\n\n[finetune]",
+    ))
+    .unwrap_err();
+    assert_eq!(err.key, "quantizer.universal_centre", "{err}");
+    // without a k list it says which methods need one
+    let err = load_str(&source.replace("k = [4, 8]\n", "")).unwrap_err();
+    assert!(err.message.contains("universal need a grid.k list"), "{err}");
 }
