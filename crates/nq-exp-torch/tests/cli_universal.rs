@@ -46,7 +46,8 @@ fn universal_cells_pack_dithered_codebooks_that_decode_to_the_network() {
             // either end of the range
             assert_eq!(row["quantized_weights"], uniform["quantized_weights"]);
             assert!(row["clusters"].as_u64().unwrap() <= 6 * 3, "{row}");
-            let bytes = std::fs::read(results.join("tiny/cells").join(&id).join("model.nqz")).unwrap();
+            let bytes =
+                std::fs::read(results.join("tiny/cells").join(&id).join("model.nqz")).unwrap();
             assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 4, "{id}");
             let file = nqz::decode(&bytes).unwrap();
             let books = if scope == "layer" { 3 } else { 1 };
@@ -54,7 +55,11 @@ fn universal_cells_pack_dithered_codebooks_that_decode_to_the_network() {
             assert!(file.dithers.iter().all(|d| d.is_some_and(|d| d.seed == 0)));
             // the weights are their centres less a different offset each:
             // far more distinct values than clusters
-            let weights = file.tensors.iter().find(|t| t.name == "conv1.weight").unwrap();
+            let weights = file
+                .tensors
+                .iter()
+                .find(|t| t.name == "conv1.weight")
+                .unwrap();
             let distinct: HashSet<u32> = weights
                 .values
                 .iter()
@@ -62,7 +67,11 @@ fn universal_cells_pack_dithered_codebooks_that_decode_to_the_network() {
                 .map(|v| v.to_bits())
                 .collect();
             let clusters = file.codebooks[0].0.len();
-            assert!(distinct.len() > 3 * clusters, "{id}: {} values", distinct.len());
+            assert!(
+                distinct.len() > 3 * clusters,
+                "{id}: {} values",
+                distinct.len()
+            );
             seen += 1;
         }
     }

@@ -121,10 +121,7 @@ impl Axes {
             || "true needs a [finetune] table".into(),
         )?;
 
-        let takes_k = raw
-            .method
-            .iter()
-            .any(|m| K_METHODS.contains(&m.as_str()));
+        let takes_k = raw.method.iter().any(|m| K_METHODS.contains(&m.as_str()));
         let takes_lambda = raw.method.iter().any(|m| m == "ecsq");
         let k_searched = search.is_some_and(|s| s.k.is_some());
         let lambda_searched = search.is_some_and(|s| s.lambda.is_some());

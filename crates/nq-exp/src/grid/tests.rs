@@ -811,7 +811,11 @@ fn universal_takes_k_and_midpoint_centres_unless_told() {
         "[quantizer]\nuniversal_centre = \"weighted-mean\"\n\n[finetune]",
     );
     let g = load_str(&told).unwrap();
-    let c = g.cells.iter().find(|c| c.method.name() == "universal").unwrap();
+    let c = g
+        .cells
+        .iter()
+        .find(|c| c.method.name() == "universal")
+        .unwrap();
     assert_eq!(
         c.method,
         MethodSpec::Universal {
@@ -827,5 +831,8 @@ fn universal_takes_k_and_midpoint_centres_unless_told() {
     assert_eq!(err.key, "quantizer.universal_centre", "{err}");
     // without a k list it says which methods need one
     let err = load_str(&source.replace("k = [4, 8]\n", "")).unwrap_err();
-    assert!(err.message.contains("universal need a grid.k list"), "{err}");
+    assert!(
+        err.message.contains("universal need a grid.k list"),
+        "{err}"
+    );
 }
