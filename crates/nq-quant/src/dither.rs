@@ -53,6 +53,25 @@ impl Dither {
     }
 }
 
+/// The values of the cluster indices `assignment`: `centres[a_j]`, less
+/// the offset `start + j` of `dither` when there is one (what a quantizer
+/// gives and what a `.nqz` decoder reads back).
+pub fn dequantize(
+    centres: &[f32],
+    assignment: &[u32],
+    dither: Option<&Dither>,
+    start: u64,
+) -> Vec<f32> {
+    match dither {
+        None => assignment.iter().map(|&a| centres[a as usize]).collect(),
+        Some(d) => assignment
+            .iter()
+            .zip(d.range(start, assignment.len()))
+            .map(|(&a, u)| centres[a as usize] - u)
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

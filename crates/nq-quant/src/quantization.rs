@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dither::Dither;
+use crate::dither::{dequantize, Dither};
 use crate::error::{QuantError, Result};
 
 /// A quantization of `N` weights: `k` centres and one cluster index per
@@ -43,18 +43,12 @@ impl Quantization {
 
     /// The quantized weights `start .. start + len`.
     pub fn quantized_range(&self, start: usize, len: usize) -> Vec<f32> {
-        let assignment = &self.assignment[start..start + len];
-        match self.dither {
-            None => assignment
-                .iter()
-                .map(|&a| self.centres[a as usize])
-                .collect(),
-            Some(d) => assignment
-                .iter()
-                .zip(d.range(start as u64, len))
-                .map(|(&a, u)| self.centres[a as usize] - u)
-                .collect(),
-        }
+        dequantize(
+            &self.centres,
+            &self.assignment[start..start + len],
+            self.dither.as_ref(),
+            start as u64,
+        )
     }
 
     /// Members per cluster.

@@ -11,7 +11,7 @@ use super::{
     VERSION, VERSION_WITHOUT_DITHER, VERSION_WITHOUT_METADATA,
 };
 use crate::context::{rows_of, ContextDecoder};
-use crate::dither::Dither;
+use crate::dither::{dequantize, Dither};
 use crate::error::Result;
 use crate::huffman::{BitReader, Code, Coding, FixedCode, HuffmanCode};
 use crate::size::positions_from_fields;
@@ -582,14 +582,7 @@ pub fn decode_with_limits(bytes: &[u8], limits: Limits) -> Result<Decoded> {
         let (centres, _, _, dither) = &codebooks[b];
         let start = decoded_so_far[b];
         decoded_so_far[b] += assignment.len() as u64;
-        match dither {
-            None => assignment.iter().map(|&a| centres[a as usize]).collect(),
-            Some(d) => assignment
-                .iter()
-                .zip(d.range(start, assignment.len()))
-                .map(|(&a, u)| centres[a as usize] - u)
-                .collect(),
-        }
+        dequantize(centres, assignment, dither.as_ref(), start)
     };
     let mut tensors = Vec::with_capacity(entries.len());
     for (e, from_context) in entries.into_iter().zip(context_survivors) {
