@@ -54,6 +54,10 @@ struct StoredTensor {
     survivors: Option<Vec<u64>>,
 }
 
+/// Per codebook its centres, and per quantized tensor (by name) how it is
+/// stored.
+type ReadBack = (Vec<Vec<f32>>, BTreeMap<String, StoredTensor>);
+
 /// The codebooks of a quantized network, read back from its weights: the
 /// distinct values of each tensor (layer scope) or of all of them (global
 /// scope), over the stored weights (the survivors when pruned).
@@ -68,7 +72,7 @@ fn codebooks_of(
     quantizable: &[(String, Option<Vec<u64>>)],
     scope: nq_quant::scope::Scope,
     dithered: &[DitheredCodebook],
-) -> Result<(Vec<Vec<f32>>, BTreeMap<String, StoredTensor>)> {
+) -> Result<ReadBack> {
     let stored = |name: &str, survivors: &Option<Vec<u64>>| -> Vec<f32> {
         let all = &variables[name];
         match survivors {

@@ -112,7 +112,7 @@ fn tensor_strategy() -> impl Strategy<Value = Tensor> {
             // density 0: not pruned; 1..3: keep 1 in 2^density
             let survivors = (density > 0).then(|| {
                 (0..len)
-                    .filter(|_| next() % (1 << density) == 0)
+                    .filter(|_| next().is_multiple_of(1 << density))
                     .collect::<Vec<_>>()
             });
             let n = survivors.as_ref().map_or(len, |s| s.len() as u64);
@@ -120,7 +120,7 @@ fn tensor_strategy() -> impl Strategy<Value = Tensor> {
             let indices = (0..n)
                 .map(|_| {
                     let x = next();
-                    if x % 4 == 0 {
+                    if x.is_multiple_of(4) {
                         (x >> 8) as u32 % k
                     } else {
                         (x >> 8) as u32 % k.min(3)
@@ -209,7 +209,7 @@ fn length_within_one_percent_of_the_ideal_code_on_long_streams() {
             .map(|_| {
                 // symbol j with probability about 2^-(skew j)
                 let mut j = 0;
-                while j + 1 < k && next() % (1 << skew) == 0 {
+                while j + 1 < k && next().is_multiple_of(1 << skew) {
                     j += 1;
                 }
                 j
@@ -237,7 +237,7 @@ fn a_dominant_cluster_costs_far_below_one_bit() {
     let mut next = xorshift(7);
     let indices: Vec<u32> = (0..200_000)
         .map(|_| {
-            if next() % 100 == 0 {
+            if next().is_multiple_of(100) {
                 1 + (next() % 3) as u32
             } else {
                 0
@@ -261,7 +261,7 @@ fn dead_columns_cost_little() {
     let (rows, cols) = (300u64, 784u64);
     let mut next = xorshift(11);
     let survivors: Vec<u64> = (0..rows * cols)
-        .filter(|&i| i % cols >= 200 && next() % 8 == 0)
+        .filter(|&i| i % cols >= 200 && next().is_multiple_of(8))
         .collect();
     let mut e = ContextEncoder::new();
     e.survivors(rows, rows * cols, &survivors).unwrap();

@@ -71,8 +71,8 @@ mod tests {
         centres.sort_by(f32::total_cmp);
         centres.dedup();
         assert_eq!(q.centres, centres);
-        for i in 0..4 {
-            assert_eq!(q.centres[q.assignment[i] as usize], cells[i]);
+        for (&a, &cell) in q.assignment.iter().zip(&cells) {
+            assert_eq!(q.centres[a as usize], cell);
         }
         assert_eq!(q.dither, Some(d));
         let expected: Vec<f32> = (0..4).map(|i| cells[i] - d.at(i as u64)).collect();
