@@ -12,6 +12,7 @@ use nq_quant::kmeans_optimal::OptimalParams;
 use nq_quant::method::Method;
 use nq_quant::size::{sequence_size, SizeReport};
 use nq_quant::uniform::{CellWidth, UniformParams};
+use nq_quant::universal::UniversalParams;
 use nq_quant::{stats, unit_importance};
 use serde::Serialize;
 
@@ -29,6 +30,8 @@ pub enum MethodName {
     Uniform,
     /// Iterative entropy-constrained scalar quantization.
     Ecsq,
+    /// Uniform quantization with a random dither shared through the seed.
+    Universal,
 }
 
 /// Arguments of `nq-exp quantize`.
@@ -58,10 +61,10 @@ pub struct MethodArgs {
     /// Quantizer.
     #[arg(long, value_enum)]
     pub method: MethodName,
-    /// Clusters (kmeans, kmeans-optimal), cells (uniform), or initial clusters (ecsq, default 256).
+    /// Clusters (kmeans, kmeans-optimal), cells (uniform, universal), or initial clusters (ecsq, default 256).
     #[arg(long)]
     pub k: Option<usize>,
-    /// Cell width of the uniform quantizer (instead of --k).
+    /// Cell width of the uniform and universal quantizers (instead of --k).
     #[arg(long, allow_negative_numbers = true)]
     pub delta: Option<f64>,
     /// Lagrange multiplier of ECSQ (required for ecsq).
@@ -70,16 +73,17 @@ pub struct MethodArgs {
     /// Initialisation: kmeans++, linear or density (kmeans); uniform or kmeans++ (ecsq).
     #[arg(long)]
     pub init: Option<String>,
-    /// Centre of a uniform cell: weighted-mean, mean or midpoint.
-    #[arg(long, default_value = "weighted-mean")]
-    pub center: String,
+    /// Centre of a uniform or universal cell: weighted-mean, mean or midpoint
+    /// (default: weighted-mean for uniform, midpoint for universal).
+    #[arg(long)]
+    pub center: Option<String>,
     /// Most iterations (kmeans: 1000, ecsq: 100).
     #[arg(long)]
     pub max_iter: Option<usize>,
     /// ECSQ stops when the Lagrangian falls by less than this (relative).
     #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
     pub tol: f64,
-    /// Seed of the initialisation.
+    /// Seed of the initialisation, or of universal quantization's dither.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -114,8 +118,12 @@ fn reject_unused(args: &MethodArgs, method: MethodName) -> Result<()> {
         .map(|v| v.get_name().to_owned())
         .unwrap_or_default();
     let unused = |flag: &str| bad_input(format!("--{flag} does not apply to --method {name}"));
-    if args.delta.is_some() && method != MethodName::Uniform {
+    let cells = matches!(method, MethodName::Uniform | MethodName::Universal);
+    if args.delta.is_some() && !cells {
         return Err(unused("delta"));
+    }
+    if args.center.is_some() && !cells {
+        return Err(unused("center"));
     }
     if args.lambda.is_some() && method != MethodName::Ecsq {
         return Err(unused("lambda"));
@@ -124,6 +132,17 @@ fn reject_unused(args: &MethodArgs, method: MethodName) -> Result<()> {
         return Err(unused("init"));
     }
     Ok(())
+}
+
+/// `--k` cells or a step `--delta`, exactly one of them.
+fn cell_width(args: &MethodArgs, method: &str) -> Result<CellWidth> {
+    match (args.k, args.delta) {
+        (Some(k), None) => Ok(CellWidth::Cells(k)),
+        (None, Some(delta)) => Ok(CellWidth::Step(delta)),
+        _ => Err(bad_input(format!(
+            "{method} needs exactly one of --k and --delta"
+        ))),
+    }
 }
 
 /// Builds the quantizer from the arguments; every mistake is bad input.
@@ -148,17 +167,15 @@ pub fn method_from_args(args: &MethodArgs) -> Result<Method> {
         MethodName::KmeansOptimal => Method::KmeansOptimal(OptimalParams {
             k: need_k("kmeans-optimal")?,
         }),
-        MethodName::Uniform => {
-            let width = match (args.k, args.delta) {
-                (Some(k), None) => CellWidth::Cells(k),
-                (None, Some(delta)) => CellWidth::Step(delta),
-                _ => return Err(bad_input("uniform needs exactly one of --k and --delta")),
-            };
-            Method::Uniform(UniformParams {
-                width,
-                centre: args.center.parse()?,
-            })
-        }
+        MethodName::Uniform => Method::Uniform(UniformParams {
+            width: cell_width(args, "uniform")?,
+            centre: args.center.as_deref().unwrap_or("weighted-mean").parse()?,
+        }),
+        MethodName::Universal => Method::Universal(UniversalParams {
+            width: cell_width(args, "universal")?,
+            centre: args.center.as_deref().unwrap_or("midpoint").parse()?,
+            seed: args.seed,
+        }),
         MethodName::Ecsq => {
             let init = match args.init.as_deref() {
                 None | Some("uniform") => EcsqInit::Uniform,
@@ -188,6 +205,13 @@ pub fn method_from_args(args: &MethodArgs) -> Result<Method> {
 /// Runs `nq-exp quantize`: prints one JSON object on stdout.
 pub fn run(args: &QuantizeArgs) -> Result<()> {
     let method = method_from_args(&args.quantizer)?;
+    if args.out.is_some() && matches!(method, Method::Universal(_)) {
+        // the .npz holds centres and indices, not the dither that goes with them
+        return Err(bad_input(
+            "--out does not apply to --method universal: its .npz would lack the dither; \
+             `nq-exp compress` writes a .nqz that keeps it",
+        ));
+    }
     let coding: Coding = args.coding.parse()?;
     let weights = read_floats(&args.weights)?;
     let importance = match &args.importance {

@@ -343,3 +343,81 @@ fn context_coding_is_smaller_where_one_cluster_dominates_and_decodes_alike() {
         assert!(same, "the two codings decode to different weights");
     }
 }
+
+#[test]
+fn universal_quantization_keeps_its_dither_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let w: Vec<f32> = (0..40 * 30)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    let v: Vec<f32> = (0..20 * 10).map(|i| (i % 13) as f32 / 20.0 - 0.3).collect();
+    write(
+        &d.join("m.safetensors"),
+        &[
+            ("a.weight", vec![40, 30], w.clone()),
+            ("b.weight", vec![20, 10], v.clone()),
+        ],
+    );
+    let args = [
+        "compress",
+        "m.safetensors",
+        "--method",
+        "universal",
+        "--k",
+        "8",
+        "--scope",
+        "global",
+        "--keep",
+        "0.5",
+        "--seed",
+        "7",
+        "--out",
+        "u.nqz",
+    ];
+    let summary: Value =
+        serde_json::from_slice(&stdout_of(nq().current_dir(d).args(args).output().unwrap()))
+            .unwrap();
+    assert_eq!(summary["method"], "universal", "{summary}");
+    let bytes = std::fs::read(d.join("u.nqz")).unwrap();
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 4);
+    let file = nq_quant::nqz::decode(&bytes).unwrap();
+    let dither = file.dithers[0].expect("a dithered codebook");
+    assert_eq!(dither.seed, 7);
+    // every survivor within half a step of its weight (midpoint centres),
+    // and far more distinct values than the codebook's 8 or so centres
+    for (name, original) in [("a.weight", &w), ("b.weight", &v)] {
+        let t = file.tensors.iter().find(|t| t.name == name).unwrap();
+        let mut distinct = std::collections::HashSet::new();
+        for (&q, &x) in t.values.iter().zip(original.iter()) {
+            if q != 0.0 {
+                assert!(
+                    (q - x).abs() <= dither.step / 2.0 + 1e-6,
+                    "{name}: {x} -> {q}"
+                );
+                distinct.insert(q.to_bits());
+            }
+        }
+        assert!(distinct.len() > 50, "{name}: {} values", distinct.len());
+    }
+    // a .npz of `quantize --out` cannot hold the dither: refused, exit 2
+    let out = nq()
+        .current_dir(d)
+        .args([
+            "quantize",
+            "--weights",
+            "w.npy",
+            "--method",
+            "universal",
+            "--k",
+            "8",
+            "--out",
+            "q.npz",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--out does not apply to --method universal")
+    );
+}

@@ -136,6 +136,8 @@ fn every_method_runs() {
             "--method", "uniform", "--delta", "0.1", "--center", "midpoint",
         ],
         vec!["--method", "ecsq", "--k", "32", "--lambda", "0.0001"],
+        vec!["--method", "universal", "--k", "8", "--seed", "3"],
+        vec!["--method", "universal", "--delta", "0.1"],
     ] {
         let mut all = vec!["--weights", s(&w)];
         all.extend(args.iter().copied());
