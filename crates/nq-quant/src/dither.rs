@@ -15,11 +15,11 @@
 //! bit. Each output depends only on `seed` and `i`, so any range of offsets
 //! is computed without the ones before it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A dither: its seed and its step (the width of the uniform quantizer
 /// cells it spreads the weights over).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Dither {
     /// Seed of the pseudo-random sequence.
     pub seed: u64,

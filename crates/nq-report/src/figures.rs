@@ -553,14 +553,7 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         false,
         |s| Some((s.ratio.mean?, s.top1.mean?)),
     );
-    let all: Vec<(f64, f64)> = ratio_series.iter().flat_map(|s| s.points.clone()).collect();
-    let front = pareto_front(&all);
-    ratio_series.push(Series {
-        label: "Pareto front".into(),
-        errors: vec![0.0; front.len()],
-        points: front,
-        line: true,
-    });
+    push_pareto_front(&mut ratio_series);
     // accuracy falls as the ratio grows: the lower left is empty
     out.push(Figure {
         legend_lower_left: true,
@@ -623,14 +616,7 @@ fn ratio_panels_by_pruning(quantized: &[&Setting]) -> Vec<Panel> {
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect();
-            let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.clone()).collect();
-            let front = pareto_front(&all);
-            series.push(Series {
-                label: "Pareto front".into(),
-                errors: vec![0.0; front.len()],
-                points: front,
-                line: true,
-            });
+            push_pareto_front(&mut series);
             let mut title = format!("{method}, {} coding", coding.as_deref().unwrap_or("-"));
             if fine_tuning_varies && finetuned {
                 title += ", fine-tuned";
@@ -638,6 +624,19 @@ fn ratio_panels_by_pruning(quantized: &[&Setting]) -> Vec<Panel> {
             Panel { title, series }
         })
         .collect()
+}
+
+/// Adds to `series` (ratio, accuracy points) a line through the Pareto
+/// front of all their points.
+fn push_pareto_front(series: &mut Vec<Series>) {
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.clone()).collect();
+    let front = pareto_front(&all);
+    series.push(Series {
+        label: "Pareto front".into(),
+        errors: vec![0.0; front.len()],
+        points: front,
+        line: true,
+    });
 }
 
 /// The points no other point beats in both coordinates (higher ratio and

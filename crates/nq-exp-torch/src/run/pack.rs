@@ -19,22 +19,14 @@ use tch::Device;
 /// their distinct values as the others are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DitheredCodebook {
-    /// The dither's seed.
-    pub seed: u64,
-    /// The dither's step.
-    pub step: f32,
+    /// The dither (its seed and step, as fields of the record).
+    #[serde(flatten)]
+    pub dither: Dither,
     /// The centres.
     pub centres: Vec<f32>,
 }
 
 impl DitheredCodebook {
-    fn dither(&self) -> Dither {
-        Dither {
-            seed: self.seed,
-            step: self.step,
-        }
-    }
-
     /// The cluster whose centre less `u` is `v`, bit for bit: the centres
     /// next to `v + u` (sorted by value in `by_value`) are tried.
     fn cluster_of(&self, by_value: &[u32], v: f32, u: f32) -> Option<u32> {
@@ -124,7 +116,7 @@ fn codebooks_of(
                     .map(|v| centres.partition_point(|c| c.total_cmp(v).is_lt()) as u32)
                     .collect(),
                 Some(d) => {
-                    let offsets = d.dither().range(offset, values.len());
+                    let offsets = d.dither.range(offset, values.len());
                     offset += values.len() as u64;
                     values
                         .iter()
@@ -199,7 +191,7 @@ pub(super) fn pack(
         .map(|(b, c)| CodebookIn {
             centres: c,
             coding,
-            dither: dithered.get(b).map(DitheredCodebook::dither),
+            dither: dithered.get(b).map(|d| d.dither),
         })
         .collect();
     let survivors_of = |name: &str| {

@@ -484,9 +484,8 @@ pub fn quantize(
         .codebooks
         .iter()
         .filter_map(|q| {
-            q.dither.map(|d| DitheredCodebook {
-                seed: d.seed,
-                step: d.step,
+            q.dither.map(|dither| DitheredCodebook {
+                dither,
                 centres: q.centres.clone(),
             })
         })
