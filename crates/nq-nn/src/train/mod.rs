@@ -193,6 +193,18 @@ pub fn apply_masks(model: &Model, masks: &Masks) -> Result<()> {
     })
 }
 
+/// A term added to every batch's training loss, with parameters of its own
+/// that it updates itself (a learned prior over the weights, for
+/// instance).
+pub trait Penalty {
+    /// The term for the model as it stands: a scalar whose graph reaches
+    /// the model's parameters and the penalty's own.
+    fn loss(&mut self, model: &Model) -> Result<Tensor>;
+    /// Updates the penalty's own parameters from the gradients the last
+    /// backward pass left them, then zeroes those gradients.
+    fn step(&mut self) -> Result<()>;
+}
+
 /// Trains `model` on `data` with `config`, keeping the pruned weights of
 /// `masks` at exactly zero; calls `on_epoch` after each epoch. Returns the
 /// report and the optimizer, whose state (Adam's `v`) is readable.
@@ -201,6 +213,20 @@ pub fn train(
     data: &dyn Source,
     config: &TrainConfig,
     masks: Option<&Masks>,
+    on_epoch: &mut dyn FnMut(&EpochReport),
+) -> Result<(TrainReport, AnyOptimizer)> {
+    train_penalized(model, data, config, masks, None, on_epoch)
+}
+
+/// [`train`] with `penalty`'s term added to each batch's cross-entropy
+/// (the epochs' losses are of the sum) and its parameters stepped after
+/// the model's.
+pub fn train_penalized(
+    model: &Model,
+    data: &dyn Source,
+    config: &TrainConfig,
+    masks: Option<&Masks>,
+    mut penalty: Option<&mut dyn Penalty>,
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<(TrainReport, AnyOptimizer)> {
     config.validate()?;
@@ -232,12 +258,18 @@ pub fn train(
             let (x, y) = data.batch(batch, true, &mut rng)?;
             let (x, y) = (x.to_device(device), y.to_device(device));
             zero_grads(&params);
-            let loss = model.forward_t(&x, true).cross_entropy_for_logits(&y);
+            let mut loss = model.forward_t(&x, true).cross_entropy_for_logits(&y);
+            if let Some(p) = penalty.as_deref_mut() {
+                loss = loss + p.loss(model)?;
+            }
             loss.backward();
             if let Some(m) = masks {
                 mask_grads(&params, m);
             }
             optimizer.step(&params, lr)?;
+            if let Some(p) = penalty.as_deref_mut() {
+                p.step()?;
+            }
             if let Some(m) = masks {
                 apply_masks(model, m)?;
             }
@@ -322,4 +354,4 @@ fn correct(logits: &Tensor, labels: &Tensor) -> (i64, i64) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -10,7 +10,7 @@ use crate::models::{Arch, InputSpec};
 
 /// `n` 1x12x12 images of 4 classes: class `c` lights a 3x3 block in corner
 /// `c`, over noise.
-fn synthetic(n: i64, seed: i64) -> InMemory {
+pub(crate) fn synthetic(n: i64, seed: i64) -> InMemory {
     tch::manual_seed(seed);
     let labels = Tensor::randint(4, [n], (Kind::Int64, Device::Cpu));
     let x = Tensor::randn([n, 1, 12, 12], (Kind::Float, Device::Cpu)) * 0.3;
@@ -27,7 +27,7 @@ fn synthetic(n: i64, seed: i64) -> InMemory {
     InMemory::new(x, labels, 4).unwrap()
 }
 
-fn small_model(seed: i64) -> Model {
+pub(crate) fn small_model(seed: i64) -> Model {
     tch::manual_seed(seed);
     Model::new(
         Arch::SmallConv,
