@@ -31,6 +31,7 @@ pub mod nqz;
 pub mod quantization;
 pub mod scope;
 pub mod size;
+pub mod soft_sharing;
 pub mod sort;
 pub mod synthetic;
 pub mod uniform;

@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::kmeans::{kmeans, KmeansParams};
 use crate::kmeans_optimal::{kmeans_optimal, OptimalParams};
 use crate::quantization::Quantization;
+use crate::soft_sharing::{soft_sharing, SoftSharingParams};
 use crate::uniform::{uniform, UniformParams};
 use crate::universal::{universal, UniversalParams};
 
@@ -22,6 +23,8 @@ pub enum Method {
     Ecsq(EcsqParams),
     /// Uniform quantization with a shared random dither.
     Universal(UniversalParams),
+    /// Soft weight-sharing's quantization onto a learned mixture's means.
+    SoftSharing(SoftSharingParams),
 }
 
 impl Method {
@@ -33,6 +36,7 @@ impl Method {
             Self::Uniform(_) => "uniform",
             Self::Ecsq(_) => "ecsq",
             Self::Universal(_) => "universal",
+            Self::SoftSharing(_) => "soft-sharing",
         }
     }
 
@@ -44,6 +48,7 @@ impl Method {
             Self::Uniform(p) => p.validate(),
             Self::Ecsq(p) => p.validate(),
             Self::Universal(p) => p.validate(),
+            Self::SoftSharing(p) => p.validate(),
         }
     }
 
@@ -55,6 +60,7 @@ impl Method {
             Self::Uniform(p) => uniform(w, h, p),
             Self::Ecsq(p) => ecsq(w, h, p),
             Self::Universal(p) => universal(w, h, p),
+            Self::SoftSharing(p) => soft_sharing(w, h, p),
         }
     }
 }
