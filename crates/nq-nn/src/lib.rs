@@ -16,6 +16,7 @@ pub mod finetune;
 pub mod importance;
 pub mod models;
 pub mod prune;
+pub mod soft_sharing;
 pub mod train;
 
 pub use error::{NnError, Result};
