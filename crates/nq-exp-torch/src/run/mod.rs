@@ -22,6 +22,7 @@ mod pack;
 mod prune;
 mod search;
 mod slurm;
+mod soft_sharing;
 pub mod stages;
 
 use std::collections::{HashMap, HashSet};

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use super::pack::{pack, DitheredCodebook};
+use super::soft_sharing::{soft_share, SoftSharingRecord};
 use nq_exp::grid::spec::{
     CellSpec, EstimatorSpec, FinetuneSpec, Grid, MethodSpec, OptimizerSpec, ScheduleSpec, TrainSpec,
 };
@@ -334,6 +335,9 @@ pub fn method(spec: &MethodSpec, seed: u64) -> Result<Option<Method>> {
             centre: centre.parse()?,
             seed,
         }),
+        MethodSpec::SoftSharing { .. } => {
+            bail!("soft-sharing's quantizer is its learned mixture: see run::soft_sharing")
+        }
     }))
 }
 
@@ -425,6 +429,10 @@ pub struct Quantized {
     /// for the other methods.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dithered: Vec<DitheredCodebook>,
+    /// What soft weight-sharing did (its retraining is in
+    /// `seconds_quantize`); left out of the record for the other methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_sharing: Option<SoftSharingRecord>,
 }
 
 /// Quantizes the network in `network_dir` (weighted by the importance in
@@ -455,11 +463,30 @@ pub fn quantize(
             })
         })
         .transpose()?;
-    let method = method(&cell.method, cell.seed)?.context("`none` is not quantized")?;
     let scope = cell.scope.context("a quantized cell has a scope")?;
     let started = Instant::now();
     log(format!("quantize: {}", cell.method.name()));
-    let mut applied = quantize_model(&model, masks.as_ref(), importance.as_ref(), &method, scope)?;
+    let (mut applied, masks, soft_sharing) = match &cell.method {
+        MethodSpec::SoftSharing { tau, settings } => {
+            let (applied, masks, record) = soft_share(
+                grid,
+                cell.seed,
+                *tau,
+                settings,
+                data,
+                &model,
+                masks.as_ref(),
+                log,
+            )?;
+            (applied, Some(masks), Some(record))
+        }
+        spec => {
+            let method = method(spec, cell.seed)?.context("`none` is not quantized")?;
+            let applied =
+                quantize_model(&model, masks.as_ref(), importance.as_ref(), &method, scope)?;
+            (applied, masks, None)
+        }
+    };
     let seconds_quantize = started.elapsed().as_secs_f64();
     let distortion_h = distortion_h(&applied);
     let mut accuracy = Accuracy::of(&model, data.test.as_ref())?;
@@ -479,6 +506,10 @@ pub fn quantize(
         accuracy = Accuracy::of(&model, data.test.as_ref())?;
     }
     model.save(&dir.join(MODEL_FILE))?;
+    if let Some(masks) = &masks {
+        // packing reads the survivors here: soft-sharing prunes some more
+        save_tensors(&masks.by_name, &dir.join(MASKS_FILE))?;
+    }
     let dithered = applied
         .quantization
         .codebooks
@@ -498,6 +529,7 @@ pub fn quantize(
         seconds_quantize,
         seconds_finetune,
         dithered,
+        soft_sharing,
     })
 }
 
@@ -511,7 +543,8 @@ pub struct Upstream<'a> {
     pub importance: Option<&'a Estimated>,
     /// The quantize stage's record, if quantized.
     pub quantized: Option<&'a Quantized>,
-    /// Directory of the network before quantization (its masks).
+    /// Directory of the network before quantization (its masks, unless
+    /// the quantize stage saved its own).
     pub network_dir: &'a Path,
     /// Directory of the network to pack: the quantized one, or the network.
     pub model_dir: &'a Path,
@@ -534,7 +567,11 @@ pub fn result(
 ) -> Result<Row> {
     let started = Instant::now();
     let model = load_model(grid, data, device, up.model_dir)?;
-    let masks = load_masks(up.network_dir, device)?;
+    // a quantize stage that pruned further (soft-sharing) keeps its masks
+    let masks = match load_masks(up.model_dir, device)? {
+        Some(masks) => Some(masks),
+        None => load_masks(up.network_dir, device)?,
+    };
     let network = up.pruned.unwrap_or(up.baseline);
     let accuracy = up.quantized.map_or(network.accuracy, |q| q.accuracy);
     let coding = cell.coding.unwrap_or(nq_quant::huffman::Coding::Huffman);

@@ -11,12 +11,14 @@ use nq_quant::uniform::UniformCentre;
 
 use super::expand::{expand, Axes};
 use super::raw::{
-    RawFinetune, RawGrid, RawImportance, RawModel, RawPrune, RawQuantizer, RawSearch, RawTrain,
+    RawFinetune, RawGrid, RawImportance, RawModel, RawPrune, RawQuantizer, RawSearch,
+    RawSoftSharing, RawTrain,
 };
 use super::spans::KeySpans;
 use super::spec::{
     EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelSpec, OptimizerSpec, PruneCriterion,
-    PruneSchedule, PruneSettings, PruneSpec, ScheduleSpec, SearchSettings, TrainSpec, MAX_K,
+    PruneSchedule, PruneSettings, PruneSpec, ScheduleSpec, SearchSettings, SoftSharingSettings,
+    TrainSpec, MAX_K,
 };
 use super::GridError;
 use crate::search::SearchSpace;
@@ -383,9 +385,77 @@ pub struct QuantizerSettings {
     pub ecsq_k_init: usize,
     pub uniform_centre: String,
     pub universal_centre: String,
+    pub soft_sharing: SoftSharingSettings,
 }
 
-fn quantizer(ctx: &Context<'_>, raw: RawQuantizer) -> Result<QuantizerSettings, GridError> {
+/// `[soft_sharing]`, its defaults those of Ullrich et al.'s tutorial but
+/// the epochs (10, within this machine's budget; they retrained for 30 or
+/// more).
+fn soft_sharing(
+    ctx: &Context<'_>,
+    raw: Option<RawSoftSharing>,
+) -> Result<SoftSharingSettings, GridError> {
+    let raw = raw.unwrap_or_default();
+    let settings = SoftSharingSettings {
+        epochs: raw.epochs.unwrap_or(10),
+        lr: raw.lr.unwrap_or(5e-4),
+        components: raw.components.unwrap_or(17),
+        pi_zero: raw.pi_zero.unwrap_or(0.999),
+        init_sigma: raw.init_sigma.unwrap_or(0.25),
+        lr_means: raw.lr_means.unwrap_or(1e-4),
+        lr_precisions: raw.lr_precisions.unwrap_or(3e-3),
+        lr_mixing: raw.lr_mixing.unwrap_or(3e-3),
+        zero_precision_prior: raw.zero_precision_prior.unwrap_or([5000.0, 2.0]),
+        precision_prior: raw.precision_prior.unwrap_or([250.0, 0.1]),
+        merge_kl: raw.merge_kl.unwrap_or(0.01),
+    };
+    ctx.ensure(settings.epochs >= 1, "soft_sharing.epochs", || {
+        "expected at least 1".into()
+    })?;
+    ctx.ensure(
+        (2..=MAX_K).contains(&settings.components),
+        "soft_sharing.components",
+        || format!("expected 2 to {MAX_K} (the zero component and others), got {}", settings.components),
+    )?;
+    ctx.ensure(
+        settings.pi_zero > 0.0 && settings.pi_zero < 1.0,
+        "soft_sharing.pi_zero",
+        || format!("expected a mixing weight in (0, 1), got {}", settings.pi_zero),
+    )?;
+    for (key, value) in [
+        ("soft_sharing.lr", settings.lr),
+        ("soft_sharing.init_sigma", settings.init_sigma),
+        ("soft_sharing.lr_means", settings.lr_means),
+        ("soft_sharing.lr_precisions", settings.lr_precisions),
+        ("soft_sharing.lr_mixing", settings.lr_mixing),
+    ] {
+        ctx.ensure(value > 0.0 && value.is_finite(), key, || {
+            format!("expected a positive number, got {value}")
+        })?;
+    }
+    for (key, [alpha, beta]) in [
+        ("soft_sharing.zero_precision_prior", settings.zero_precision_prior),
+        ("soft_sharing.precision_prior", settings.precision_prior),
+    ] {
+        ctx.ensure(
+            alpha > 0.0 && beta > 0.0 && alpha.is_finite() && beta.is_finite(),
+            key,
+            || format!("expected [shape, rate], both positive, got [{alpha}, {beta}]"),
+        )?;
+    }
+    ctx.ensure(
+        settings.merge_kl >= 0.0 && settings.merge_kl.is_finite(),
+        "soft_sharing.merge_kl",
+        || format!("expected a divergence >= 0, got {}", settings.merge_kl),
+    )?;
+    Ok(settings)
+}
+
+fn quantizer(
+    ctx: &Context<'_>,
+    raw: RawQuantizer,
+    soft: Option<RawSoftSharing>,
+) -> Result<QuantizerSettings, GridError> {
     let init = raw.kmeans_init.unwrap_or_else(|| "kmeans++".into());
     ctx.parsed::<KmeansInit>("quantizer.kmeans_init", &init)?;
     let centre = raw.uniform_centre.unwrap_or_else(|| "weighted-mean".into());
@@ -406,6 +476,7 @@ fn quantizer(ctx: &Context<'_>, raw: RawQuantizer) -> Result<QuantizerSettings, 
         ecsq_k_init: k_init,
         uniform_centre: centre,
         universal_centre,
+        soft_sharing: soft_sharing(ctx, soft)?,
     })
 }
 
@@ -536,7 +607,7 @@ pub fn grid(ctx: &Context<'_>, raw: RawGrid) -> Result<Grid, GridError> {
     let train = train(ctx, raw.train)?;
     let prunes = prune(ctx, raw.prune, train.lr)?;
     let importances = importance(ctx, raw.importance)?;
-    let quantizer = quantizer(ctx, raw.quantizer)?;
+    let quantizer = quantizer(ctx, raw.quantizer, raw.soft_sharing)?;
     let finetune = raw.finetune.map(|f| finetune(ctx, f)).transpose()?;
     let search = raw.search.map(|s| search(ctx, s)).transpose()?;
     let axes = Axes::check(

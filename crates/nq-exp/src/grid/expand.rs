@@ -2,7 +2,8 @@
 //!
 //! Order (fixed, so that cell indices and ids are stable): seed, prune,
 //! method, then for quantizing methods weighting, scope, the method's own
-//! parameter (`k`, or `lambda` for ECSQ), coding, finetune. Axes that do
+//! parameter (`k`, or `lambda` for ECSQ and soft-sharing), coding,
+//! finetune. Axes that do
 //! not apply to a method do not multiply its cells; `method = "none"` gives
 //! one cell per seed and pruning.
 
@@ -20,17 +21,21 @@ use super::spec::{
 use super::GridError;
 use crate::search::SearchSpace;
 
-const METHODS: [&str; 6] = [
+const METHODS: [&str; 7] = [
     "none",
     "kmeans",
     "kmeans-optimal",
     "uniform",
     "ecsq",
     "universal",
+    "soft-sharing",
 ];
 
-/// The methods whose parameter is `k` (ECSQ's is `lambda`).
+/// The methods whose parameter is `k`.
 const K_METHODS: [&str; 4] = ["kmeans", "kmeans-optimal", "uniform", "universal"];
+
+/// The methods whose parameter is `lambda` (soft-sharing's is its `tau`).
+const LAMBDA_METHODS: [&str; 2] = ["ecsq", "soft-sharing"];
 
 /// The checked axes.
 pub struct Axes {
@@ -122,7 +127,20 @@ impl Axes {
         )?;
 
         let takes_k = raw.method.iter().any(|m| K_METHODS.contains(&m.as_str()));
-        let takes_lambda = raw.method.iter().any(|m| m == "ecsq");
+        let takes_lambda = raw
+            .method
+            .iter()
+            .any(|m| LAMBDA_METHODS.contains(&m.as_str()));
+        if raw.method.iter().any(|m| m == "soft-sharing") {
+            // its mixture is learned over all layers at once, and it has no
+            // use for an importance
+            ctx.ensure(scope == [Scope::Global], "grid.scope", || {
+                "soft-sharing learns one mixture over all layers: scope = [\"global\"] only".into()
+            })?;
+            ctx.ensure(weighting == ["none"], "grid.weighting", || {
+                "soft-sharing weighs nothing by importance: weighting = [\"none\"] only".into()
+            })?;
+        }
         let k_searched = search.is_some_and(|s| s.k.is_some());
         let lambda_searched = search.is_some_and(|s| s.lambda.is_some());
         if let Some(s) = search {
@@ -171,7 +189,12 @@ impl Axes {
         };
         let lambda = match (raw.lambda, uses_lambda) {
             (Some(l), true) => l,
-            (None, true) => return Err(ctx.error("grid.method", "ecsq needs a grid.lambda list")),
+            (None, true) => {
+                return Err(ctx.error(
+                    "grid.method",
+                    "ecsq and soft-sharing need a grid.lambda list",
+                ))
+            }
             (Some(_), false) if !lambda_searched => {
                 return Err(ctx.error("grid.lambda", "no method in grid.method takes lambda"))
             }
@@ -207,7 +230,8 @@ impl Axes {
     }
 }
 
-/// `method` with its own parameter (`k`, or `lambda` for ECSQ) at `value`.
+/// `method` with its own parameter (`k`, or `lambda` for ECSQ and
+/// soft-sharing) at `value`.
 fn method_at(method: &str, value: f64, q: &QuantizerSettings) -> MethodSpec {
     let k = value as usize;
     match method {
@@ -230,6 +254,10 @@ fn method_at(method: &str, value: f64, q: &QuantizerSettings) -> MethodSpec {
             k,
             centre: q.universal_centre.clone(),
         },
+        "soft-sharing" => MethodSpec::SoftSharing {
+            tau: value,
+            settings: q.soft_sharing.clone(),
+        },
         _ => MethodSpec::None,
     }
 }
@@ -238,7 +266,7 @@ fn method_at(method: &str, value: f64, q: &QuantizerSettings) -> MethodSpec {
 fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec> {
     let values: Vec<f64> = match method {
         m if K_METHODS.contains(&m) => axes.k.iter().map(|&k| k as f64).collect(),
-        "ecsq" => axes.lambda.clone(),
+        m if LAMBDA_METHODS.contains(&m) => axes.lambda.clone(),
         _ => return vec![MethodSpec::None],
     };
     values
@@ -252,7 +280,7 @@ fn searched(method: &str, search: Option<&SearchSettings>) -> Option<SearchSpace
     let s = search?;
     match method {
         m if K_METHODS.contains(&m) => s.k,
-        "ecsq" => s.lambda,
+        m if LAMBDA_METHODS.contains(&m) => s.lambda,
         _ => None,
     }
 }
@@ -278,6 +306,7 @@ impl SearchGroup {
             | MethodSpec::Uniform { k, .. }
             | MethodSpec::Universal { k, .. } => *k = value as usize,
             MethodSpec::Ecsq { lambda, .. } => *lambda = value,
+            MethodSpec::SoftSharing { tau, .. } => *tau = value,
             MethodSpec::None => {}
         }
         let prune = t.prune.as_ref().map_or("none", |p| p.name.as_str());

@@ -21,6 +21,7 @@ pub struct RawGrid {
     pub importance: BTreeMap<String, RawImportance>,
     #[serde(default)]
     pub quantizer: RawQuantizer,
+    pub soft_sharing: Option<RawSoftSharing>,
     pub finetune: Option<RawFinetune>,
     pub search: Option<RawSearch>,
     pub grid: RawAxes,
@@ -97,6 +98,24 @@ pub struct RawQuantizer {
     pub ecsq_k_init: Option<usize>,
     pub uniform_centre: Option<String>,
     pub universal_centre: Option<String>,
+}
+
+/// `[soft_sharing]`: retraining under a learned mixture prior (every key
+/// optional; defaults from Ullrich et al.'s tutorial).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSoftSharing {
+    pub epochs: Option<usize>,
+    pub lr: Option<f64>,
+    pub components: Option<usize>,
+    pub pi_zero: Option<f64>,
+    pub init_sigma: Option<f64>,
+    pub lr_means: Option<f64>,
+    pub lr_precisions: Option<f64>,
+    pub lr_mixing: Option<f64>,
+    pub zero_precision_prior: Option<[f64; 2]>,
+    pub precision_prior: Option<[f64; 2]>,
+    pub merge_kl: Option<f64>,
 }
 
 /// `[finetune]`: training of the shared values.

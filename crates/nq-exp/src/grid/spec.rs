@@ -244,6 +244,43 @@ pub enum MethodSpec {
         /// Shared value of a cell.
         centre: String,
     },
+    /// Soft weight-sharing: retraining under a learned mixture prior, then
+    /// every weight to its component's mean (the zero component's pruned).
+    SoftSharing {
+        /// The prior's weight against the data (the grid's `lambda`).
+        tau: f64,
+        /// The rest of its settings (`[soft_sharing]`).
+        #[serde(flatten)]
+        settings: SoftSharingSettings,
+    },
+}
+
+/// Soft weight-sharing's settings but `tau` (`[soft_sharing]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SoftSharingSettings {
+    /// Retraining epochs under the prior.
+    pub epochs: usize,
+    /// The weights' learning rate (Adam, the training's schedule).
+    pub lr: f64,
+    /// Mixture components, the zero component included.
+    pub components: usize,
+    /// The zero component's fixed mixing weight.
+    pub pi_zero: f64,
+    /// Every component's starting standard deviation.
+    pub init_sigma: f64,
+    /// Adam's learning rate for the means.
+    pub lr_means: f64,
+    /// Adam's learning rate for the log-precisions.
+    pub lr_precisions: f64,
+    /// Adam's learning rate for the mixing logits.
+    pub lr_mixing: f64,
+    /// Gamma shape and rate on the zero component's precision.
+    pub zero_precision_prior: [f64; 2],
+    /// Gamma shape and rate on the other precisions.
+    pub precision_prior: [f64; 2],
+    /// Components closer than this symmetric KL divergence are merged
+    /// before quantization.
+    pub merge_kl: f64,
 }
 
 impl MethodSpec {
@@ -256,6 +293,7 @@ impl MethodSpec {
             MethodSpec::Uniform { .. } => "uniform",
             MethodSpec::Ecsq { .. } => "ecsq",
             MethodSpec::Universal { .. } => "universal",
+            MethodSpec::SoftSharing { .. } => "soft-sharing",
         }
     }
 
@@ -266,14 +304,16 @@ impl MethodSpec {
             | MethodSpec::KmeansOptimal { k }
             | MethodSpec::Uniform { k, .. }
             | MethodSpec::Universal { k, .. } => Some(*k),
-            MethodSpec::None | MethodSpec::Ecsq { .. } => None,
+            MethodSpec::None | MethodSpec::Ecsq { .. } | MethodSpec::SoftSharing { .. } => None,
         }
     }
 
-    /// `lambda` for ECSQ.
+    /// `lambda` for ECSQ, and soft weight-sharing's `tau` (the weight of
+    /// its rate term, `-log p(w)`).
     pub fn lambda(&self) -> Option<f64> {
         match self {
             MethodSpec::Ecsq { lambda, .. } => Some(*lambda),
+            MethodSpec::SoftSharing { tau, .. } => Some(*tau),
             _ => None,
         }
     }

@@ -836,3 +836,80 @@ fn universal_takes_k_and_midpoint_centres_unless_told() {
         "{err}"
     );
 }
+
+#[test]
+fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
+    let source = BASE
+        .replace(
+            "method = [\"none\", \"kmeans\", \"ecsq\"]",
+            "method = [\"none\", \"soft-sharing\"]",
+        )
+        .replace("weighting = [\"none\", \"hessian\"]", "weighting = [\"none\"]")
+        .replace("scope = [\"layer\", \"global\"]", "scope = [\"global\"]")
+        .replace("k = [4, 8]\n", "")
+        .replace("lambda = [0.1]", "lambda = [0.005, 0.02]");
+    let g = load_str(&source).unwrap();
+    let soft: Vec<&CellSpec> = g
+        .cells
+        .iter()
+        .filter(|c| c.method.name() == "soft-sharing")
+        .collect();
+    // 2 seeds x 2 prunings x 2 tau x 2 finetune
+    assert_eq!(soft.len(), 16);
+    assert_eq!(soft[0].id, "s0.none.soft-sharing.l0.005.none.global.huffman");
+    let MethodSpec::SoftSharing { tau, settings } = &soft[0].method else {
+        panic!("{:?}", soft[0].method)
+    };
+    assert_eq!(*tau, 0.005);
+    assert_eq!(soft[0].method.lambda(), Some(0.005));
+    // Ullrich et al.'s tutorial, but 10 epochs
+    assert_eq!(
+        (settings.epochs, settings.components, settings.pi_zero, settings.lr),
+        (10, 17, 0.999, 5e-4)
+    );
+    assert_eq!(settings.precision_prior, [250.0, 0.1]);
+    let told = source.replace(
+        "[finetune]",
+        "[soft_sharing]\nepochs = 3\ncomponents = 9\nzero_precision_prior = [100.0, 1.0]\n\n[finetune]",
+    );
+    let g = load_str(&told).unwrap();
+    let MethodSpec::SoftSharing { settings, .. } = &g.cells[1].method else {
+        panic!("{:?}", g.cells[1].method)
+    };
+    assert_eq!((settings.epochs, settings.components), (3, 9));
+    assert_eq!(settings.zero_precision_prior, [100.0, 1.0]);
+    // and the settings are part of the cell's cache key
+    let default_keys = cell_keys(&load_str(&source).unwrap(), &load_str(&source).unwrap().cells[1]);
+    assert_ne!(cell_keys(&g, &g.cells[1]).quantized, default_keys.quantized);
+    for (table, key) in [
+        ("epochs = 0", "soft_sharing.epochs"),
+        ("components = 1", "soft_sharing.components"),
+        ("pi_zero = 1.0", "soft_sharing.pi_zero"),
+        ("lr_means = -1e-4", "soft_sharing.lr_means"),
+        ("precision_prior = [0.0, 1.0]", "soft_sharing.precision_prior"),
+        ("merge_kl = -1.0", "soft_sharing.merge_kl"),
+    ] {
+        let err = load_str(&source.replace(
+            "[finetune]",
+            &format!("[soft_sharing]\n{table}\n\n[finetune]"),
+        ))
+        .unwrap_err();
+        assert_eq!(err.key, key, "{err}");
+        assert!(err.line.is_some(), "{err}");
+    }
+    let err = load_str(&source.replace("[finetune]", "[soft_sharing]\ntaus = 1\n\n[finetune]"))
+        .unwrap_err();
+    assert!(err.to_string().contains("taus"), "{err}");
+    // one mixture over all layers, no importance
+    let err = load_str(&source.replace("scope = [\"global\"]", "scope = [\"layer\", \"global\"]"))
+        .unwrap_err();
+    assert_eq!(err.key, "grid.scope", "{err}");
+    let err = load_str(&source.replace("weighting = [\"none\"]", "weighting = [\"hessian\"]"))
+        .unwrap_err();
+    assert_eq!(err.key, "grid.weighting", "{err}");
+    let err = load_str(&source.replace("lambda = [0.005, 0.02]\n", "")).unwrap_err();
+    assert!(
+        err.message.contains("ecsq and soft-sharing need a grid.lambda list"),
+        "{err}"
+    );
+}
