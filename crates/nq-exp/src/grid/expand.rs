@@ -3,9 +3,10 @@
 //! Order (fixed, so that cell indices and ids are stable): seed, prune,
 //! method, then for quantizing methods weighting, scope, the method's own
 //! parameter (`k`, or `lambda` for ECSQ and soft-sharing), coding,
-//! finetune. Axes that do
-//! not apply to a method do not multiply its cells; `method = "none"` gives
-//! one cell per seed and pruning.
+//! finetune. Axes that do not apply to a method do not multiply its cells:
+//! `method = "none"` gives one cell per seed and pruning, and soft-sharing
+//! (one mixture over all layers, no importance) takes only the weighting
+//! `none` and the scope `global`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -131,16 +132,6 @@ impl Axes {
             .method
             .iter()
             .any(|m| LAMBDA_METHODS.contains(&m.as_str()));
-        if raw.method.iter().any(|m| m == "soft-sharing") {
-            // its mixture is learned over all layers at once, and it has no
-            // use for an importance
-            ctx.ensure(scope == [Scope::Global], "grid.scope", || {
-                "soft-sharing learns one mixture over all layers: scope = [\"global\"] only".into()
-            })?;
-            ctx.ensure(weighting == ["none"], "grid.weighting", || {
-                "soft-sharing weighs nothing by importance: weighting = [\"none\"] only".into()
-            })?;
-        }
         let k_searched = search.is_some_and(|s| s.k.is_some());
         let lambda_searched = search.is_some_and(|s| s.lambda.is_some());
         if let Some(s) = search {
@@ -275,6 +266,20 @@ fn variants(method: &str, axes: &Axes, q: &QuantizerSettings) -> Vec<MethodSpec>
         .collect()
 }
 
+/// The weightings and scopes `method` takes: the axes, but for
+/// soft-sharing, whose mixture is learned over all layers at once and
+/// weighs no importance, only `none` and `global`.
+fn weightings_and_scopes<'a>(method: &str, axes: &'a Axes) -> (Vec<&'a str>, Vec<Scope>) {
+    if method == "soft-sharing" {
+        (vec!["none"], vec![Scope::Global])
+    } else {
+        (
+            axes.weighting.iter().map(String::as_str).collect(),
+            axes.scope.clone(),
+        )
+    }
+}
+
 /// The range `method`'s parameter is searched over, if it is.
 fn searched(method: &str, search: Option<&SearchSettings>) -> Option<SearchSpace> {
     let s = search?;
@@ -387,8 +392,9 @@ pub fn expand(
                     });
                     continue;
                 }
-                for weighting in &axes.weighting {
-                    for &scope in &axes.scope {
+                let (weightings, scopes) = weightings_and_scopes(method, axes);
+                for &weighting in &weightings {
+                    for &scope in &scopes {
                         for spec in variants(method, axes, q) {
                             for &coding in &axes.coding {
                                 for &ft in &axes.finetune {
@@ -425,8 +431,9 @@ pub fn expand(
             let Some(space) = searched(method, search) else {
                 continue;
             };
-            for weighting in &axes.weighting {
-                for &scope in &axes.scope {
+            let (weightings, scopes) = weightings_and_scopes(method, axes);
+            for &weighting in &weightings {
+                for &scope in &scopes {
                     for &coding in &axes.coding {
                         for &ft in &axes.finetune {
                             let spec = method_at(method, space.conservative(), q);

@@ -56,6 +56,20 @@
 //! # uniform_centre = "weighted-mean"   # weighted-mean | mean | midpoint
 //! # universal_centre = "midpoint"      # the same choices, for universal
 //!
+//! [soft_sharing]             # optional: soft-sharing's retraining (Ullrich et al. 2017;
+//!                            # defaults from their tutorial but the epochs)
+//! # epochs = 10              # retraining epochs under the mixture prior (Adam)
+//! # lr = 5e-4                # the weights' learning rate (the training's schedule)
+//! # components = 17          # mixture components, the zero component included
+//! # pi_zero = 0.999          # the zero component's fixed mixing weight
+//! # init_sigma = 0.25        # every component's starting standard deviation
+//! # lr_means = 1e-4          # Adam's learning rates of the means,
+//! # lr_precisions = 3e-3     # the log-precisions
+//! # lr_mixing = 3e-3         # and the mixing logits
+//! # zero_precision_prior = [5000.0, 2.0]  # Gamma [shape, rate] on the zero component's
+//! # precision_prior = [250.0, 0.1]        # and on the others' precisions
+//! # merge_kl = 0.01          # components closer than this symmetric KL are merged
+//!
 //! [finetune]                 # needed when the finetune axis has true
 //! epochs = 1
 //! lr = 1e-4
@@ -69,7 +83,7 @@
 //!                            # network unquantized (needs "none" in grid.method)
 //! # k = [2, 64]              # kmeans, kmeans-optimal, uniform, universal: k searched in
 //!                            # [min, max] (max <= 65,536)
-//! # lambda = [1e-5, 1e-2]    # ecsq: lambda searched in [min, max]
+//! # lambda = [1e-5, 1e-2]    # ecsq, soft-sharing: lambda searched in [min, max]
 //! # lambda_ratio = 1.25      # the lambda search ends when its bracket is this narrow
 //! # widen = 1                # when k's max (lambda's min) misses the budget, try it doubled
 //!                            # (halved) up to this factor: 4 tries k up to 4 max
@@ -80,18 +94,22 @@
 //! seed = [0]
 //! method = ["kmeans", "uniform", "ecsq"]  # also kmeans-optimal, universal (uniform on the
 //!                            # weights plus a random dither shared through the seed,
-//!                            # Choi et al. 2018), and none (no quantization)
+//!                            # Choi et al. 2018), soft-sharing (retraining under a
+//!                            # learned mixture prior, then each weight to its
+//!                            # component's mean, Ullrich et al. 2017; one mixture over
+//!                            # all layers, unweighted), and none (no quantization)
 //! # prune = ["none"]         # "none" or names of [prune.*]
 //! # weighting = ["none"]     # "none" or names of [importance.*]
 //! # scope = ["layer"]        # layer | global
 //! # k = [...]                # kmeans, kmeans-optimal, uniform, universal; each 1 to 65,536
-//! # lambda = [...]           # ecsq
+//! # lambda = [...]           # ecsq; soft-sharing's prior weight tau
 //! # coding = ["huffman"]     # huffman | fixed | context (adaptive, below 1 bit per weight)
 //! # finetune = [false]
 //! ```
 //!
 //! Axes that do not apply to a method do not multiply its cells: `k` is not
-//! an axis of `ecsq`, `lambda` only of `ecsq`, and `method = "none"` (the
+//! an axis of `ecsq`, `lambda` only of `ecsq` and `soft-sharing`, weighting
+//! and scope not of `soft-sharing` (unweighted, global), and `method = "none"` (the
 //! pruned or baseline network as is) takes only `seed` and `prune`.
 //!
 //! With `[search]`, a searched parameter is not an axis: for every other

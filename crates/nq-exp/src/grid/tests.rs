@@ -900,13 +900,21 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
     let err = load_str(&source.replace("[finetune]", "[soft_sharing]\ntaus = 1\n\n[finetune]"))
         .unwrap_err();
     assert!(err.to_string().contains("taus"), "{err}");
-    // one mixture over all layers, no importance
-    let err = load_str(&source.replace("scope = [\"global\"]", "scope = [\"layer\", \"global\"]"))
-        .unwrap_err();
-    assert_eq!(err.key, "grid.scope", "{err}");
-    let err = load_str(&source.replace("weighting = [\"none\"]", "weighting = [\"hessian\"]"))
-        .unwrap_err();
-    assert_eq!(err.key, "grid.weighting", "{err}");
+    // one mixture over all layers and no importance: the weighting and
+    // scope axes do not multiply its cells, and other methods keep them
+    let mixed = source
+        .replace("scope = [\"global\"]", "scope = [\"layer\", \"global\"]")
+        .replace("weighting = [\"none\"]", "weighting = [\"none\", \"hessian\"]")
+        .replace("\"soft-sharing\"]", "\"soft-sharing\", \"ecsq\"]");
+    let g = load_str(&mixed).unwrap();
+    let count = |name: &str| g.cells.iter().filter(|c| c.method.name() == name).count();
+    assert_eq!(count("soft-sharing"), 16);
+    assert_eq!(count("ecsq"), 4 * 16);
+    assert!(g
+        .cells
+        .iter()
+        .filter(|c| c.method.name() == "soft-sharing")
+        .all(|c| c.weighting.is_none() && c.scope == Some(nq_quant::scope::Scope::Global)));
     let err = load_str(&source.replace("lambda = [0.005, 0.02]\n", "")).unwrap_err();
     assert!(
         err.message.contains("ecsq and soft-sharing need a grid.lambda list"),
