@@ -147,6 +147,9 @@ pub struct MixturePrior {
 
 const LOG_2PI: f64 = 1.837_877_066_409_345_5;
 
+/// Points of the table of [`MixturePrior::tabulated_negative_log_likelihood`].
+pub const GRID_POINTS: i64 = 8192;
+
 impl MixturePrior {
     /// A prior starting as `initial` (component 0 the zero component; its
     /// mixing weight is `config.pi_zero` whatever `initial` says) over the
@@ -220,11 +223,58 @@ impl MixturePrior {
     /// `-sum_i log p(w_i)` of the flat weights `w`, by log-sum-exp over the
     /// components.
     pub fn negative_log_likelihood(&self, w: &Tensor) -> Tensor {
-        let precision = self.log_precisions.exp();
-        let diff = w.unsqueeze(1) - self.all_means().unsqueeze(0);
-        let log_normal = (&self.log_precisions - LOG_2PI) * 0.5 - diff.square() * precision * 0.5;
-        let joint = log_normal + self.log_mixing().unsqueeze(0);
-        -joint.logsumexp([1], false).sum(Kind::Float)
+        -self.joint(w).logsumexp([1], false).sum(Kind::Float)
+    }
+
+    /// [`Self::negative_log_likelihood`] in `O(N + G J)` rather than
+    /// `O(N J)` for `N` weights and `J` components: `f = -log p` and its
+    /// derivative are tabulated on `G` = [`GRID_POINTS`] points spanning
+    /// the weights; each weight's gradient is `f'` interpolated linearly at
+    /// it, and the value and the mixture's gradients are those of
+    /// `sum_k c_k f(x_k)`, `c` the weights' histogram with linear
+    /// interpolation weights (both exact up to the interpolation error,
+    /// `O(h^2 / sigma^2)` relative for a grid step `h`). Per retraining
+    /// step on LeNet-5's 430,000 weights this is what makes the prior cheap
+    /// next to the network's own pass.
+    pub fn tabulated_negative_log_likelihood(&self, w: &Tensor) -> Tensor {
+        let device = w.device();
+        let detached = w.detach();
+        let lo = detached.min().double_value(&[]);
+        let hi = detached.max().double_value(&[]);
+        let step = (hi - lo).max(1e-6) / (GRID_POINTS - 1) as f64;
+        let x = Tensor::arange(GRID_POINTS, (Kind::Float, device)) * step + lo;
+        let joint = self.joint(&x);
+        let f = -joint.logsumexp([1], false);
+        let slope = tch::no_grad(|| {
+            let diff = x.unsqueeze(1) - self.all_means().unsqueeze(0);
+            (joint.softmax(1, Kind::Float) * self.log_precisions.exp() * diff).sum_dim_intlist(
+                &[1i64][..],
+                false,
+                Kind::Float,
+            )
+        });
+        let at = (&detached - lo) / step;
+        let below = at.floor().clamp(0.0, (GRID_POINTS - 2) as f64);
+        let frac = (&at - &below).clamp(0.0, 1.0);
+        let below = below.to_kind(Kind::Int64);
+        let above = &below + 1;
+        let rest: Tensor = -&frac + 1.0;
+        let gradient: Tensor =
+            slope.gather(0, &below, false) * &rest + slope.gather(0, &above, false) * &frac;
+        let counts = Tensor::zeros([GRID_POINTS], (Kind::Float, device))
+            .index_add(0, &below, &rest)
+            .index_add(0, &above, &frac);
+        let surrogate = (gradient * w).sum(Kind::Float);
+        (counts * f).sum(Kind::Float) + &surrogate - surrogate.detach()
+    }
+
+    /// `log pi_j + log N(x; mu_j, 1 / lambda_j)` for every point of `x`
+    /// (rows) and component (columns).
+    fn joint(&self, x: &Tensor) -> Tensor {
+        let diff = x.unsqueeze(1) - self.all_means().unsqueeze(0);
+        let log_normal = (&self.log_precisions - LOG_2PI) * 0.5
+            - diff.square() * self.log_precisions.exp() * 0.5;
+        log_normal + self.log_mixing().unsqueeze(0)
     }
 
     /// `-log p(lambda)` of the precisions under their Gamma hyper-priors,
@@ -286,7 +336,10 @@ impl MixturePrior {
 impl Penalty for MixturePrior {
     fn loss(&mut self, model: &Model) -> Result<Tensor> {
         let w = self.weights(model)?;
-        Ok((self.negative_log_likelihood(&w) + self.negative_log_hyperprior()) * self.scale)
+        Ok(
+            (self.tabulated_negative_log_likelihood(&w) + self.negative_log_hyperprior())
+                * self.scale,
+        )
     }
 
     fn step(&mut self) -> Result<()> {

@@ -209,3 +209,70 @@ fn retraining_gathers_the_weights_and_keeps_pruned_ones_at_zero() {
     distinct.dedup();
     assert!((1..=4).contains(&distinct.len()), "{}", distinct.len());
 }
+
+/// Value and gradients (weights, means, log-precisions, logits) of one
+/// negative log-likelihood.
+fn value_and_gradients(
+    prior: &MixturePrior,
+    w: &Tensor,
+    nll: impl Fn(&MixturePrior, &Tensor) -> Tensor,
+) -> (f64, Vec<Vec<f64>>) {
+    let w = w.detach().set_requires_grad(true);
+    let value = nll(prior, &w);
+    let params = [&w, &prior.means, &prior.log_precisions, &prior.logits];
+    let grads = Tensor::run_backward(&[&value], &params, false, false);
+    (
+        value.double_value(&[]),
+        grads
+            .iter()
+            .map(|g| Vec::<f64>::try_from(g.to_kind(Kind::Double)).unwrap())
+            .collect(),
+    )
+}
+
+#[test]
+fn the_tabulated_likelihood_has_the_exact_value_and_gradients() {
+    tch::manual_seed(3);
+    // weights from a narrow and a broad part, mixture components from
+    // sigma 0.02 to 0.25, as retraining sees them
+    let w = Tensor::cat(
+        &[
+            Tensor::randn([20_000], (Kind::Float, Device::Cpu)) * 0.01,
+            Tensor::randn([5_000], (Kind::Float, Device::Cpu)) * 0.2,
+        ],
+        0,
+    );
+    let c = |mean: f64, sigma: f64, mixing: f64| Component {
+        mean,
+        variance: sigma * sigma,
+        mixing,
+    };
+    let m = Mixture {
+        components: vec![
+            c(0.0, 0.02, 0.9),
+            c(-0.3, 0.05, 0.03),
+            c(0.1, 0.02, 0.03),
+            c(0.35, 0.25, 0.04),
+        ],
+    };
+    let prior = MixturePrior::new(&m, &config(), 1, None, Device::Cpu).unwrap();
+    let (exact, exact_grads) =
+        value_and_gradients(&prior, &w, MixturePrior::negative_log_likelihood);
+    let (tabulated, grads) =
+        value_and_gradients(&prior, &w, MixturePrior::tabulated_negative_log_likelihood);
+    assert!(
+        (exact - tabulated).abs() < 1e-4 * exact.abs(),
+        "{exact} {tabulated}"
+    );
+    for (what, (a, b)) in ["weights", "means", "log-precisions", "logits"]
+        .iter()
+        .zip(exact_grads.iter().zip(&grads))
+    {
+        let scale = a.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let worst = a
+            .iter()
+            .zip(b)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst < 1e-3 * scale, "{what}: {worst} against {scale}");
+    }
+}
