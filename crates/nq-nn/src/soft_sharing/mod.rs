@@ -6,8 +6,8 @@
 //! zero component pruned.
 //!
 //! The prior is `p(w) = prod_i sum_j pi_j N(w_i; mu_j, 1 / lambda_j)` over
-//! the quantizable weights (the survivors when pruned; biases stay float
-//! and free). Component 0 has `mu_0 = 0` and a fixed `pi_0` (0.999); the
+//! the quantizable weights (pruned ones too, held at zero; biases stay
+//! float and free). Component 0 has `mu_0 = 0` and a fixed `pi_0` (0.999); the
 //! other means, all precisions `lambda_j` (as logarithms) and the other
 //! mixing weights (as a softmax, sharing `1 - pi_0`) are learned, each with
 //! its own Adam learning rate, and every precision has a Gamma hyper-prior
@@ -137,8 +137,6 @@ pub struct MixturePrior {
     log_precisions: Tensor,
     /// Logits of the mixing weights of components 1...
     logits: Tensor,
-    /// Survivor flags (bool) of the pruned tensors, by name.
-    survivors: BTreeMap<String, Tensor>,
     /// `tau / N`.
     scale: f64,
     config: SoftSharingConfig,
@@ -153,13 +151,11 @@ pub const GRID_POINTS: i64 = 8192;
 impl MixturePrior {
     /// A prior starting as `initial` (component 0 the zero component; its
     /// mixing weight is `config.pi_zero` whatever `initial` says) over the
-    /// quantizable weights of a model trained on `examples` examples, the
-    /// survivors of `masks` only.
+    /// quantizable weights of a model trained on `examples` examples.
     pub fn new(
         initial: &Mixture,
         config: &SoftSharingConfig,
         examples: usize,
-        masks: Option<&Masks>,
         device: Device,
     ) -> Result<Self> {
         config.validate()?;
@@ -182,14 +178,6 @@ impl MixturePrior {
                 .to_device(device)
                 .set_requires_grad(true)
         };
-        let survivors = masks
-            .map(|m| {
-                m.by_name
-                    .iter()
-                    .map(|(name, mask)| (name.clone(), mask.to_device(device).gt(0.5)))
-                    .collect()
-            })
-            .unwrap_or_default();
         Ok(Self {
             means: vector(rest.iter().map(|c| c.mean).collect()),
             log_precisions: vector(
@@ -200,7 +188,6 @@ impl MixturePrior {
                     .collect(),
             ),
             logits: vector(rest.iter().map(|c| (c.mixing / rest_mixing).ln()).collect()),
-            survivors,
             scale: config.tau / examples as f64,
             config: config.clone(),
             optimizer: Adam::new(0.0)?,
@@ -291,19 +278,14 @@ impl MixturePrior {
         (-(alpha - 1.0) * &self.log_precisions + beta * self.log_precisions.exp()).sum(Kind::Float)
     }
 
-    /// The model's quantizable weights under the prior, flat: every weight,
-    /// or the survivors of a pruned tensor.
+    /// The model's quantizable weights, flat. Pruned weights are among
+    /// them: they are the zero component's, as in a network that the prior
+    /// pruned itself, so that `pi_0` means the same share either way.
     fn weights(&self, model: &Model) -> Result<Tensor> {
         let parts = model
             .quantizable()
             .iter()
-            .map(|q| {
-                let w = model.tensor(&q.name)?;
-                Ok(match self.survivors.get(&q.name) {
-                    Some(alive) => w.masked_select(alive),
-                    None => w.flatten(0, -1),
-                })
-            })
+            .map(|q| Ok(model.tensor(&q.name)?.flatten(0, -1)))
             .collect::<Result<Vec<Tensor>>>()?;
         Ok(Tensor::cat(&parts, 0))
     }
@@ -360,9 +342,10 @@ impl Penalty for MixturePrior {
 }
 
 /// Retrains `model` under a mixture prior started by Ullrich et al.'s rule
-/// ([`Mixture::initial`] on the weights under the prior), with the
-/// training recipe `train` (its learning rate is the weights'), keeping the
-/// pruned weights of `masks` at zero. Returns the report, the optimizer
+/// ([`Mixture::initial`] on the quantizable weights), with the training
+/// recipe `train` (its learning rate is the weights'), keeping the pruned
+/// weights of `masks` at zero (they count under the prior, in the zero
+/// component). Returns the report, the optimizer
 /// and the learned mixture.
 pub fn retrain(
     model: &Model,
@@ -373,12 +356,12 @@ pub fn retrain(
     on_epoch: &mut dyn FnMut(&EpochReport),
 ) -> Result<(TrainReport, AnyOptimizer, Mixture)> {
     config.validate()?;
-    let weights: Vec<f32> = extract(model, masks, None)?
+    let weights: Vec<f32> = extract(model, None, None)?
         .into_iter()
         .flat_map(|e| e.values)
         .collect();
     let initial = Mixture::initial(&weights, config.components, config.pi_zero, config.init_sigma)?;
-    let mut prior = MixturePrior::new(&initial, config, data.len(), masks, model.device())?;
+    let mut prior = MixturePrior::new(&initial, config, data.len(), model.device())?;
     let (report, optimizer) =
         train_penalized(model, data, train, masks, Some(&mut prior), on_epoch)?;
     Ok((report, optimizer, prior.mixture()?))

@@ -42,7 +42,7 @@ fn train_config(epochs: usize) -> TrainConfig {
 
 #[test]
 fn likelihood_is_nq_quants_mixture_density() {
-    let prior = MixturePrior::new(&mixture(), &config(), 100, None, Device::Cpu).unwrap();
+    let prior = MixturePrior::new(&mixture(), &config(), 100, Device::Cpu).unwrap();
     let w = [0.0f32, 0.3, -0.45, 1.2, -2.0, 0.51];
     let expected: f64 = -w.iter().map(|&x| mixture().log_density(f64::from(x))).sum::<f64>();
     let got = prior
@@ -71,7 +71,7 @@ fn bad_settings_are_named() {
     assert!(named(bad_gamma).contains("`precision_prior`"));
     let mut no_zero = mixture();
     no_zero.components[0].mean = 0.1;
-    let err = MixturePrior::new(&no_zero, &config(), 10, None, Device::Cpu)
+    let err = MixturePrior::new(&no_zero, &config(), 10, Device::Cpu)
         .err()
         .unwrap();
     assert!(err.to_string().contains("zero component first"), "{err}");
@@ -104,7 +104,7 @@ fn the_prior_alone_pulls_the_means_to_the_weights() {
         lr_means: 1e-3,
         ..config()
     };
-    let mut prior = MixturePrior::new(&start, &fast, 1, None, Device::Cpu).unwrap();
+    let mut prior = MixturePrior::new(&start, &fast, 1, Device::Cpu).unwrap();
     for _ in 0..300 {
         let loss = prior.loss(&model).unwrap();
         loss.backward();
@@ -255,7 +255,7 @@ fn the_tabulated_likelihood_has_the_exact_value_and_gradients() {
             c(0.35, 0.25, 0.04),
         ],
     };
-    let prior = MixturePrior::new(&m, &config(), 1, None, Device::Cpu).unwrap();
+    let prior = MixturePrior::new(&m, &config(), 1, Device::Cpu).unwrap();
     let (exact, exact_grads) =
         value_and_gradients(&prior, &w, MixturePrior::negative_log_likelihood);
     let (tabulated, grads) =
