@@ -35,7 +35,10 @@ fn soft_sharing_cells_prune_further_and_share_few_values() {
             "method = [\"none\", \"kmeans\", \"ecsq\"]",
             "method = [\"none\", \"soft-sharing\"]",
         )
-        .replace("weighting = [\"none\", \"hessian\"]", "weighting = [\"none\"]")
+        .replace(
+            "weighting = [\"none\", \"hessian\"]",
+            "weighting = [\"none\"]",
+        )
         .replace(
             "scope = [\"layer\", \"global\"]",
             "scope = [\"global\"]\ncoding = [\"huffman\", \"context\"]",
@@ -79,7 +82,11 @@ fn soft_sharing_cells_prune_further_and_share_few_values() {
                 assert_eq!(t.name, start.name);
                 if t.name.ends_with("weight") {
                     let survivors = t.values.iter().filter(|v| **v != 0.0).count();
-                    assert!(survivors >= 1, "{id} {}: every tensor keeps a weight", t.name);
+                    assert!(
+                        survivors >= 1,
+                        "{id} {}: every tensor keeps a weight",
+                        t.name
+                    );
                 }
                 // a weight pruned before stays pruned
                 for (v, w) in t.values.iter().zip(&start.values) {

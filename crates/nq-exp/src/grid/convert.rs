@@ -415,12 +415,22 @@ fn soft_sharing(
     ctx.ensure(
         (2..=MAX_K).contains(&settings.components),
         "soft_sharing.components",
-        || format!("expected 2 to {MAX_K} (the zero component and others), got {}", settings.components),
+        || {
+            format!(
+                "expected 2 to {MAX_K} (the zero component and others), got {}",
+                settings.components
+            )
+        },
     )?;
     ctx.ensure(
         settings.pi_zero > 0.0 && settings.pi_zero < 1.0,
         "soft_sharing.pi_zero",
-        || format!("expected a mixing weight in (0, 1), got {}", settings.pi_zero),
+        || {
+            format!(
+                "expected a mixing weight in (0, 1), got {}",
+                settings.pi_zero
+            )
+        },
     )?;
     for (key, value) in [
         ("soft_sharing.lr", settings.lr),
@@ -434,7 +444,10 @@ fn soft_sharing(
         })?;
     }
     for (key, [alpha, beta]) in [
-        ("soft_sharing.zero_precision_prior", settings.zero_precision_prior),
+        (
+            "soft_sharing.zero_precision_prior",
+            settings.zero_precision_prior,
+        ),
         ("soft_sharing.precision_prior", settings.precision_prior),
     ] {
         ctx.ensure(

@@ -844,7 +844,10 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
             "method = [\"none\", \"kmeans\", \"ecsq\"]",
             "method = [\"none\", \"soft-sharing\"]",
         )
-        .replace("weighting = [\"none\", \"hessian\"]", "weighting = [\"none\"]")
+        .replace(
+            "weighting = [\"none\", \"hessian\"]",
+            "weighting = [\"none\"]",
+        )
         .replace("scope = [\"layer\", \"global\"]", "scope = [\"global\"]")
         .replace("k = [4, 8]\n", "")
         .replace("lambda = [0.1]", "lambda = [0.005, 0.02]");
@@ -856,7 +859,10 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
         .collect();
     // 2 seeds x 2 prunings x 2 tau x 2 finetune
     assert_eq!(soft.len(), 16);
-    assert_eq!(soft[0].id, "s0.none.soft-sharing.l0.005.none.global.huffman");
+    assert_eq!(
+        soft[0].id,
+        "s0.none.soft-sharing.l0.005.none.global.huffman"
+    );
     let MethodSpec::SoftSharing { tau, settings } = &soft[0].method else {
         panic!("{:?}", soft[0].method)
     };
@@ -864,7 +870,12 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
     assert_eq!(soft[0].method.lambda(), Some(0.005));
     // Ullrich et al.'s tutorial, but 10 epochs
     assert_eq!(
-        (settings.epochs, settings.components, settings.pi_zero, settings.lr),
+        (
+            settings.epochs,
+            settings.components,
+            settings.pi_zero,
+            settings.lr
+        ),
         (10, 17, 0.999, 5e-4)
     );
     assert_eq!(settings.precision_prior, [250.0, 0.1]);
@@ -879,14 +890,20 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
     assert_eq!((settings.epochs, settings.components), (3, 9));
     assert_eq!(settings.zero_precision_prior, [100.0, 1.0]);
     // and the settings are part of the cell's cache key
-    let default_keys = cell_keys(&load_str(&source).unwrap(), &load_str(&source).unwrap().cells[1]);
+    let default_keys = cell_keys(
+        &load_str(&source).unwrap(),
+        &load_str(&source).unwrap().cells[1],
+    );
     assert_ne!(cell_keys(&g, &g.cells[1]).quantized, default_keys.quantized);
     for (table, key) in [
         ("epochs = 0", "soft_sharing.epochs"),
         ("components = 1", "soft_sharing.components"),
         ("pi_zero = 1.0", "soft_sharing.pi_zero"),
         ("lr_means = -1e-4", "soft_sharing.lr_means"),
-        ("precision_prior = [0.0, 1.0]", "soft_sharing.precision_prior"),
+        (
+            "precision_prior = [0.0, 1.0]",
+            "soft_sharing.precision_prior",
+        ),
         ("merge_kl = -1.0", "soft_sharing.merge_kl"),
     ] {
         let err = load_str(&source.replace(
@@ -904,7 +921,10 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
     // scope axes do not multiply its cells, and other methods keep them
     let mixed = source
         .replace("scope = [\"global\"]", "scope = [\"layer\", \"global\"]")
-        .replace("weighting = [\"none\"]", "weighting = [\"none\", \"hessian\"]")
+        .replace(
+            "weighting = [\"none\"]",
+            "weighting = [\"none\", \"hessian\"]",
+        )
         .replace("\"soft-sharing\"]", "\"soft-sharing\", \"ecsq\"]");
     let g = load_str(&mixed).unwrap();
     let count = |name: &str| g.cells.iter().filter(|c| c.method.name() == name).count();
@@ -917,7 +937,8 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
         .all(|c| c.weighting.is_none() && c.scope == Some(nq_quant::scope::Scope::Global)));
     let err = load_str(&source.replace("lambda = [0.005, 0.02]\n", "")).unwrap_err();
     assert!(
-        err.message.contains("ecsq and soft-sharing need a grid.lambda list"),
+        err.message
+            .contains("ecsq and soft-sharing need a grid.lambda list"),
         "{err}"
     );
 }

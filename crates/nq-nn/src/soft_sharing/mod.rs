@@ -30,8 +30,8 @@ use crate::error::{ensure_setting, NnError, Result};
 use crate::models::Model;
 use crate::prune::Masks;
 use crate::train::{
-    apply_masks, train_penalized, Adam, AnyOptimizer, EpochReport, Optimizer, Penalty,
-    TrainConfig, TrainReport,
+    apply_masks, train_penalized, Adam, AnyOptimizer, EpochReport, Optimizer, Penalty, TrainConfig,
+    TrainReport,
 };
 
 /// A Gamma(`alpha`, `beta`) hyper-prior on a precision (rate `beta`).
@@ -122,7 +122,12 @@ impl SoftSharingConfig {
             ensure_setting(
                 g.alpha > 0.0 && g.beta > 0.0 && g.alpha.is_finite() && g.beta.is_finite(),
                 name,
-                || format!("expected a positive shape and rate, got {} and {}", g.alpha, g.beta),
+                || {
+                    format!(
+                        "expected a positive shape and rate, got {} and {}",
+                        g.alpha, g.beta
+                    )
+                },
             )?;
         }
         Ok(())
@@ -196,7 +201,8 @@ impl MixturePrior {
 
     /// `log pi_j` of every component.
     fn log_mixing(&self) -> Tensor {
-        let zero = Tensor::from_slice(&[self.config.pi_zero.ln() as f32]).to_device(self.means.device());
+        let zero =
+            Tensor::from_slice(&[self.config.pi_zero.ln() as f32]).to_device(self.means.device());
         let rest = self.logits.log_softmax(0, Kind::Float) + (1.0 - self.config.pi_zero).ln();
         Tensor::cat(&[zero, rest], 0)
     }
@@ -293,7 +299,9 @@ impl MixturePrior {
     /// The mixture as it stands, component 0 the zero component.
     pub fn mixture(&self) -> Result<Mixture> {
         let values = |t: &Tensor| -> Result<Vec<f64>> {
-            Ok(Vec::<f64>::try_from(t.detach().to_kind(Kind::Double).to_device(Device::Cpu))?)
+            Ok(Vec::<f64>::try_from(
+                t.detach().to_kind(Kind::Double).to_device(Device::Cpu),
+            )?)
         };
         let means = values(&self.all_means())?;
         let log_precisions = values(&self.log_precisions)?;
@@ -327,7 +335,11 @@ impl Penalty for MixturePrior {
     fn step(&mut self) -> Result<()> {
         for (name, tensor, lr) in [
             ("means", &self.means, self.config.lr_means),
-            ("log_precisions", &self.log_precisions, self.config.lr_precisions),
+            (
+                "log_precisions",
+                &self.log_precisions,
+                self.config.lr_precisions,
+            ),
             ("logits", &self.logits, self.config.lr_mixing),
         ] {
             self.optimizer
@@ -360,7 +372,12 @@ pub fn retrain(
         .into_iter()
         .flat_map(|e| e.values)
         .collect();
-    let initial = Mixture::initial(&weights, config.components, config.pi_zero, config.init_sigma)?;
+    let initial = Mixture::initial(
+        &weights,
+        config.components,
+        config.pi_zero,
+        config.init_sigma,
+    )?;
     let mut prior = MixturePrior::new(&initial, config, data.len(), model.device())?;
     let (report, optimizer) =
         train_penalized(model, data, train, masks, Some(&mut prior), on_epoch)?;
@@ -400,7 +417,10 @@ pub fn quantize_to_mixture(
         // as pruning does, every tensor keeps a weight: its largest
         if kept == 0 {
             if let Some(i) = (0..e.values.len()).max_by(|&a, &b| {
-                e.values[a].abs().total_cmp(&e.values[b].abs()).then(b.cmp(&a))
+                e.values[a]
+                    .abs()
+                    .total_cmp(&e.values[b].abs())
+                    .then(b.cmp(&a))
             }) {
                 flags[position(i)] = 1.0;
             }

@@ -44,11 +44,17 @@ fn train_config(epochs: usize) -> TrainConfig {
 fn likelihood_is_nq_quants_mixture_density() {
     let prior = MixturePrior::new(&mixture(), &config(), 100, Device::Cpu).unwrap();
     let w = [0.0f32, 0.3, -0.45, 1.2, -2.0, 0.51];
-    let expected: f64 = -w.iter().map(|&x| mixture().log_density(f64::from(x))).sum::<f64>();
+    let expected: f64 = -w
+        .iter()
+        .map(|&x| mixture().log_density(f64::from(x)))
+        .sum::<f64>();
     let got = prior
         .negative_log_likelihood(&Tensor::from_slice(&w))
         .double_value(&[]);
-    assert!((got - expected).abs() < 1e-4 * expected.abs(), "{got} {expected}");
+    assert!(
+        (got - expected).abs() < 1e-4 * expected.abs(),
+        "{got} {expected}"
+    );
     // and the mixture reads back as it went in
     let back = prior.mixture().unwrap();
     for (a, b) in back.components.iter().zip(&mixture().components) {
@@ -61,11 +67,26 @@ fn likelihood_is_nq_quants_mixture_density() {
 #[test]
 fn bad_settings_are_named() {
     let named = |c: SoftSharingConfig| c.validate().unwrap_err().to_string();
-    assert!(named(SoftSharingConfig { tau: -1.0, ..config() }).contains("`tau`"));
-    assert!(named(SoftSharingConfig { pi_zero: 1.0, ..config() }).contains("`pi_zero`"));
-    assert!(named(SoftSharingConfig { lr_means: 0.0, ..config() }).contains("`lr_means`"));
+    assert!(named(SoftSharingConfig {
+        tau: -1.0,
+        ..config()
+    })
+    .contains("`tau`"));
+    assert!(named(SoftSharingConfig {
+        pi_zero: 1.0,
+        ..config()
+    })
+    .contains("`pi_zero`"));
+    assert!(named(SoftSharingConfig {
+        lr_means: 0.0,
+        ..config()
+    })
+    .contains("`lr_means`"));
     let bad_gamma = SoftSharingConfig {
-        precision_prior: GammaPrior { alpha: 0.0, beta: 1.0 },
+        precision_prior: GammaPrior {
+            alpha: 0.0,
+            beta: 1.0,
+        },
         ..config()
     };
     assert!(named(bad_gamma).contains("`precision_prior`"));
@@ -85,8 +106,7 @@ fn the_prior_alone_pulls_the_means_to_the_weights() {
     tch::no_grad(|| {
         for q in model.quantizable() {
             let mut w = model.tensor(&q.name).unwrap();
-            let sign = Tensor::arange(w.numel() as i64, (Kind::Float, Device::Cpu))
-                .remainder(2.0)
+            let sign = Tensor::arange(w.numel() as i64, (Kind::Float, Device::Cpu)).remainder(2.0)
                 * 2.0
                 - 1.0;
             let _ = w.copy_(&(sign.view(w.size().as_slice()) * 0.3));
@@ -126,12 +146,16 @@ fn quantization_to_the_mixture_by_hand() {
     let n = w.numel();
     // values cycling over 0.02, 0.48, -0.41, -0.01; the other layers' are
     // all in the zero component, and each keeps its largest weight
-    let values: Vec<f32> = (0..n).map(|i| [0.02f32, 0.48, -0.41, -0.01][i % 4]).collect();
+    let values: Vec<f32> = (0..n)
+        .map(|i| [0.02f32, 0.48, -0.41, -0.01][i % 4])
+        .collect();
     tch::no_grad(|| {
         let _ = w.copy_(&Tensor::from_slice(&values).view(w.size().as_slice()));
         for other in &model.quantizable()[1..] {
             let mut w = model.tensor(&other.name).unwrap();
-            let small: Vec<f32> = (0..w.numel()).map(|i| [0.01f32, -0.02, 0.03][i % 3]).collect();
+            let small: Vec<f32> = (0..w.numel())
+                .map(|i| [0.01f32, -0.02, 0.03][i % 3])
+                .collect();
             let _ = w.copy_(&Tensor::from_slice(&small).view(w.size().as_slice()));
         }
     });
@@ -180,21 +204,34 @@ fn retraining_gathers_the_weights_and_keeps_pruned_ones_at_zero() {
         lr_precisions: 3e-2,
         ..SoftSharingConfig::default()
     };
-    let (report, _, mixture) =
-        retrain(&model, &data, &train_config(4), Some(&masks), &config, &mut |_| {}).unwrap();
+    let (report, _, mixture) = retrain(
+        &model,
+        &data,
+        &train_config(4),
+        Some(&masks),
+        &config,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(report.epochs.len(), 4);
     assert!(report.epochs.iter().all(|e| e.loss.is_finite()));
     assert_eq!(mixture.components.len(), 5);
     // pruned weights stayed at exactly zero through retraining
     for (name, mask) in &masks.by_name {
         let w = model.tensor(name).unwrap();
-        let off = (w * (mask.ones_like() - mask)).abs().sum(Kind::Float).double_value(&[]);
+        let off = (w * (mask.ones_like() - mask))
+            .abs()
+            .sum(Kind::Float)
+            .double_value(&[]);
         assert_eq!(off, 0.0, "{name}");
     }
     let (applied, new_masks) = quantize_to_mixture(&model, Some(&masks), &mixture, 0.01).unwrap();
     let (kept_before, _) = masks.counts();
     let (kept_after, all) = new_masks.counts();
-    assert!(kept_after <= kept_before && kept_after > 0, "{kept_after} {kept_before} {all}");
+    assert!(
+        kept_after <= kept_before && kept_after > 0,
+        "{kept_after} {kept_before} {all}"
+    );
     // no revived weight, and at most 4 nonzero values in the whole network
     let mut distinct: Vec<u32> = Vec::new();
     for (t, e) in applied.tensors.iter().enumerate() {
@@ -269,10 +306,7 @@ fn the_tabulated_likelihood_has_the_exact_value_and_gradients() {
         .zip(exact_grads.iter().zip(&grads))
     {
         let scale = a.iter().fold(0f64, |m, v| m.max(v.abs()));
-        let worst = a
-            .iter()
-            .zip(b)
-            .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+        let worst = a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
         assert!(worst < 1e-3 * scale, "{what}: {worst} against {scale}");
     }
 }

@@ -53,7 +53,10 @@ pub fn soft_sharing(w: &[f32], h: &[f32], params: &SoftSharingParams) -> Result<
     let mut cluster_of = vec![u32::MAX; used.len()];
     for &j in &by_mean {
         let centre = mixture.components[j].mean as f32;
-        if centres.last().is_none_or(|c| c.to_bits() != centre.to_bits()) {
+        if centres
+            .last()
+            .is_none_or(|c| c.to_bits() != centre.to_bits())
+        {
             centres.push(centre);
         }
         cluster_of[j] = centres.len() as u32 - 1;

@@ -67,9 +67,11 @@ impl Mixture {
             format!("expected a positive standard deviation, got {sigma}"),
         )?;
         crate::input::validate(w, &vec![1.0; w.len()])?;
-        let (lo, hi) = w.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-            (lo.min(f64::from(x)), hi.max(f64::from(x)))
-        });
+        let (lo, hi) = w
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(f64::from(x)), hi.max(f64::from(x)))
+            });
         let others = components - 1;
         let mut mixture = vec![Component {
             mean: 0.0,
@@ -196,7 +198,8 @@ impl Mixture {
             } else {
                 wa * ca.mean + wb * cb.mean
             };
-            let second = wa * (ca.variance + ca.mean * ca.mean) + wb * (cb.variance + cb.mean * cb.mean);
+            let second =
+                wa * (ca.variance + ca.mean * ca.mean) + wb * (cb.variance + cb.mean * cb.mean);
             components[a] = Component {
                 mean,
                 variance: (second - mean * mean).max(f64::MIN_POSITIVE),

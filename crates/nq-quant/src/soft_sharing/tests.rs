@@ -110,9 +110,11 @@ fn bad_settings_are_named() {
     );
     let mut m = two();
     m.components[1].variance = f64::NAN;
-    let err = soft_sharing(&[1.0], &[1.0], &SoftSharingParams { mixture: m.clone() })
-        .unwrap_err();
-    assert!(err.to_string().contains("component 1 has variance NaN"), "{err}");
+    let err = soft_sharing(&[1.0], &[1.0], &SoftSharingParams { mixture: m.clone() }).unwrap_err();
+    assert!(
+        err.to_string().contains("component 1 has variance NaN"),
+        "{err}"
+    );
     assert_eq!(name(two().merged(-1.0).unwrap_err()), "merge_kl");
     assert!(matches!(
         soft_sharing(&[f32::NAN], &[1.0], &SoftSharingParams { mixture: two() }),
