@@ -21,6 +21,9 @@ pub enum Command {
     Report(crate::report::ReportCommandArgs),
     /// Draw the figures (SVG and PNG) of every grid in DIR.
     Figures(crate::report::ReportArgs),
+    /// Merge several grids' results (one network and data set) into one
+    /// table, which report and figures then treat as a grid.
+    Merge(crate::report::MergeArgs),
     /// Quantize a safetensors checkpoint (no model code, no data) into a
     /// .nqz file and print its size report.
     Compress(crate::compress::CompressArgs),
@@ -42,6 +45,7 @@ impl Command {
             Command::Status(args) => crate::slurm::status::run(args),
             Command::Report(args) => crate::report::run_report(args),
             Command::Figures(args) => crate::report::run_figures(args),
+            Command::Merge(args) => crate::report::run_merge(args),
             Command::Compress(args) => crate::compress::run(args),
             Command::Pack(args) => crate::pack::run_pack(args),
             Command::Unpack(args) => crate::pack::run_unpack(args),

@@ -1,6 +1,6 @@
 //! `nq-exp report DIR` and `nq-exp figures DIR`: markdown tables and
 //! figures from the results of every grid under a results directory
-//! ([`nq_report`]).
+//! ([`nq_report`]); `nq-exp merge`: several grids' results as one.
 
 use std::path::PathBuf;
 
@@ -54,4 +54,38 @@ pub fn run_report(args: &ReportCommandArgs) -> Result<()> {
 /// Runs `nq-exp figures`: prints the files written.
 pub fn run_figures(args: &ReportArgs) -> Result<()> {
     list(&nq_report::write_figures(&args.results).map_err(edge)?)
+}
+
+/// Arguments of `nq-exp merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Results directories of the grids to merge (each holding a
+    /// `results.parquet`), of one network and data set.
+    #[arg(value_name = "GRID_DIR", required = true)]
+    pub grids: Vec<PathBuf>,
+    /// Where the merged table goes; under a results directory, `nq-exp
+    /// report` and `nq-exp figures` treat it as one more grid.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The merged rows' experiment name (default: the name of `--out`).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Runs `nq-exp merge`: prints the files written.
+pub fn run_merge(args: &MergeArgs) -> Result<()> {
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => args
+            .out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                bad_input(format!(
+                    "{}: no name to give the merged rows",
+                    args.out.display()
+                ))
+            })?,
+    };
+    list(&nq_report::merge::merge_grids(&args.grids, &name, &args.out).map_err(edge)?)
 }

@@ -20,6 +20,7 @@ mod error;
 pub mod figures;
 pub mod findings;
 pub mod markdown;
+pub mod merge;
 pub mod row;
 pub mod summary;
 pub mod table;

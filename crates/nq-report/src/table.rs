@@ -44,14 +44,21 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
 /// Writes the rows of a grid as `dir/results.parquet` and
 /// `dir/results.csv`, and returns their frame.
 pub fn write_results(dir: &Path, rows: &[Row]) -> Result<DataFrame> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut df = to_frame(rows)?;
+    write_frame(dir, &mut df)?;
+    Ok(df)
+}
+
+/// Writes a results frame as `dir/results.parquet` and `dir/results.csv`;
+/// returns the two paths.
+pub fn write_frame(dir: &Path, df: &mut DataFrame) -> Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     write_atomic(&dir.join(PARQUET), |f| {
-        ParquetWriter::new(f).finish(&mut df)?;
+        ParquetWriter::new(f).finish(df)?;
         Ok(())
     })?;
-    write_atomic(&dir.join(CSV), |f| Ok(CsvWriter::new(f).finish(&mut df)?))?;
-    Ok(df)
+    write_atomic(&dir.join(CSV), |f| Ok(CsvWriter::new(f).finish(df)?))?;
+    Ok(vec![dir.join(PARQUET), dir.join(CSV)])
 }
 
 /// Reads a `results.parquet` written by [`write_results`], checking that it

@@ -260,7 +260,7 @@ pub fn train_penalized(
             zero_grads(&params);
             let mut loss = model.forward_t(&x, true).cross_entropy_for_logits(&y);
             if let Some(p) = penalty.as_deref_mut() {
-                loss = loss + p.loss(model)?;
+                loss += p.loss(model)?;
             }
             loss.backward();
             if let Some(m) = masks {
