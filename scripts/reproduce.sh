@@ -66,6 +66,18 @@ if [[ -d results/paper_fig2_lenet/cells ]]; then
   "$py" scripts/adam_collapse.py "$nq" results > /dev/null
   say "wrote results/adam_collapse.md (Adam-weighted k-means at k = 3 to 6: Lloyd against the optimum)"
 fi
+if (( full )); then
+  # issue 15's comparison: every method and pruning on LeNet-5 / Fashion-MNIST in one table
+  # and one figure (the grids' shared cells once)
+  compared=()
+  for g in sparser_quantized_lenet universal_lenet soft_sharing_lenet paper_table1_lenet; do
+    [[ -f results/$g/results.parquet ]] && compared+=("results/$g")
+  done
+  if (( ${#compared[@]} > 1 )); then
+    "$nq" merge --out results/compare_lenet5_fashion "${compared[@]}" > /dev/null
+    say "wrote results/compare_lenet5_fashion (merged: ${compared[*]})"
+  fi
+fi
 "$nq" report results --reference results/reference/grids > /dev/null
 "$nq" figures results > /dev/null
 say "wrote results/table1.md, results/findings.md, results/*/report.md and results/*/figures/"
