@@ -109,7 +109,7 @@ fn the_prior_alone_pulls_the_means_to_the_weights() {
             let sign = Tensor::arange(w.numel() as i64, (Kind::Float, Device::Cpu)).remainder(2.0)
                 * 2.0
                 - 1.0;
-            let _ = w.copy_(&(sign.view(w.size().as_slice()) * 0.3));
+            w.copy_(&(sign.view(w.size().as_slice()) * 0.3));
         }
     });
     let c = |mean: f64| Component {
@@ -150,13 +150,13 @@ fn quantization_to_the_mixture_by_hand() {
         .map(|i| [0.02f32, 0.48, -0.41, -0.01][i % 4])
         .collect();
     tch::no_grad(|| {
-        let _ = w.copy_(&Tensor::from_slice(&values).view(w.size().as_slice()));
+        w.copy_(&Tensor::from_slice(&values).view(w.size().as_slice()));
         for other in &model.quantizable()[1..] {
             let mut w = model.tensor(&other.name).unwrap();
             let small: Vec<f32> = (0..w.numel())
                 .map(|i| [0.01f32, -0.02, 0.03][i % 3])
                 .collect();
-            let _ = w.copy_(&Tensor::from_slice(&small).view(w.size().as_slice()));
+            w.copy_(&Tensor::from_slice(&small).view(w.size().as_slice()));
         }
     });
     let (applied, masks) = quantize_to_mixture(&model, None, &mixture(), 0.0).unwrap();
