@@ -75,8 +75,9 @@ pub fn soft_share(
         &mut epoch_logger("soft-sharing retrain", settings.epochs, log),
     )?;
     let seconds_retrain = started.elapsed().as_secs_f64();
-    let merged_components = mixture.merged(settings.merge_kl)?.components.len();
-    let (applied, masks) = quantize_to_mixture(model, masks, &mixture, settings.merge_kl)?;
+    let merged = mixture.merged(settings.merge_kl)?;
+    let merged_components = merged.components.len();
+    let (applied, masks) = quantize_to_mixture(model, masks, &merged)?;
     let kept = masks.counts();
     log(format!(
         "soft-sharing: {merged_components} of {} components after merging, {} of {} weights kept ({:.2} %)",

@@ -466,7 +466,8 @@ pub fn quantize(
     let scope = cell.scope.context("a quantized cell has a scope")?;
     let started = Instant::now();
     log(format!("quantize: {}", cell.method.name()));
-    let (mut applied, masks, soft_sharing) = match &cell.method {
+    // soft-sharing prunes further: its masks, which packing reads, are new
+    let (mut applied, new_masks, soft_sharing) = match &cell.method {
         MethodSpec::SoftSharing { tau, settings } => {
             let (applied, masks, record) = soft_share(
                 grid,
@@ -484,7 +485,7 @@ pub fn quantize(
             let method = method(spec, cell.seed)?.context("`none` is not quantized")?;
             let applied =
                 quantize_model(&model, masks.as_ref(), importance.as_ref(), &method, scope)?;
-            (applied, masks, None)
+            (applied, None, None)
         }
     };
     let seconds_quantize = started.elapsed().as_secs_f64();
@@ -506,8 +507,7 @@ pub fn quantize(
         accuracy = Accuracy::of(&model, data.test.as_ref())?;
     }
     model.save(&dir.join(MODEL_FILE))?;
-    if let Some(masks) = &masks {
-        // packing reads the survivors here: soft-sharing prunes some more
+    if let Some(masks) = &new_masks {
         save_tensors(&masks.by_name, &dir.join(MASKS_FILE))?;
     }
     let dithered = applied

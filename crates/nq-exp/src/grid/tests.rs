@@ -890,10 +890,8 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
     assert_eq!((settings.epochs, settings.components), (3, 9));
     assert_eq!(settings.zero_precision_prior, [100.0, 1.0]);
     // and the settings are part of the cell's cache key
-    let default_keys = cell_keys(
-        &load_str(&source).unwrap(),
-        &load_str(&source).unwrap().cells[1],
-    );
+    let defaults = load_str(&source).unwrap();
+    let default_keys = cell_keys(&defaults, &defaults.cells[1]);
     assert_ne!(cell_keys(&g, &g.cells[1]).quantized, default_keys.quantized);
     for (table, key) in [
         ("epochs = 0", "soft_sharing.epochs"),

@@ -385,18 +385,18 @@ pub fn retrain(
 }
 
 /// Sets each quantizable weight of `model` (the survivors of `masks`) to
-/// the mean of its most responsible component of `mixture` merged at
-/// `merge_kl` ([`Mixture::merged`]); the weights of the zero component
+/// the mean of its most responsible component of `merged` (the learned
+/// mixture after [`Mixture::merged`]); the weights of the zero component
 /// (component 0) become pruned, except that every tensor keeps at least
-/// its largest weight (as pruning keeps one). Returns the quantization of the survivors
-/// (all layers on one codebook, the nonzero means) and the new masks.
+/// its largest weight (as pruning keeps one). Returns the quantization of
+/// the survivors (all layers on one codebook, the nonzero means) and the
+/// new masks.
 pub fn quantize_to_mixture(
     model: &Model,
     masks: Option<&Masks>,
-    mixture: &Mixture,
-    merge_kl: f64,
+    merged: &Mixture,
 ) -> Result<(Applied, Masks)> {
-    let merged = mixture.merged(merge_kl)?;
+    merged.validate()?;
     ensure_setting(
         merged.components.len() >= 2 && merged.components[0].mean == 0.0,
         "components",

@@ -159,7 +159,7 @@ fn quantization_to_the_mixture_by_hand() {
             w.copy_(&Tensor::from_slice(&small).view(w.size().as_slice()));
         }
     });
-    let (applied, masks) = quantize_to_mixture(&model, None, &mixture(), 0.0).unwrap();
+    let (applied, masks) = quantize_to_mixture(&model, None, &mixture()).unwrap();
     let after = Vec::<f32>::try_from(model.tensor(&q.name).unwrap().flatten(0, -1)).unwrap();
     let flags = Vec::<f32>::try_from(masks.by_name[&q.name].flatten(0, -1)).unwrap();
     for i in 0..n {
@@ -225,7 +225,8 @@ fn retraining_gathers_the_weights_and_keeps_pruned_ones_at_zero() {
             .double_value(&[]);
         assert_eq!(off, 0.0, "{name}");
     }
-    let (applied, new_masks) = quantize_to_mixture(&model, Some(&masks), &mixture, 0.01).unwrap();
+    let (applied, new_masks) =
+        quantize_to_mixture(&model, Some(&masks), &mixture.merged(0.01).unwrap()).unwrap();
     let (kept_before, _) = masks.counts();
     let (kept_after, all) = new_masks.counts();
     assert!(
