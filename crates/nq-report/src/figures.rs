@@ -98,6 +98,28 @@ fn bounds(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
 /// legend entry, so that the legend covers no point.
 const LEGEND_ROOM_PER_ENTRY: f64 = 0.09;
 
+/// The vertical range of `panel`: its points with their error bars, and
+/// room below them for the legend, which sits in a lower corner; an axis
+/// of values that are never negative (accuracy, bits) stops at 0.
+fn y_range(panel: &Panel) -> (f64, f64) {
+    let bar_ends = || {
+        panel.series.iter().flat_map(|s| {
+            s.points.iter().enumerate().flat_map(move |(i, p)| {
+                let bar = s.errors.get(i).copied().unwrap_or(0.0);
+                [p.1 - bar, p.1 + bar]
+            })
+        })
+    };
+    let (y0, y1) = bounds(bar_ends());
+    let entries = panel.series.len() as f64;
+    let y0 = y0 - (LEGEND_ROOM_PER_ENTRY * entries).min(0.9) * (y1 - y0);
+    if bar_ends().all(|y| y >= 0.0) {
+        (y0.max(0.0), y1)
+    } else {
+        (y0, y1)
+    }
+}
+
 /// `v` with 3 significant digits and no trailing zeros: a log axis's ticks.
 fn significant(v: f64) -> String {
     let decimals = (2 - v.abs().log10().floor() as i32).max(0) as usize;
@@ -133,18 +155,7 @@ where
     for (cell, panel) in area.split_evenly(layout).iter().zip(&fig.panels) {
         let points = || panel.series.iter().flat_map(|s| s.points.iter());
         let (x0, x1) = bounds(points().map(|p| to_x(p.0)));
-        let bar_ends = || {
-            panel.series.iter().flat_map(|s| {
-                s.points
-                    .iter()
-                    .enumerate()
-                    .flat_map(move |(i, p)| [p.1 - bar(s, i), p.1 + bar(s, i)])
-            })
-        };
-        let (y0, y1) = bounds(bar_ends());
-        // room below the curves for the legend, which sits in a lower corner
-        let entries = panel.series.len() as f64;
-        let y0 = y0 - (LEGEND_ROOM_PER_ENTRY * entries).min(0.9) * (y1 - y0);
+        let (y0, y1) = y_range(panel);
         let mut chart = ChartBuilder::on(cell)
             .caption(&panel.title, (FONT, 18))
             .margin(12)
@@ -683,6 +694,31 @@ mod tests {
             ratio: at(32.0 / k.map_or(2.5, |k| (k as f64).log2())),
             ..Setting::default()
         }
+    }
+
+    #[test]
+    fn the_legend_room_stops_at_zero_for_values_that_cannot_be_negative() {
+        let panel = |ys: &[f64]| Panel {
+            title: String::new(),
+            series: (0..6)
+                .map(|_| Series {
+                    label: String::new(),
+                    points: ys.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect(),
+                    errors: vec![1.0; ys.len()],
+                    line: true,
+                })
+                .collect(),
+        };
+        // 10 % to 86 %: six entries' room would reach below -30
+        let (lo, hi) = y_range(&panel(&[10.0, 86.0]));
+        assert_eq!(lo, 0.0);
+        assert!(hi > 87.0);
+        // close to the top the room stays
+        let (lo, _) = y_range(&panel(&[85.0, 86.0]));
+        assert!(lo > 0.0 && lo < 83.0, "{lo}");
+        // a difference can be negative
+        let (lo, _) = y_range(&panel(&[-1.0, 2.0]));
+        assert!(lo < -3.0, "{lo}");
     }
 
     #[test]
