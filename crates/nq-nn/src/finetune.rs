@@ -159,9 +159,10 @@ pub fn finetune(
                     let _ = g.zero_();
                 }
             }
-            let loss = model
-                .forward_t(&x.to_device(device), true)
-                .cross_entropy_for_logits(&y.to_device(device));
+            let loss = crate::loss::cross_entropy(
+                &model.forward_t(&x.to_device(device), true),
+                &y.to_device(device),
+            );
             loss.backward();
             for book in &books {
                 let mut surrogate = Tensor::zeros([], (Kind::Float, device));

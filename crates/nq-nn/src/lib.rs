@@ -2,7 +2,7 @@
 //!
 //! Networks on libtorch (through tch) for nq-exp: what a grid cell does to a
 //! network. Data loaders ([`data`]), the paper's models ([`models`]),
-//! training and evaluation ([`train`]), magnitude pruning ([`prune`]),
+//! training and evaluation ([`train`]) of the cross-entropy ([`loss`]), magnitude pruning ([`prune`]),
 //! importance estimators ([`importance`]: Hessian diagonal and Adam's
 //! second moment, paper.md section 3), applying a quantization from
 //! `nq-quant` to a model ([`apply`]) and fine-tuning of the shared values
@@ -14,6 +14,7 @@ pub mod data;
 pub mod error;
 pub mod finetune;
 pub mod importance;
+pub mod loss;
 pub mod models;
 pub mod prune;
 pub mod soft_sharing;

@@ -24,18 +24,20 @@ use super::GridError;
 use crate::search::SearchSpace;
 
 /// Whether `arch` is meant for `dataset`: the LeNets for the 28x28 digit
-/// sets, the CIFAR ResNets for CIFAR-10, AlexNet for ImageNet, and the
-/// small test net for any of the first three.
+/// sets, the CIFAR ResNets for CIFAR-10, AlexNet for ImageNet, the small
+/// test net and the ViT for any of the first three, and the character-level
+/// GPT for text.
 fn fits(arch: Arch, dataset: Dataset) -> bool {
     match dataset {
         // the CIFAR ResNets take 28x28 grey images too: resnet20 on
         // Fashion-MNIST stands in for the paper's ResNet-32 on CIFAR-10
-        Dataset::Mnist | Dataset::FashionMnist => !matches!(arch, Arch::Alexnet),
+        Dataset::Mnist | Dataset::FashionMnist => !matches!(arch, Arch::Alexnet | Arch::CharGpt),
         Dataset::Cifar10 => matches!(
             arch,
-            Arch::Resnet20 | Arch::Resnet32 | Arch::Resnet56 | Arch::SmallConv
+            Arch::Resnet20 | Arch::Resnet32 | Arch::Resnet56 | Arch::SmallConv | Arch::Vit
         ),
         Dataset::Imagenet => arch == Arch::Alexnet,
+        Dataset::Shakespeare => arch == Arch::CharGpt,
     }
 }
 

@@ -14,8 +14,8 @@
 //! description = "what question this grid answers"
 //!
 //! [model]
-//! arch = "lenet5"            # lenet5 | lenet-300-100 | resnet20 | resnet32 | resnet56 | alexnet | small-conv
-//! dataset = "fashion-mnist"  # mnist | fashion-mnist | cifar10 | imagenet
+//! arch = "lenet5"            # lenet5 | lenet-300-100 | resnet20 | resnet32 | resnet56 | alexnet | small-conv | vit | char-gpt
+//! dataset = "fashion-mnist"  # mnist | fashion-mnist | cifar10 | imagenet | shakespeare (char-gpt)
 //! # data_dir = "/path"       # default: the dataset's default directory
 //! # train_examples = 5000    # only the first examples (quick runs)
 //! # test_examples = 1000

@@ -161,6 +161,27 @@ fn arch_and_dataset_do_not_fit() {
 }
 
 #[test]
+fn the_language_model_and_the_text_go_only_together() {
+    mistake(
+        "arch = \"lenet5\"",
+        "arch = \"char-gpt\"",
+        "model.dataset",
+        7,
+        "char-gpt is not built for fashion-mnist",
+    );
+    let text = BASE.replacen(
+        "dataset = \"fashion-mnist\"",
+        "dataset = \"shakespeare\"",
+        1,
+    );
+    let err = load_str(&text).unwrap_err().to_string();
+    assert!(err.contains("lenet5 is not built for shakespeare"), "{err}");
+    assert!(load_str(&text.replacen("arch = \"lenet5\"", "arch = \"char-gpt\"", 1)).is_ok());
+    let vit = BASE.replacen("arch = \"lenet5\"", "arch = \"vit\"", 1);
+    assert!(load_str(&vit).is_ok());
+}
+
+#[test]
 fn the_cifar_resnets_take_the_grey_28x28_datasets() {
     for arch in ["resnet20", "resnet32"] {
         let source = BASE.replacen("arch = \"lenet5\"", &format!("arch = \"{arch}\""), 1);

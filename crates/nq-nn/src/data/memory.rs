@@ -1,4 +1,5 @@
-//! A dataset held in memory as two tensors.
+//! A dataset held in memory as two tensors: images and their labels, or
+//! windows of characters and the next characters.
 
 use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Tensor};
@@ -9,7 +10,7 @@ use crate::error::{NnError, Result};
 /// Training augmentation of an in-memory dataset.
 pub type Augmentation = fn(&Tensor, &mut ChaCha8Rng) -> Tensor;
 
-/// Images and labels in memory (CPU).
+/// Images (or character windows) and labels in memory (CPU).
 #[derive(Debug)]
 pub struct InMemory {
     images: Tensor,
@@ -19,22 +20,25 @@ pub struct InMemory {
 }
 
 impl InMemory {
-    /// `images`: float32 `N x C x H x W` (normalised); `labels`: int64 `N`
-    /// in `0..classes`.
+    /// `images`: float32 `N x C x H x W` (normalised) with `labels` int64
+    /// `N` in `0..classes`; or int64 `N x T` character indices with int64
+    /// `N x T` labels (see [`super::text`]).
     pub fn new(images: Tensor, labels: Tensor, classes: i64) -> Result<Self> {
         let bad = |reason: String| NnError::BadTensor {
             name: "images".into(),
             reason,
         };
         let size = images.size();
-        if size.len() != 4 || images.kind() != Kind::Float {
+        let text = size.len() == 2 && images.kind() == Kind::Int64;
+        if !text && (size.len() != 4 || images.kind() != Kind::Float) {
             return Err(bad(format!(
-                "expected float32 N x C x H x W, got {:?} {:?}",
+                "expected float32 N x C x H x W (or int64 N x T characters), got {:?} {:?}",
                 images.kind(),
                 size
             )));
         }
-        if labels.size() != [size[0]] || labels.kind() != Kind::Int64 {
+        let label_shape = if text { size.clone() } else { vec![size[0]] };
+        if labels.size() != label_shape || labels.kind() != Kind::Int64 {
             return Err(bad(format!(
                 "labels {:?} {:?} do not match {} images",
                 labels.kind(),
@@ -96,8 +100,11 @@ impl Source for InMemory {
     }
 
     fn image_shape(&self) -> [i64; 3] {
-        let s = self.images.size();
-        [s[1], s[2], s[3]]
+        match self.images.size()[..] {
+            [_, c, h, w] => [c, h, w],
+            [_, t] => [1, 1, t],
+            _ => unreachable!("InMemory::new admits 4-D images and 2-D windows only"),
+        }
     }
 
     fn batch(
@@ -141,6 +148,19 @@ mod tests {
         assert_eq!(Vec::<i64>::try_from(&y).unwrap(), vec![1, 0]);
         assert_eq!(x.double_value(&[0, 0, 0, 0]), 12.0);
         assert!(data.batch(&[4], false, &mut rng).is_err());
+    }
+
+    #[test]
+    fn character_windows_are_held_with_a_label_per_position() {
+        let x = Tensor::from_slice(&[0i64, 1, 2, 2, 1, 0]).view([2, 3]);
+        let data = InMemory::new(x.shallow_clone(), x.roll([-1], [1]), 3).unwrap();
+        assert_eq!((data.len(), data.image_shape()), (2, [1, 1, 3]));
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let (x, y) = data.batch(&[1], false, &mut rng).unwrap();
+        assert_eq!(Vec::<i64>::try_from(x.view(-1)).unwrap(), [2, 1, 0]);
+        assert_eq!(Vec::<i64>::try_from(y.view(-1)).unwrap(), [1, 0, 2]);
+        let one_label_each = Tensor::from_slice(&[0i64, 1]);
+        assert!(InMemory::new(x, one_label_each, 3).is_err());
     }
 
     #[test]

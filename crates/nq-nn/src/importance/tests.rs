@@ -232,3 +232,39 @@ fn adam_importance_is_sqrt_v_hat_of_training_and_of_a_statistics_pass() {
         );
     }
 }
+
+#[test]
+fn hutchinson_runs_through_attention_and_layer_norm() {
+    use crate::models::{Arch, InputSpec, Model};
+    tch::manual_seed(3);
+    let int64 = (Kind::Int64, Device::Cpu);
+    for (arch, image, x, y) in [
+        (
+            Arch::Vit,
+            [1, 14, 14],
+            Tensor::randn([3, 1, 14, 14], (Kind::Float, Device::Cpu)),
+            Tensor::from_slice(&[0i64, 3, 1]),
+        ),
+        // a language model: every position a prediction
+        (
+            Arch::CharGpt,
+            [1, 1, 8],
+            Tensor::randint(4, [3, 8], int64),
+            Tensor::randint(4, [3, 8], int64),
+        ),
+    ] {
+        let m = Model::new(arch, InputSpec { image, classes: 4 }, Device::Cpu).unwrap();
+        let params: Vec<(String, Tensor)> = m
+            .quantizable()
+            .iter()
+            .map(|q| (q.name.clone(), m.tensor(&q.name).unwrap()))
+            .collect();
+        let forward = |x: &Tensor| m.forward_t(x, false);
+        let (diag, _) = hutchinson_diag(&forward, &params, &[(x, y)], 2, 5).unwrap();
+        for ((name, _), d) in params.iter().zip(&diag) {
+            let v = flat(std::slice::from_ref(d));
+            assert!(v.iter().all(|x| x.is_finite()), "{arch} {name}");
+            assert!(v.iter().any(|&x| x != 0.0), "{arch} {name}: all zero");
+        }
+    }
+}

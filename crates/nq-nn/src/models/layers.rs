@@ -127,13 +127,25 @@ pub(crate) struct Layers {
 impl Layers {
     /// A fully connected layer `cin -> cout` with bias.
     pub(crate) fn linear(&mut self, path: nn::Path, cin: i64, cout: i64) -> TappedLinear {
+        self.linear_with(path, cin, cout, Default::default())
+    }
+
+    /// A fully connected layer `cin -> cout` built with `config` (no bias,
+    /// another initialisation).
+    pub(crate) fn linear_with(
+        &mut self,
+        path: nn::Path,
+        cin: i64,
+        cout: i64,
+        config: nn::LinearConfig,
+    ) -> TappedLinear {
         let name = path.path("weight");
         self.quantizable.push(Quantizable {
             name: name.clone(),
             kind: TensorKind::Linear,
         });
         TappedLinear {
-            inner: nn::linear(path, cin, cout, Default::default()),
+            inner: nn::linear(path, cin, cout, config),
             name,
             recorder: self.recorder.clone(),
         }

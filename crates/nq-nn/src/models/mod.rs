@@ -1,16 +1,21 @@
-//! The networks of the paper and a small one for quick tests.
+//! The networks of the paper, a small one for quick tests, a small Vision
+//! Transformer and a small character-level GPT.
 //!
 //! A [`Model`] owns its parameters (a tch `VarStore`) and knows which of them
 //! are quantizable: the weight tensors of convolutions and fully connected
-//! layers, by name and [`TensorKind`] (the kind sets the width of the gap
-//! fields of pruned positions, paper.md section 6). Biases and batch-norm
-//! parameters stay float32.
+//! layers (attention projections included), by name and [`TensorKind`] (the
+//! kind sets the width of the gap fields of pruned positions, paper.md
+//! section 6). Biases, batch-norm and
+//! layer-norm parameters, class tokens and position embeddings stay float32.
 
 mod alexnet;
+mod char_gpt;
 mod layers;
 mod lenet;
 mod resnet;
 mod small;
+mod transformer;
+mod vit;
 
 use std::fmt;
 use std::path::Path;
@@ -24,12 +29,13 @@ pub use nq_quant::size::TensorKind;
 
 use crate::error::{bad_file, NnError, Result};
 
-/// What a model is built for: image shape and number of classes.
+/// What a model is built for: image shape and number of classes (for a
+/// language model: `[1, 1, context]` and the size of the vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputSpec {
     /// Channels, height, width.
     pub image: [i64; 3],
-    /// Number of classes.
+    /// Number of classes (characters of the vocabulary).
     pub classes: i64,
 }
 
@@ -201,6 +207,8 @@ fn build(arch: Arch, root: &nn::Path, input: InputSpec) -> Result<Built> {
         Arch::Resnet56 => resnet::resnet(root, input, 9),
         Arch::Alexnet => alexnet::alexnet(root, input),
         Arch::SmallConv => small::small_conv(root, input),
+        Arch::Vit => vit::vit(root, input),
+        Arch::CharGpt => char_gpt::char_gpt(root, input),
     }
 }
 

@@ -22,6 +22,7 @@ pub use schedule::Schedule;
 
 use crate::data::Source;
 use crate::error::{ensure_setting, Result};
+use crate::loss::{count, cross_entropy, cross_entropy_sum, predictions};
 use crate::models::Model;
 use crate::prune::Masks;
 
@@ -258,7 +259,7 @@ pub fn train_penalized(
             let (x, y) = data.batch(batch, true, &mut rng)?;
             let (x, y) = (x.to_device(device), y.to_device(device));
             zero_grads(&params);
-            let mut loss = model.forward_t(&x, true).cross_entropy_for_logits(&y);
+            let mut loss = cross_entropy(&model.forward_t(&x, true), &y);
             if let Some(p) = penalty.as_deref_mut() {
                 loss += p.loss(model)?;
             }
@@ -291,18 +292,28 @@ pub fn train_penalized(
     Ok((report, optimizer))
 }
 
-/// Accuracy and loss on a dataset.
+/// Accuracy and loss on a dataset, over its predictions: one per example
+/// of a classifier, one per character of a language model (whose `top1` is
+/// then the share of next characters predicted right).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Eval {
-    /// Share of examples whose top logit is the label.
+    /// Share of predictions whose top logit is the label.
     pub top1: f64,
     /// Share whose label is among the 5 top logits (1.0 when there are at
     /// most 5 classes).
     pub top5: f64,
-    /// Mean cross-entropy.
+    /// Mean cross-entropy in nats.
     pub loss: f64,
-    /// Examples evaluated.
+    /// Predictions evaluated.
     pub examples: usize,
+}
+
+impl Eval {
+    /// The mean cross-entropy in bits (per character, for a language
+    /// model).
+    pub fn bits(&self) -> f64 {
+        self.loss / std::f64::consts::LN_2
+    }
 }
 
 /// Evaluates `model` on every example of `data`, in batches.
@@ -318,12 +329,12 @@ pub fn evaluate(model: &Model, data: &dyn Source, batch_size: usize) -> Result<E
         for batch in order.chunks(batch_size) {
             let (x, y) = data.batch(batch, false, &mut rng)?;
             let (x, y) = (x.to_device(device), y.to_device(device));
-            let logits = model.forward_t(&x, false);
-            loss += logits.cross_entropy_for_logits(&y).double_value(&[]) * batch.len() as f64;
+            let (logits, y) = predictions(&model.forward_t(&x, false), &y);
+            loss += cross_entropy_sum(&logits, &y).double_value(&[]);
             let (t1, t5) = correct(&logits, &y);
             top1 += t1;
             top5 += t5;
-            n += batch.len();
+            n += count(&y);
         }
         Ok(())
     })?;

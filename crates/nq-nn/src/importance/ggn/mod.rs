@@ -241,6 +241,19 @@ impl BatchSums<'_, '_> {
             return Ok(());
         }
         let (logits, taps) = (self.forward)(x);
+        if logits.dim() != 2 {
+            // a language model predicts at every position: the products of
+            // its per-position Jacobians would mix across positions here
+            return Err(NnError::InvalidSetting {
+                name: "estimator",
+                reason: format!(
+                    "the batched Gauss-Newton diagonal takes one prediction per example \
+                     (logits [N, C]); these logits are {:?} (a language model's): use the \
+                     hutchinson or adam estimator",
+                    logits.size()
+                ),
+            });
+        }
         let taps: Vec<(usize, Tap)> = taps
             .into_iter()
             .filter_map(|tap| self.names.get(tap.name.as_str()).map(|&i| (i, tap)))

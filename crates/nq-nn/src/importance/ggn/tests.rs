@@ -106,6 +106,15 @@ fn batched_equals_per_example_on_a_resnet_with_batch_norm_in_eval_mode() {
 }
 
 #[test]
+fn batched_equals_per_example_on_a_vision_transformer() {
+    // 14x14 images: four 7x7 patches and the class token, so the
+    // projections' per-example gradients sum over five tokens
+    let m = model(Arch::Vit, [1, 14, 14], 10, 10);
+    let data = batches([1, 14, 14], &[3, 2], 10, 11);
+    assert_batched_equals_oracle(&m, &data, "vit");
+}
+
+#[test]
 fn batched_equals_per_example_with_pruned_weights() {
     let m = model(Arch::SmallConv, [1, 12, 12], 10, 6);
     let masks = magnitude_masks(&m, 0.3, Scope::Global).unwrap();
@@ -191,6 +200,21 @@ fn a_weight_no_layer_reports_is_an_error() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("fc.bias"), "{err}");
+}
+
+#[test]
+fn a_language_models_logits_are_refused_by_name() {
+    let m = model(Arch::CharGpt, [1, 1, 8], 5, 14);
+    let x = Tensor::randint(5, [2, 8], (Kind::Int64, Device::Cpu));
+    let y = Tensor::randint(5, [2, 8], (Kind::Int64, Device::Cpu));
+    let tapped = |x: &Tensor| m.forward_tapped(x);
+    let err = gauss_newton_diag(&tapped, &params(&m), &[(x, y)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("[2, 8, 5]") && err.contains("hutchinson"),
+        "{err}"
+    );
 }
 
 #[test]
