@@ -316,4 +316,49 @@ mod tests {
             assert!(moved, "the centres should move");
         }
     }
+
+    #[test]
+    fn a_language_models_centres_fine_tune_on_every_position() {
+        use crate::data::text::CharWindows;
+        use crate::train::evaluate;
+        tch::manual_seed(1);
+        let m = Model::new(
+            Arch::CharGpt,
+            InputSpec {
+                image: [1, 1, 8],
+                classes: 3,
+            },
+            Device::Cpu,
+        )
+        .unwrap();
+        // "abcabc...": every next character follows from the one before
+        let text = CharWindows::new((0..8 * 40 + 1).map(|i| (i % 3) as u8).collect(), 3, 8);
+        let method = Method::Kmeans(KmeansParams {
+            k: 8,
+            init: KmeansInit::PlusPlus,
+            max_iter: 100,
+            seed: 0,
+        });
+        let mut applied = quantize_model(&m, None, None, &method, Scope::Global).unwrap();
+        let assignment = applied.quantization.tensor(0).1.to_vec();
+        let before = evaluate(&m, &text, 16).unwrap();
+        assert_eq!(before.examples, 320, "a prediction per position");
+        let ft = FinetuneConfig {
+            epochs: 5,
+            batch_size: 8,
+            lr: 1e-2,
+            optimizer: OptimizerConfig::Adam { weight_decay: 0.0 },
+            center_grad: CenterGrad::Mean,
+            train_biases: false,
+            seed: 0,
+            max_batches_per_epoch: None,
+        };
+        finetune(&m, &text, &mut applied, &ft, &mut |_| {}).unwrap();
+        let after = evaluate(&m, &text, 16).unwrap();
+        assert!(after.loss < 0.5 * before.loss, "{before:?} -> {after:?}");
+        assert_eq!(applied.quantization.tensor(0).1, assignment.as_slice());
+        for (t, e) in applied.tensors.iter().enumerate() {
+            assert_eq!(values(&m, &e.name), applied.values(t), "{}", e.name);
+        }
+    }
 }
