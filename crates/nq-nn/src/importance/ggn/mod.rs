@@ -21,6 +21,12 @@
 //!   `DiagGGNMC`): `E_y [(p - e_y)(p - e_y)^T] = H_n` for `y` drawn from
 //!   `p_n`, so `draws` sampled labels per example give an unbiased
 //!   estimate with `draws` backward passes per batch instead of `C - 1`.
+//!   For a language model (logits `[N, T, V]`, a prediction per position)
+//!   a label is drawn at every position independently: one backward pass
+//!   per draw still covers all positions, since the cross terms between
+//!   positions have mean zero. The result is the mean over predictions,
+//!   `mean_{n,t} J_{n,t}^T H_{n,t} J_{n,t}`; the exact columns would need a
+//!   pass per position and are refused.
 //! - [`gauss_newton_diag_per_example`]: one backward pass per example and
 //!   class through the whole network, by plain autograd. The test oracle
 //!   of the other two.
@@ -85,6 +91,11 @@ pub fn gauss_newton_mc_diag(
 trait Columns {
     /// How many for `classes` classes.
     fn count(&self, classes: i64) -> usize;
+    /// Whether the vectors of the positions of one example are independent
+    /// with mean zero, so that one backward pass through all of a language
+    /// model's positions at once is unbiased: the cross terms between
+    /// positions of `(sum_t J_t^T v_t)^2` vanish in expectation.
+    fn independent_per_position(&self) -> bool;
     /// The vectors, each `[N, C]` (a row per example), from the softmax `p`.
     fn columns(&mut self, p: &Tensor) -> Vec<Tensor>;
 }
@@ -99,6 +110,10 @@ struct ClassColumns;
 impl Columns for ClassColumns {
     fn count(&self, classes: i64) -> usize {
         (classes - 1).max(1) as usize
+    }
+
+    fn independent_per_position(&self) -> bool {
+        false
     }
 
     fn columns(&mut self, p: &Tensor) -> Vec<Tensor> {
@@ -133,6 +148,10 @@ struct SampledLabels {
 impl Columns for SampledLabels {
     fn count(&self, _classes: i64) -> usize {
         self.draws
+    }
+
+    fn independent_per_position(&self) -> bool {
+        true
     }
 
     fn columns(&mut self, p: &Tensor) -> Vec<Tensor> {
@@ -241,19 +260,20 @@ impl BatchSums<'_, '_> {
             return Ok(());
         }
         let (logits, taps) = (self.forward)(x);
-        if logits.dim() != 2 {
-            // a language model predicts at every position: the products of
-            // its per-position Jacobians would mix across positions here
+        if logits.dim() != 2 && !self.columns.independent_per_position() {
+            // a language model predicts at every position: one backward pass
+            // of exact columns at all positions would mix their Jacobians
             return Err(NnError::InvalidSetting {
                 name: "estimator",
                 reason: format!(
-                    "the batched Gauss-Newton diagonal takes one prediction per example \
-                     (logits [N, C]); these logits are {:?} (a language model's): use the \
-                     hutchinson or adam estimator",
+                    "the exact batched Gauss-Newton diagonal takes one prediction per \
+                     example (logits [N, C]); these logits are {:?} (a language model's): \
+                     use gauss-newton-mc (labels drawn at every position), hutchinson or adam",
                     logits.size()
                 ),
             });
         }
+        let classes = logits.size().last().copied().unwrap_or(1);
         let taps: Vec<(usize, Tap)> = taps
             .into_iter()
             .filter_map(|tap| self.names.get(tap.name.as_str()).map(|&i| (i, tap)))
@@ -266,15 +286,25 @@ impl BatchSums<'_, '_> {
                 });
             }
         }
-        let count = self.columns.count(logits.size()[1]) as i64;
+        let count = self.columns.count(classes) as i64;
         let kept: i64 = taps.iter().map(|(_, t)| kept_elements(t, count)).sum();
         if kept > self.budget && n > 1 {
             self.part = Some((n * self.budget / kept).clamp(1, n - 1));
             drop((logits, taps));
             return self.add(x);
         }
-        let p = logits.softmax(1, Kind::Float).detach();
-        let vectors = tch::no_grad(|| self.columns.columns(&p));
+        // a row per prediction: one per example, or one per position
+        let p = logits
+            .softmax(-1, Kind::Float)
+            .detach()
+            .reshape([-1, classes]);
+        let vectors: Vec<Tensor> = tch::no_grad(|| {
+            self.columns
+                .columns(&p)
+                .into_iter()
+                .map(|v| v.view(logits.size().as_slice()))
+                .collect()
+        });
         let outputs: Vec<&Tensor> = taps.iter().map(|(_, t)| &t.output).collect();
         let mut layers: Vec<LayerSums> = taps
             .iter()
