@@ -13,9 +13,10 @@
 //! With the 84-character vocabulary of Shakespeare's works and a context of
 //! 128: 219,092 parameters, of which 207,360 are quantizable (the token
 //! embedding, every attention and MLP weight and the head); the position
-//! embeddings (128 x 64), the layer norms and the biases stay float. What it
-//! reaches (validation bits per character) and in how long is measured in
-//! the README ("Transformers").
+//! embeddings (128 x 64), the layer norms and the biases stay float.
+//! Measured here (README, "Transformers"): 2.45 bits per character on the
+//! held-out works of Shakespeare after 3 epochs (Adam 3e-3, batch 16,
+//! cosine; 2.449 and 2.441 over two seeds), 113 s an epoch on 2 CPU cores.
 
 use tch::nn::{self, Init, LinearConfig, ModuleT};
 use tch::{Kind, Tensor};

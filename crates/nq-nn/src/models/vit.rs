@@ -10,8 +10,9 @@
 //! On 1x28x28 with 10 classes: 139,018 parameters, of which 134,848 are
 //! quantizable (the patch embedding, every attention and MLP weight and the
 //! head); the class token (64), the position embeddings (17 x 64), the layer
-//! norms and the biases stay float. What it reaches on Fashion-MNIST and in
-//! how long is measured in the README ("Transformers").
+//! norms and the biases stay float. Measured here (README, "Transformers"):
+//! 86.52 ± 0.10 % test top-1 on Fashion-MNIST after 6 epochs (Adam 1e-3,
+//! batch 128, cosine; 3 seeds), 9.1 s an epoch on 2 CPU cores.
 
 use tch::nn::{self, ConvConfig, Init, ModuleT};
 use tch::Tensor;
