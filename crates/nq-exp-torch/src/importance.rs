@@ -42,7 +42,7 @@ pub struct ImportanceArgs {
     /// The trained model (safetensors, as `nq-exp train --out` writes it).
     #[arg(long, value_name = "MODEL.safetensors")]
     pub model: PathBuf,
-    /// Dataset: fashion-mnist, mnist, cifar10 or imagenet.
+    /// Dataset: fashion-mnist, mnist, cifar10, imagenet or shakespeare.
     #[arg(long, default_value = "fashion-mnist")]
     pub data: String,
     /// Data directory (default: the dataset's).
@@ -61,7 +61,7 @@ pub struct ImportanceArgs {
     /// Rademacher probes per batch (hutchinson).
     #[arg(long, default_value_t = 1)]
     pub probes: usize,
-    /// Labels drawn per example (gauss-newton-mc).
+    /// Labels drawn per example, or per position of a language model (gauss-newton-mc).
     #[arg(long, default_value_t = 1)]
     pub draws: usize,
     /// Seed of the probes or the drawn labels.
