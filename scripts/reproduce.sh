@@ -13,8 +13,9 @@
 # make reproduce-full adds the review's grids on one seed (importance, layer vs global,
 # sensitivity), the grids of experiments/full/ (Table 1 for LeNet-5 on the MNIST subset and
 # LeNet-300-100 on both data sets, LeNet-5 at full budget, Table 1 and Figure 1 for resnet20 and
-# for the ViT on Fashion-MNIST), and the ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data
-# is missing is skipped with the reason (nq-exp names the directory it looked in).
+# for the ViT on Fashion-MNIST and for the character-level GPT on Shakespeare), and the
+# ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data is missing is skipped
+# with the reason (nq-exp names the directory it looked in).
 #
 # Environment: NQ_EXP_THREADS (torch threads in all, split between the jobs; default 2),
 # NQ_EXP_JOBS (cells at a time, default 2: two one-thread cells keep 2 cores busier than one

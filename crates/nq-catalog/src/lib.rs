@@ -10,6 +10,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+mod metric;
+pub use metric::Metric;
+
 /// A name that is not in the catalog.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid setting `{what}`: `{name}` is not one of {expected}")]

@@ -75,12 +75,17 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     Ok(())
 }
 
-/// The cached top-1 of `cell`'s result, if it finished.
-fn cached_top1(grid: &Grid, cache: &Cache, cell: &grid::spec::CellSpec) -> Result<Option<f64>> {
+/// The task metric of `cell`'s cached result ([`crate::search::quality`]),
+/// if it finished.
+fn cached_quality(
+    grid: &Grid,
+    cache: &Cache,
+    cell: &grid::spec::CellSpec,
+) -> Result<Option<f64>> {
     let key = cell_keys(grid, cell).result;
     Ok(cache
         .record::<Row>("result", &key)?
-        .and_then(|row| row.top1))
+        .and_then(|row| crate::search::quality(grid.model.metric(), &row)))
 }
 
 /// How far a search has come, replayed from the cache.
@@ -113,24 +118,25 @@ pub fn search_state(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<S
                 && c.prune.as_ref().map(|p| p.name.as_str()) == group.reference_prune()
         });
         match unquantized
-            .map(|c| cached_top1(grid, cache, c))
+            .map(|c| cached_quality(grid, cache, c))
             .transpose()?
             .flatten()
         {
-            Some(top1) => reference += top1 / group.seeds.len() as f64,
+            Some(quality) => reference += quality / group.seeds.len() as f64,
             None => return Ok(SearchState::NotStarted),
         }
     }
-    let mut search = BoundarySearch::new(group.space, reference - group.budget);
+    let metric = grid.model.metric();
+    let mut search = BoundarySearch::held_to(group.space, metric, reference, group.budget);
     'walk: while let Some(value) = search.next() {
-        let mut score = 0.0;
+        let mut mean = 0.0;
         for &seed in &group.seeds {
-            match cached_top1(grid, cache, &group.cell(seed, value))? {
-                Some(top1) => score += top1 / group.seeds.len() as f64,
+            match cached_quality(grid, cache, &group.cell(seed, value))? {
+                Some(quality) => mean += quality / group.seeds.len() as f64,
                 None => break 'walk,
             }
         }
-        search.record(value, score);
+        search.record(value, metric.score(mean));
     }
     let tried = search.tried().to_vec();
     Ok(match search.next() {
@@ -147,14 +153,17 @@ fn search_line(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<String
         group.id,
         group.seeds.len()
     );
+    let metric = grid.model.metric();
     let describe = |tried: &[crate::search::Tried]| -> String {
         tried
             .iter()
             .map(|t| {
+                // a score is the metric oriented higher-is-better: its own inverse
                 format!(
-                    "{} ({:.2} %, {})",
+                    "{} ({:.3} {}, {})",
                     t.value,
-                    t.score,
+                    metric.score(t.score),
+                    metric.unit(),
                     if t.passed { "in" } else { "out" }
                 )
             })

@@ -25,6 +25,8 @@
 //! point and the last one that failed. The aggressive end is tried only
 //! when the bracket reaches it.
 
+use nq_catalog::Metric;
+use nq_report::Row;
 use serde::Serialize;
 
 /// The parameter range a search walks.
@@ -141,12 +143,22 @@ pub fn round_significant(x: f64, digits: i32) -> f64 {
     (x * scale).round() / scale
 }
 
+/// What a search holds within its budget: the task metric of a finished
+/// cell (top-1 %, or bits per character for text); `None` for a failed one.
+pub fn quality(metric: Metric, row: &Row) -> Option<f64> {
+    if row.status != "ok" {
+        return None;
+    }
+    metric.value(row.top1, row.loss)
+}
+
 /// One evaluated point of a search.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Tried {
     /// The parameter (`k` as a float, or `lambda`).
     pub value: f64,
-    /// Its score (mean top-1 over the seeds).
+    /// Its score: the task metric (mean over the seeds) oriented so that
+    /// higher is better ([`Metric::score`]).
     pub score: f64,
     /// Whether the score met the threshold.
     pub passed: bool,
@@ -174,6 +186,13 @@ impl BoundarySearch {
             failing: None,
             tried: Vec::new(),
         }
+    }
+
+    /// A search for the points whose task metric is at most `budget` worse
+    /// than `reference` in `metric`; record each point's
+    /// [`Metric::score`] of its mean metric.
+    pub fn held_to(space: SearchSpace, metric: Metric, reference: f64, budget: f64) -> Self {
+        Self::new(space, metric.score(reference) - budget)
     }
 
     /// The next point to evaluate, or `None` when the search is over.
@@ -326,6 +345,28 @@ mod tests {
         );
         let values: Vec<f64> = s.tried().iter().map(|t| t.value).collect();
         assert_eq!(values, [64.0, 100.0]);
+    }
+
+    #[test]
+    fn a_search_in_bits_keeps_the_points_at_most_the_budget_worse() {
+        // bits per character grow as k shrinks: 2.40 + 0.8 / k; the reference
+        // is 2.40 and the budget 0.05, so k >= 16 passes (2.45) and 15 does not
+        let metric = Metric::BitsPerCharacter;
+        let bits = |k: f64| 2.40 + 0.8 / k;
+        let mut search = BoundarySearch::held_to(SearchSpace::k(2, 64), metric, 2.40, 0.0501);
+        while let Some(k) = search.next() {
+            search.record(k, metric.score(bits(k)));
+        }
+        assert_eq!(search.boundary(), Some(16.0));
+        let row = |status: &str| Row {
+            status: status.into(),
+            top1: Some(50.0),
+            loss: Some(2.0 * std::f64::consts::LN_2),
+            ..Row::default()
+        };
+        assert!((quality(metric, &row("ok")).unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(quality(Metric::Top1, &row("ok")), Some(50.0));
+        assert_eq!(quality(metric, &row("failed")), None);
     }
 
     #[test]

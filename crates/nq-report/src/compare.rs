@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use crate::findings::{networks, table1_entry, Comparison, Entry};
-use crate::markdown::{method_label, pruned_setting, spread, table1_reference};
+use crate::markdown::{method_label, metric_of, pruned_setting, quality, table1_reference};
 use crate::summary::{distinct, Setting, Spread};
 
 /// The Table 1 methods, in the paper's order: (method, Hessian-weighted).
@@ -85,11 +85,10 @@ pub fn reference_comparison(ours: &[Setting], reference: &[Setting]) -> String {
             of_network(&theirs, model, dataset),
         );
         let network = format!("{model} on {dataset}");
+        let metric = metric_of(if a.is_empty() { &b } else { &a });
         let accuracy = |label: &str, pick: &MeasureOf| {
             let (x, y) = (pick(&a), pick(&b));
-            let show = |v: Option<(Spread, u64)>| {
-                v.map_or("-".into(), |(s, _)| format!("{} %", spread(s, 2)))
-            };
+            let show = |v: Option<(Spread, u64)>| v.map_or("-".into(), |(s, _)| quality(s, metric));
             let verdict = match (x, y) {
                 (Some((x, nx)), Some((y, ny))) => judge(x, nx, y, ny, 0.0),
                 _ => "-".into(),
@@ -100,13 +99,13 @@ pub fn reference_comparison(ours: &[Setting], reference: &[Setting]) -> String {
                 show(y)
             )
         };
-        out += &accuracy("baseline top-1", &|here| {
+        out += &accuracy(&format!("baseline {}", metric.name()), &|here| {
             here.iter()
-                .find(|s| s.baseline_top1.mean.is_some())
-                .map(|s| (s.baseline_top1, s.seeds))
+                .find(|s| s.baseline_quality.mean.is_some())
+                .map(|s| (s.baseline_quality, s.seeds))
         });
-        out += &accuracy("pruned top-1", &|here| {
-            pruned_setting(here).map(|s| (s.top1, s.seeds))
+        out += &accuracy(&format!("pruned {}", metric.name()), &|here| {
+            pruned_setting(here).map(|s| (s.quality, s.seeds))
         });
         let mut all_scopes = scopes(&a);
         for s in scopes(&b) {
@@ -166,9 +165,9 @@ mod tests {
             coding: Some("huffman".into()),
             finetuned: true,
             seeds: 3,
-            top1,
+            quality: top1,
             ratio,
-            baseline_top1: at(90.5, 0.1),
+            baseline_quality: at(90.5, 0.1),
             ..Setting::default()
         }
     }

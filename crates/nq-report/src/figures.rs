@@ -11,8 +11,10 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use nq_catalog::Metric;
+
 use crate::error::{ReportError, Result};
-use crate::markdown::method_label;
+use crate::markdown::{method_label, metric_of};
 use crate::summary::{distinct, Setting};
 
 /// One curve or point set.
@@ -49,6 +51,9 @@ pub struct Figure {
     pub x_label: String,
     /// Vertical axis label.
     pub y_label: String,
+    /// What the vertical axis measures: which way is better, for the zoom
+    /// and the Pareto front.
+    pub metric: Metric,
     /// Logarithmic horizontal axis.
     pub log_x: bool,
     /// The legend in the lower left corner (else lower right): where the
@@ -319,12 +324,12 @@ fn series(
         match out.iter_mut().find(|x| x.label == label) {
             Some(x) => {
                 x.points.push(p);
-                x.errors.push(s.top1.std.unwrap_or(0.0));
+                x.errors.push(s.quality.std.unwrap_or(0.0));
             }
             None => out.push(Series {
                 label,
                 points: vec![p],
-                errors: vec![s.top1.std.unwrap_or(0.0)],
+                errors: vec![s.quality.std.unwrap_or(0.0)],
                 line,
             }),
         }
@@ -332,10 +337,11 @@ fn series(
     out
 }
 
-/// `fig` with each panel's vertical axis cut to the `window` points of
-/// top-1 below its best point: where the methods differ, close to the
-/// baseline. Points below are left out, and the title says so.
+/// `fig` with each panel's vertical axis cut to `window` (in the figure's
+/// metric) worse than its best point: where the methods differ, close to
+/// the baseline. Points beyond are left out, and the title says so.
 pub fn zoomed(fig: &Figure, window: f64) -> Figure {
+    let metric = fig.metric;
     let panels = fig
         .panels
         .iter()
@@ -343,14 +349,14 @@ pub fn zoomed(fig: &Figure, window: f64) -> Figure {
             let best = panel
                 .series
                 .iter()
-                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .flat_map(|s| s.points.iter().map(|p| metric.score(p.1)))
                 .fold(f64::NEG_INFINITY, f64::max);
             let series = panel
                 .series
                 .iter()
                 .map(|s| {
                     let keep: Vec<usize> = (0..s.points.len())
-                        .filter(|&i| s.points[i].1 >= best - window)
+                        .filter(|&i| metric.score(s.points[i].1) >= best - window)
                         .collect();
                     Series {
                         points: keep.iter().map(|&i| s.points[i]).collect(),
@@ -371,7 +377,14 @@ pub fn zoomed(fig: &Figure, window: f64) -> Figure {
         .collect();
     Figure {
         name: format!("{}_zoom", fig.name),
-        title: format!("{} (within {window} points of the best)", fig.title),
+        title: format!(
+            "{} (within {window} {} of the best)",
+            fig.title,
+            match metric {
+                Metric::Top1 => "points",
+                Metric::BitsPerCharacter => "bits",
+            }
+        ),
         panels,
         ..fig.clone()
     }
@@ -381,8 +394,27 @@ pub fn zoomed(fig: &Figure, window: f64) -> Figure {
 /// top-1: the paper's Figure 1 spans about the same below its baseline.
 pub const ZOOM_WINDOW: f64 = 5.0;
 
-fn bits_top1(s: &Setting) -> Option<(f64, f64)> {
-    Some((s.bits.mean?, s.top1.mean?))
+/// The same for a language model, in bits per character: a tenth of the
+/// character-level GPT's 2.45 bits, as 5 points are of LeNet's accuracy.
+pub const ZOOM_WINDOW_BITS: f64 = 0.25;
+
+fn zoom_window(metric: Metric) -> f64 {
+    match metric {
+        Metric::Top1 => ZOOM_WINDOW,
+        Metric::BitsPerCharacter => ZOOM_WINDOW_BITS,
+    }
+}
+
+/// The vertical axis of a metric.
+fn axis_label(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Top1 => "top-1 accuracy (%)",
+        Metric::BitsPerCharacter => "test cross-entropy (bits per character)",
+    }
+}
+
+fn bits_quality(s: &Setting) -> Option<(f64, f64)> {
+    Some((s.bits.mean?, s.quality.mean?))
 }
 
 /// Panels of `quantized` split by `key`, titled by `title`, each with its
@@ -400,7 +432,7 @@ fn panels_by<T: PartialEq>(
             let varies = Varies::of(&members);
             Panel {
                 title: title(&k),
-                series: series(&members, &varies, true, bits_top1),
+                series: series(&members, &varies, true, bits_quality),
             }
         })
         .collect()
@@ -412,13 +444,18 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
     if quantized.is_empty() {
         return Vec::new();
     }
+    let metric = metric_of(&quantized);
+    // accuracy rises with the bits spent, and the lower right is empty; a
+    // loss falls with them, and the lower left is
+    let lower_left_is_free = !metric.higher_is_better();
     let figure = |name: &str, title: &str, x: &str, log_x: bool, panels: Vec<Panel>| Figure {
         name: name.into(),
         title: format!("{grid}: {title}"),
         x_label: x.into(),
-        y_label: "top-1 accuracy (%)".into(),
+        y_label: axis_label(metric).into(),
+        metric,
         log_x,
-        legend_lower_left: false,
+        legend_lower_left: lower_left_is_free,
         panels,
     };
     let bits = "average codeword length (bits per weight)";
@@ -447,7 +484,7 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
                 finetuned: false,
                 ..Varies::of(&members)
             };
-            let series = series(&members, &varies, true, bits_top1);
+            let series = series(&members, &varies, true, bits_quality);
             let title = format!(
                 "{} coding{}",
                 coding.as_deref().unwrap_or("-"),
@@ -464,7 +501,7 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
             false,
             fig1_panels,
         );
-        out.push(zoomed(&fig, ZOOM_WINDOW));
+        out.push(zoomed(&fig, zoom_window(metric)));
         out.push(fig);
     }
 
@@ -478,7 +515,7 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
             false,
             panels,
         );
-        out.push(zoomed(&fig, ZOOM_WINDOW));
+        out.push(zoomed(&fig, zoom_window(metric)));
         out.push(fig);
     }
 
@@ -505,7 +542,7 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         let panel = Panel {
             title: "k-means and uniform".into(),
             series: series(&with_k, &varies, true, |s| {
-                Some((s.k? as f64, s.top1.mean?))
+                Some((s.k? as f64, s.quality.mean?))
             }),
         };
         out.push(figure(
@@ -526,7 +563,7 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         let panel = Panel {
             title: "ECSQ".into(),
             series: series(&with_lambda, &varies, true, |s| {
-                Some((s.lambda?, s.top1.mean?))
+                Some((s.lambda?, s.quality.mean?))
             }),
         };
         out.push(figure(
@@ -543,16 +580,16 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
     // own Pareto front (one legend entry per series would not fit)
     if Varies::of(&quantized).prune {
         let fig = Figure {
-            legend_lower_left: true,
+            legend_lower_left: !lower_left_is_free,
             ..figure(
                 "accuracy_vs_ratio",
                 "accuracy against compression ratio, by pruning",
                 "compression ratio",
                 true,
-                ratio_panels_by_pruning(&quantized),
+                ratio_panels_by_pruning(&quantized, metric),
             )
         };
-        out.push(zoomed(&fig, RATIO_ZOOM_WINDOW));
+        out.push(zoomed(&fig, zoom_window(metric) * RATIO_ZOOM_SHARE));
         out.push(fig);
         return out;
     }
@@ -562,12 +599,13 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         settings.iter().collect::<Vec<_>>().as_slice(),
         &varies,
         false,
-        |s| Some((s.ratio.mean?, s.top1.mean?)),
+        |s| Some((s.ratio.mean?, s.quality.mean?)),
     );
-    push_pareto_front(&mut ratio_series);
-    // accuracy falls as the ratio grows: the lower left is empty
+    push_pareto_front(&mut ratio_series, metric);
+    // accuracy falls as the ratio grows: the lower left is empty (a loss
+    // rises, and the lower right is)
     out.push(Figure {
-        legend_lower_left: true,
+        legend_lower_left: !lower_left_is_free,
         ..figure(
             "accuracy_vs_ratio",
             "accuracy against compression ratio",
@@ -582,14 +620,15 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
     out
 }
 
-/// How far below the best point the zoomed ratio figure reaches: searches
-/// within 0.1 point of a reference sit about a point below the best.
-const RATIO_ZOOM_WINDOW: f64 = 2.0;
+/// How far the zoomed ratio figure reaches, as a share of the codeword
+/// figures' window: searches within 0.1 point of a reference sit about a
+/// point below the best, and 2 points show them.
+const RATIO_ZOOM_SHARE: f64 = 0.4;
 
 /// Accuracy against ratio, a panel per quantizer (method and weighting),
 /// coding and fine-tuning, a series per pruning setting (the same colour in
 /// every panel) and the panel's Pareto front.
-fn ratio_panels_by_pruning(quantized: &[&Setting]) -> Vec<Panel> {
+fn ratio_panels_by_pruning(quantized: &[&Setting], metric: Metric) -> Vec<Panel> {
     let key = |s: &Setting| {
         (
             method_label(&s.method, s.weighting.as_deref()),
@@ -613,21 +652,24 @@ fn ratio_panels_by_pruning(quantized: &[&Setting]) -> Vec<Panel> {
                         .iter()
                         .copied()
                         .filter(|s| s.prune == prune)
-                        .filter(|s| s.ratio.mean.is_some() && s.top1.mean.is_some())
+                        .filter(|s| s.ratio.mean.is_some() && s.quality.mean.is_some())
                         .collect();
                     Series {
                         label: format!("pruned: {}", prune.as_deref().unwrap_or("none")),
                         points: of_prune
                             .iter()
-                            .filter_map(|s| Some((s.ratio.mean?, s.top1.mean?)))
+                            .filter_map(|s| Some((s.ratio.mean?, s.quality.mean?)))
                             .collect(),
-                        errors: of_prune.iter().map(|s| s.top1.std.unwrap_or(0.0)).collect(),
+                        errors: of_prune
+                            .iter()
+                            .map(|s| s.quality.std.unwrap_or(0.0))
+                            .collect(),
                         line: false,
                     }
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect();
-            push_pareto_front(&mut series);
+            push_pareto_front(&mut series, metric);
             let mut title = format!("{method}, {} coding", coding.as_deref().unwrap_or("-"));
             if fine_tuning_varies && finetuned {
                 title += ", fine-tuned";
@@ -637,11 +679,11 @@ fn ratio_panels_by_pruning(quantized: &[&Setting]) -> Vec<Panel> {
         .collect()
 }
 
-/// Adds to `series` (ratio, accuracy points) a line through the Pareto
+/// Adds to `series` (ratio, quality points) a line through the Pareto
 /// front of all their points.
-fn push_pareto_front(series: &mut Vec<Series>) {
+fn push_pareto_front(series: &mut Vec<Series>, metric: Metric) {
     let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.clone()).collect();
-    let front = pareto_front(&all);
+    let front = pareto_front(&all, metric);
     series.push(Series {
         label: "Pareto front".into(),
         errors: vec![0.0; front.len()],
@@ -651,9 +693,10 @@ fn push_pareto_front(series: &mut Vec<Series>) {
 }
 
 /// The points no other point beats in both coordinates (higher ratio and
-/// higher accuracy), in increasing ratio.
-pub fn pareto_front(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let mut sorted = points.to_vec();
+/// better `metric`: higher accuracy, fewer bits), in increasing ratio.
+pub fn pareto_front(points: &[(f64, f64)], metric: Metric) -> Vec<(f64, f64)> {
+    // scores are higher-is-better, and the score of a score is the value
+    let mut sorted: Vec<(f64, f64)> = points.iter().map(|&(x, y)| (x, metric.score(y))).collect();
     // by ratio descending, accuracy descending: a point is on the front when
     // it is more accurate than everything with a higher ratio
     sorted.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)));
@@ -667,6 +710,9 @@ pub fn pareto_front(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     }
     front.reverse();
     front
+        .into_iter()
+        .map(|(x, score)| (x, metric.score(score)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -689,7 +735,7 @@ mod tests {
             coding: Some(coding.into()),
             scope: Some("layer".into()),
             finetuned: ft,
-            top1: at(top1),
+            quality: at(top1),
             bits: at(k.map_or(2.5, |k| (k as f64).log2())),
             ratio: at(32.0 / k.map_or(2.5, |k| (k as f64).log2())),
             ..Setting::default()
@@ -741,7 +787,7 @@ mod tests {
             (20.0, 98.5),
         ];
         assert_eq!(
-            pareto_front(&pts),
+            pareto_front(&pts, Metric::Top1),
             vec![(10.0, 99.0), (20.0, 98.5), (30.0, 90.0)]
         );
     }
@@ -831,11 +877,54 @@ mod tests {
     }
 
     #[test]
+    fn a_language_model_is_drawn_in_bits_with_fewer_bits_better() {
+        // bits per character: 2.45 (k=16), 2.6 (k=2), 3.5 (uniform k=2)
+        let text = |method: &str, k: u64, bits: f64| Setting {
+            dataset: "shakespeare".into(),
+            metric: Metric::BitsPerCharacter,
+            ..setting(method, Some(k), "huffman", false, bits)
+        };
+        let settings = [
+            text("kmeans", 2, 2.6),
+            text("kmeans", 16, 2.45),
+            text("uniform", 2, 3.5),
+        ];
+        let figs = figures("g", &settings);
+        let zoom = &figs[0];
+        assert_eq!(zoom.y_label, "test cross-entropy (bits per character)");
+        assert!(zoom.title.ends_with("(within 0.25 bits of the best)"), "{}", zoom.title);
+        // uniform's 3.5 bits are more than 0.25 bits worse than 2.45; k-means'
+        // 2.6 are not
+        let kept: Vec<Vec<(f64, f64)>> = zoom.panels[0]
+            .series
+            .iter()
+            .map(|s| s.points.clone())
+            .collect();
+        assert_eq!(kept, vec![vec![(1.0, 2.6), (4.0, 2.45)]]);
+        // the loss falls with the bits spent: the legend goes lower left
+        assert!(zoom.legend_lower_left);
+        let ratio = figs.iter().find(|f| f.name == "accuracy_vs_ratio").unwrap();
+        assert!(!ratio.legend_lower_left);
+        let front = &ratio.panels[0].series.last().unwrap().points;
+        // ratio 32/4 = 8 at 2.45 bits, 32 at 2.6: uniform's 32 at 3.5 is beaten
+        assert_eq!(front, &vec![(8.0, 2.45), (32.0, 2.6)]);
+    }
+
+    #[test]
+    fn pareto_front_in_bits_keeps_the_lowest_loss() {
+        let pts = [(10.0, 2.4), (20.0, 2.5), (20.0, 2.45), (15.0, 2.6)];
+        assert_eq!(
+            pareto_front(&pts, Metric::BitsPerCharacter),
+            vec![(10.0, 2.4), (20.0, 2.45)]
+        );
+    }
+
+    #[test]
     fn the_zoom_keeps_what_lies_near_the_best_point_with_its_error_bar() {
         let mut low = setting("kmeans", Some(2), "huffman", false, 60.0);
-        low.top1.std = Some(3.0);
+        low.quality.std = Some(3.0);
         let mut high = setting("kmeans", Some(16), "huffman", false, 90.0);
-        high.top1.std = Some(0.2);
+        high.quality.std = Some(0.2);
         let settings = [
             low,
             high,

@@ -21,14 +21,18 @@
 //! top-1, which has its own standard error; with 3 seeds, twice that
 //! (about 0.14 points on LeNet-5) exceeds the 0.1-point budget, and a pick
 //! can move by several x when the reference does. So each judged Table 1
-//! line is judged again with the reference moved down and up by twice its
-//! standard error, the picks taken among the points the searches tried,
-//! and the page says how many lines of each claim keep their verdict.
+//! line is judged again with the reference moved towards worse and towards
+//! better by twice its standard error, the picks taken among the points
+//! the searches tried, and the page says how many lines of each claim keep
+//! their verdict.
 
 use std::fmt::Write;
 
+use nq_catalog::Metric;
+
 use crate::markdown::{
-    method_label, parameter, pick, pruned_setting, spread, table1_reference, tolerance_of,
+    digits, method_label, metric_of, parameter, pick, pruned_setting, quality, spread,
+    table1_reference, tolerance_of,
 };
 use crate::summary::{distinct, Setting, Spread};
 
@@ -166,7 +170,11 @@ pub(crate) fn table1_entry<'a>(
         .iter()
         .filter(|s| s.search == setting.search && s.ratio.mean.unwrap_or(0.0) > ratio)
         .filter(|s| {
-            reference.is_some_and(|r| s.top1.mean.unwrap_or(f64::NEG_INFINITY) < r - tolerance)
+            reference.is_some_and(|r| {
+                !s.quality
+                    .mean
+                    .is_some_and(|q| s.metric.within(r, q, tolerance))
+            })
         })
         .filter_map(|s| s.ratio.mean)
         .fold(f64::INFINITY, f64::min);
@@ -194,13 +202,13 @@ struct Finding {
 }
 
 impl Entry<'_> {
-    /// `ratio at top-1 (parameter)`, then `missed` when no point met the
+    /// `ratio at quality (parameter)`, then `missed` when no point met the
     /// budget.
     pub(crate) fn text(&self, missed: &str) -> String {
         format!(
-            "{}x at {} % ({}){}",
+            "{}x at {} ({}){}",
             spread(self.setting.ratio, 2),
-            spread(self.setting.top1, 2),
+            quality(self.setting.quality, self.setting.metric),
             parameter(self.setting),
             if self.within { "" } else { missed }
         )
@@ -212,11 +220,11 @@ fn ratio_text(e: &Entry<'_>) -> String {
 }
 
 /// Twice the standard error of the mean Table 1's budget is measured from
-/// (the pruned network's top-1, else the baseline's), in points.
+/// (the pruned network's task metric, else the baseline's), in the metric.
 fn reference_two_se(here: &[&Setting]) -> Option<f64> {
     let (spread, seeds) = match pruned_setting(here) {
-        Some(s) => (s.top1, s.seeds),
-        None => here.first().map(|s| (s.baseline_top1, s.seeds))?,
+        Some(s) => (s.quality, s.seeds),
+        None => here.first().map(|s| (s.baseline_quality, s.seeds))?,
     };
     let std = spread.std?;
     (seeds >= 2).then(|| 2.0 * std / (seeds as f64).sqrt())
@@ -251,9 +259,9 @@ fn table1_comparison<'a>(
 
 /// Table 1 claims: `a` against `b` by the ratio each reaches within the
 /// budget, per network, in `scope_a` and `scope_b`. Each judged line is
-/// also judged with the budget's reference moved down and up by twice its
-/// standard error (the picks taken among the points the searches tried):
-/// a line is robust when all three verdicts agree.
+/// also judged with the budget's reference moved towards worse and towards
+/// better by twice its standard error (the picks taken among the points the
+/// searches tried): a line is robust when all three verdicts agree.
 fn table1_claim(
     table1: &[&Setting],
     claim: Claim,
@@ -280,14 +288,16 @@ fn table1_claim(
         let label = |m: (&str, bool, &str)| {
             format!("{} ({})", method_label(m.0, m.1.then_some("hessian")), m.2)
         };
+        let metric = metric_of(&here);
         let shifted = match (reference, reference_two_se(&here)) {
             (Some(r), Some(d)) if verdict != Verdict::NotJudged => {
+                // the reference moved towards worse, then towards better
                 let at = |r| {
                     table1_comparison(&here, claim, a, b, Some(r))
                         .map_or(Verdict::NotJudged, |(_, _, _, v)| v)
                 };
-                let (lower, higher) = (at(r - d), at(r + d));
-                let agrees = lower == verdict && higher == verdict;
+                let (worse, better) = (at(r - metric.score(d)), at(r + metric.score(d)));
+                let agrees = worse == verdict && better == verdict;
                 judged += 1;
                 robust += usize::from(agrees);
                 // both sides have 3 seeds here: not judged means a side had
@@ -297,9 +307,10 @@ fn table1_claim(
                     v => v.label(),
                 };
                 format!(
-                    "; with the reference 2 SE ({d:.2} points) lower / higher: {} / {} ({})",
-                    label(lower),
-                    label(higher),
+                    "; with the reference 2 SE ({}) worse / better: {} / {} ({})",
+                    amount(d, metric),
+                    label(worse),
+                    label(better),
                     if agrees { "robust" } else { "not robust" }
                 )
             }
@@ -325,6 +336,23 @@ fn table1_claim(
         verdict: combine(&verdicts),
         evidence,
         robust: (judged > 0).then_some((robust, judged)),
+    }
+}
+
+/// A difference in `metric` in words: `0.13 points`, `0.004 bits`.
+fn amount(difference: f64, metric: Metric) -> String {
+    match metric {
+        Metric::Top1 => format!("{difference:.2} points"),
+        Metric::BitsPerCharacter => format!("{difference:.3} bits"),
+    }
+}
+
+/// The task metric of `s` oriented so that higher is better, for
+/// [`Comparison`]s that ask whether one side beats the other.
+fn oriented(s: &Setting) -> Spread {
+    Spread {
+        mean: s.quality.mean.map(|q| s.metric.score(q)),
+        std: s.quality.std,
     }
 }
 
@@ -362,14 +390,15 @@ fn accuracy_claim(
             else {
                 continue;
             };
-            let c = Comparison::of(a.top1, a.seeds, b.top1, b.seeds, 0.0);
+            let c = Comparison::of(oriented(a), a.seeds, oriented(b), b.seeds, 0.0);
             let verdict = c.map_or(Verdict::NotJudged, |c| c.verdict(claim));
             verdicts.push(verdict);
             points.push(format!(
-                "{}: {} against {} % ({})",
+                "{}: {} against {} {} ({})",
                 same(a),
-                spread(a.top1, 2),
-                spread(b.top1, 2),
+                spread(a.quality, digits(a.metric)),
+                spread(b.quality, digits(b.metric)),
+                a.metric.unit(),
                 match verdict {
                     Verdict::Confirmed if claim == Claim::Beats => "better",
                     Verdict::Confirmed => "equal within noise",
@@ -383,7 +412,8 @@ fn accuracy_claim(
         if !points.is_empty() {
             let seeds = here.iter().map(|s| s.seeds).max().unwrap_or(0);
             evidence.push(format!(
-                "{model} on {dataset}, {source} ({seeds} seeds), top-1 at {}",
+                "{model} on {dataset}, {source} ({seeds} seeds), {} at {}",
+                metric_of(&here).name(),
                 points.join("; ")
             ));
         }
@@ -521,8 +551,8 @@ pub fn findings(grids: &[GridSettings]) -> String {
          several points: confirmed or contradicted only when no point says the opposite, mixed \
          when some do. Robustness (Table 1 claims): the budget is measured from the pruned \
          network's mean, itself uncertain; each judged line is judged again with that reference \
-         moved down and up by twice its standard error (picks among the points the searches \
-         tried), and is robust when the three verdicts agree.\n\n",
+         moved towards worse and towards better by twice its standard error (picks among the \
+         points the searches tried), and is robust when the three verdicts agree.\n\n",
     );
     let _ = writeln!(
         out,
@@ -603,7 +633,7 @@ mod tests {
             coding: Some("huffman".into()),
             finetuned: true,
             seeds: 3,
-            top1,
+            quality: top1,
             ratio,
             search: Some(format!("kmeans.{}", weighting.unwrap_or("none"))),
             search_budget: Some(0.1),
@@ -667,13 +697,13 @@ mod tests {
         // 48x against 40x at the reference and 2 SE lower; 45x against 38x
         // (resolution 3) 2 SE higher: confirmed throughout
         let page = page_for(45.0);
-        assert!(page.contains("difference 8.00x, 2 SE 0.16x, search resolution 3.00x: confirmed; with the reference 2 SE (0.12 points) lower / higher: confirmed / confirmed (robust)"), "{page}");
+        assert!(page.contains("difference 8.00x, 2 SE 0.16x, search resolution 3.00x: confirmed; with the reference 2 SE (0.12 points) worse / better: confirmed / confirmed (robust)"), "{page}");
         assert!(page.contains("| **confirmed** | 1 of 1 |"), "{page}");
         // 2 SE higher the Hessian pick is 39x against 38x, within its
         // resolution (48 - 39): the line is not robust
         let page = page_for(39.0);
         assert!(
-            page.contains("lower / higher: confirmed / not confirmed (within noise) (not robust)"),
+            page.contains("worse / better: confirmed / not confirmed (within noise) (not robust)"),
             "{page}"
         );
         assert!(page.contains("| **confirmed** | 0 of 1 |"), "{page}");

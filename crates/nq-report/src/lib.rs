@@ -120,8 +120,9 @@ pub fn write_reports(results: &Path, reference: Option<&Path>) -> Result<Vec<Pat
             }
             let _ = write!(
                 text,
-                "\n## Searches\n\nThe points each search tried, in order (top-1 as mean ± std \
-                 over the seeds; in: within the budget of the reference):\n\n{searches}"
+                "\n## Searches\n\nThe points each search tried, in order (the task metric, top-1 \
+                 or bits per character, as mean ± std over the seeds; in: within the budget of \
+                 the reference):\n\n{searches}"
             );
         }
         let failed = failures(&df)?;

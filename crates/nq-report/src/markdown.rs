@@ -4,12 +4,49 @@
 
 use std::fmt::Write;
 
+use nq_catalog::Metric;
+
 use crate::summary::{distinct, Setting, Spread};
 
 /// Accuracy loss allowed against the pruned (or baseline) network when
 /// Table 1 picks a method's setting, in points (the paper reports ratios at
 /// no loss; 0.1 point is within the seed-to-seed spread of our nets).
 pub const TABLE1_TOLERANCE: f64 = 0.1;
+
+/// The same for a language model, in bits per character: 0.01 bit is about
+/// the seed-to-seed spread of the character-level GPT (2.449 and 2.441 bits
+/// for seeds 0 and 1).
+pub const TABLE1_TOLERANCE_BITS: f64 = 0.01;
+
+/// Table 1's budget in `metric` when a grid's searches set none.
+pub fn default_tolerance(metric: Metric) -> f64 {
+    match metric {
+        Metric::Top1 => TABLE1_TOLERANCE,
+        Metric::BitsPerCharacter => TABLE1_TOLERANCE_BITS,
+    }
+}
+
+/// Decimals a value of `metric` is shown with.
+pub(crate) fn digits(metric: Metric) -> usize {
+    match metric {
+        Metric::Top1 => 2,
+        Metric::BitsPerCharacter => 3,
+    }
+}
+
+/// The task metric over seeds with its unit (`90.30 ± 0.12 %`, `2.449 ±
+/// 0.004 bits`), `-` when not measured.
+pub fn quality(s: Spread, metric: Metric) -> String {
+    match s.mean {
+        None => "-".into(),
+        Some(_) => format!("{} {}", spread(s, digits(metric)), metric.unit()),
+    }
+}
+
+/// A budget in `metric`, in words (`0.1 points of top-1`).
+pub(crate) fn budget_words(budget: f64, metric: Metric) -> String {
+    format!("{budget} {}", metric.budget_unit())
+}
 
 /// `mean ± std` with `digits` decimals, `-` when not measured.
 pub fn spread(s: Spread, digits: usize) -> String {
@@ -59,6 +96,10 @@ fn render(headers: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Placeholder headers of [`grid_table`], replaced by the metric's label.
+const QUALITY: &str = "quality";
+const BEFORE_FINETUNING: &str = "before fine-tuning";
+
 /// The table of one grid: a row per setting with its accuracy, compression
 /// ratio, codeword length and file size over seeds. Axes with one value in
 /// the whole grid are stated above the table instead of repeated.
@@ -83,8 +124,10 @@ pub fn grid_table(settings: &[Setting]) -> String {
         ("seeds", |s| s.seeds.to_string()),
     ];
     let measures: [Column; 6] = [
-        ("top-1 %", |s| spread(s.top1, 2)),
-        ("before fine-tuning %", |s| spread(s.quantized_top1, 2)),
+        (QUALITY, |s| spread(s.quality, digits(s.metric))),
+        (BEFORE_FINETUNING, |s| {
+            spread(s.quantized_quality, digits(s.metric))
+        }),
         ("ratio", |s| spread(s.ratio, 2)),
         ("bits / weight", |s| spread(s.bits, 3)),
         (".nqz bytes", |s| spread(s.nqz_bytes, 0)),
@@ -103,13 +146,22 @@ pub fn grid_table(settings: &[Setting]) -> String {
         }
     }
     let any_finetuned = settings.iter().any(|s| s.finetuned);
+    let metrics = distinct(&settings.iter().collect::<Vec<_>>(), |s| s.metric);
+    let label = match metrics[..] {
+        [metric] => metric.label().to_owned(),
+        _ => "top-1 % or bits per character".to_owned(),
+    };
     for (name, value) in measures {
-        if name == "before fine-tuning %" && !any_finetuned {
+        if name == BEFORE_FINETUNING && !any_finetuned {
             continue;
         }
         let values: Vec<String> = settings.iter().map(value).collect();
         if values.iter().any(|v| v != "-") {
-            headers.push(name.to_owned());
+            headers.push(match name {
+                QUALITY => label.clone(),
+                BEFORE_FINETUNING => format!("before fine-tuning, {label}"),
+                other => other.to_owned(),
+            });
             columns.push(values);
         }
     }
@@ -124,18 +176,29 @@ pub fn grid_table(settings: &[Setting]) -> String {
 }
 
 /// The setting Table 1 reports for one method: the highest mean
-/// compression ratio among those whose mean top-1 is at most `tolerance`
-/// below `reference`; failing that, the most accurate (and `false`).
+/// compression ratio among those whose mean task metric (top-1, or bits per
+/// character) is at most `tolerance` worse than `reference`; failing that,
+/// the best by the metric (and `false`).
 pub fn pick<'a>(
     candidates: &[&'a Setting],
     reference: Option<f64>,
     tolerance: f64,
 ) -> Option<(&'a Setting, bool)> {
-    let acc = |s: &Setting| s.top1.mean.unwrap_or(f64::NEG_INFINITY);
+    let acc = |s: &Setting| {
+        s.quality
+            .mean
+            .map_or(f64::NEG_INFINITY, |q| s.metric.score(q))
+    };
     let ratio = |s: &Setting| s.ratio.mean.unwrap_or(0.0);
     let within = candidates
         .iter()
-        .filter(|s| reference.is_none_or(|r| acc(s) >= r - tolerance))
+        .filter(|s| {
+            reference.is_none_or(|r| {
+                s.quality
+                    .mean
+                    .is_some_and(|q| s.metric.within(r, q, tolerance))
+            })
+        })
         .max_by(|a, b| ratio(a).total_cmp(&ratio(b)));
     match within {
         Some(s) => Some((s, true)),
@@ -153,12 +216,12 @@ pub fn pruned_setting<'a>(here: &[&'a Setting]) -> Option<&'a Setting> {
         .find(|s| s.method == "none" && s.prune.is_some())
 }
 
-/// What Table 1's budget is measured from: the pruned network's mean top-1,
-/// or the baseline's when nothing is pruned.
+/// What Table 1's budget is measured from: the pruned network's mean task
+/// metric, or the baseline's when nothing is pruned.
 pub fn table1_reference(here: &[&Setting]) -> Option<f64> {
     pruned_setting(here)
-        .and_then(|s| s.top1.mean)
-        .or_else(|| here.iter().find_map(|s| s.baseline_top1.mean))
+        .and_then(|s| s.quality.mean)
+        .or_else(|| here.iter().find_map(|s| s.baseline_quality.mean))
 }
 
 /// The paper's Table 1 (paper.md section 7): per network, the baseline's
@@ -209,15 +272,18 @@ const PAPER_TABLE1: [PaperRow; 3] = [
     ),
 ];
 
-/// The budget Table 1 picks with: the searches' own, else
-/// [`TABLE1_TOLERANCE`].
-/// The loss budget of a method's settings: their search's, else
-/// [`TABLE1_TOLERANCE`].
+/// The loss budget of a method's settings, in their task metric: their
+/// search's, else [`default_tolerance`].
 pub(crate) fn tolerance_of(settings: &[&Setting]) -> f64 {
     settings
         .iter()
         .find_map(|s| s.search_budget)
-        .unwrap_or(TABLE1_TOLERANCE)
+        .unwrap_or_else(|| default_tolerance(metric_of(settings)))
+}
+
+/// The metric of `settings` (of one network): top-1 when there are none.
+pub(crate) fn metric_of(settings: &[&Setting]) -> Metric {
+    settings.first().map_or(Metric::Top1, |s| s.metric)
 }
 
 /// The paper's Table 1 layout: a row per network and codebook scope, a
@@ -242,7 +308,7 @@ pub fn table1(settings: &[Setting]) -> String {
         "network".to_owned(),
         "scope".into(),
         "seeds".into(),
-        "baseline top-1 %".into(),
+        "baseline".into(),
         "pruned only".into(),
     ];
     headers.extend(methods.iter().map(|(m, w)| method_label(m, w.as_deref())));
@@ -250,7 +316,11 @@ pub fn table1(settings: &[Setting]) -> String {
         let mark = if ok { "" } else { " †" };
         let p = parameter(s);
         let p = if p.is_empty() { p } else { format!(" ({p})") };
-        format!("{}x, {} %{p}{mark}", spread(s.ratio, 2), spread(s.top1, 2))
+        format!(
+            "{}x, {}{p}{mark}",
+            spread(s.ratio, 2),
+            quality(s.quality, s.metric)
+        )
     };
     let mut rows = Vec::new();
     let mut missed = false;
@@ -263,7 +333,8 @@ pub fn table1(settings: &[Setting]) -> String {
             .collect();
         let baseline = here
             .iter()
-            .find_map(|s| s.baseline_top1.mean.map(|_| s.baseline_top1));
+            .find_map(|s| s.baseline_quality.mean.map(|_| s.baseline_quality));
+        let metric = metric_of(&here);
         let pruned = pruned_setting(&here);
         let reference = table1_reference(&here);
         let quantized: Vec<&Setting> = here
@@ -293,7 +364,7 @@ pub fn table1(settings: &[Setting]) -> String {
                     .copied()
                     .find(|s| s.method == "none" && &s.prune == prune);
                 label = format!("{}: {label}", prune.as_deref().unwrap_or("none"));
-                (own, own.and_then(|s| s.top1.mean).or(reference))
+                (own, own.and_then(|s| s.quality.mean).or(reference))
             } else {
                 (pruned, reference)
             };
@@ -301,7 +372,7 @@ pub fn table1(settings: &[Setting]) -> String {
                 format!("{model} on {dataset}"),
                 label,
                 here.iter().map(|s| s.seeds).max().unwrap_or(0).to_string(),
-                baseline.map_or("-".into(), |b| spread(b, 2)),
+                baseline.map_or("-".into(), |b| quality(b, metric)),
                 pruned.map_or("-".into(), |s| entry(s, true)),
             ];
             for (method, weighting) in &methods {
@@ -316,9 +387,9 @@ pub fn table1(settings: &[Setting]) -> String {
                             && &s.coding == coding
                     })
                     .collect();
-                let tolerance = tolerance_of(&candidates);
-                if !candidates.is_empty() && !tolerances.contains(&tolerance.to_string()) {
-                    tolerances.push(tolerance.to_string());
+                let tolerance = budget_words(tolerance_of(&candidates), metric);
+                if !candidates.is_empty() && !tolerances.contains(&tolerance) {
+                    tolerances.push(tolerance);
                 }
                 // a search measured against another network (its
                 // `reference`) is picked against that network
@@ -328,7 +399,7 @@ pub fn table1(settings: &[Setting]) -> String {
                     .filter(|_| prunings > 1);
                 held_to_search_reference |= searched_against.is_some();
                 let reference = searched_against.or(reference);
-                row.push(match pick(&candidates, reference, tolerance) {
+                row.push(match pick(&candidates, reference, tolerance_of(&candidates)) {
                     Some((s, ok)) => {
                         missed |= !ok;
                         entry(s, ok)
@@ -349,7 +420,7 @@ pub fn table1(settings: &[Setting]) -> String {
                 (*label).to_owned(),
                 "global".into(),
                 "1".into(),
-                format!("{top1:.2}"),
+                format!("{top1:.2} %"),
                 paper("none", false),
             ];
             row.extend(methods.iter().map(|(m, w)| paper(m, w.is_some())));
@@ -359,30 +430,31 @@ pub fn table1(settings: &[Setting]) -> String {
     let mut out = render(&headers, &rows);
     let _ = writeln!(
         out,
-        "\nEach entry: compression ratio and top-1 (mean ± sample standard deviation over the \
-         seeds) of the setting with the highest mean ratio whose mean top-1 is within {} points \
-         of the pruned network (of the baseline when unpruned).",
+        "\nEach entry: compression ratio and task metric (top-1, or bits per character for a \
+         language model; mean ± sample standard deviation over the seeds) of the setting with \
+         the highest mean ratio whose mean metric is within {} of the pruned network (of the \
+         baseline when unpruned).",
         tolerances.join(" / ")
     );
     if held_to_search_reference {
         let _ = writeln!(
             out,
             "With several prunings, the searched entries are held to their searches' reference \
-             network (the mean top-1 they were searched against), not each to its own pruned \
+             network (the mean metric they were searched against), not each to its own pruned \
              network."
         );
     }
     if missed {
         let _ = writeln!(
             out,
-            "† no setting of this method came within its budget; the most accurate one is shown."
+            "† no setting of this method came within its budget; the best by the metric is shown."
         );
     }
     out
 }
 
 /// The points each search of `settings` tried, in order: its parameter,
-/// mean top-1 over the seeds (± std), whether that met the budget, the
+/// mean task metric over the seeds (± std), whether that met the budget, the
 /// ratio; and the point Table 1's rule picks from them. A search is one
 /// id within one grid (grids share ids such as `paper.kmeans...`); the
 /// grid is named when there are several.
@@ -407,24 +479,24 @@ pub fn searches(settings: &[Setting]) -> String {
         points.sort_by_key(|s| s.search_step);
         let first = points[0];
         let (reference, budget) = (first.search_reference, first.search_budget);
-        let threshold = reference.zip(budget).map(|(r, b)| r - b);
+        let metric = first.metric;
         let tried: Vec<String> = points
             .iter()
             .map(|s| {
-                let verdict = match (s.top1.mean, threshold) {
-                    (Some(t), Some(th)) if t >= th => "in",
+                let verdict = match (s.quality.mean, reference.zip(budget)) {
+                    (Some(q), Some((r, b))) if metric.within(r, q, b) => "in",
                     (Some(_), Some(_)) => "out",
                     _ => "?",
                 };
                 format!(
-                    "{} → {} % ({verdict}, {}x)",
+                    "{} → {} ({verdict}, {}x)",
                     parameter(s),
-                    spread(s.top1, 2),
+                    quality(s.quality, metric),
                     spread(s.ratio, 2)
                 )
             })
             .collect();
-        let picked = pick(&points, reference, budget.unwrap_or(TABLE1_TOLERANCE));
+        let picked = pick(&points, reference, tolerance_of(&points));
         let grid = if several_grids {
             format!("`{experiment}`: ")
         } else {
@@ -432,10 +504,14 @@ pub fn searches(settings: &[Setting]) -> String {
         };
         let _ = writeln!(
             out,
-            "- {grid}`{id}` ({}; reference {} %, budget {} points): {}; picked: {}",
+            "- {grid}`{id}` ({}; reference {}, budget {}): {}; picked: {}",
             method_label(&first.method, first.weighting.as_deref()),
-            reference.map_or("-".into(), |r| format!("{r:.2}")),
-            budget.map_or("-".into(), |b| b.to_string()),
+            reference.map_or("-".into(), |r| format!(
+                "{r:.digits$} {}",
+                metric.unit(),
+                digits = digits(metric)
+            )),
+            budget.map_or("-".into(), |b| budget_words(b, metric)),
             tried.join(", "),
             match picked {
                 Some((s, true)) => parameter(s),
@@ -458,7 +534,7 @@ mod tests {
             method: method.into(),
             k,
             seeds: 1,
-            top1: Spread {
+            quality: Spread {
                 mean: Some(top1),
                 std: None,
             },
@@ -466,7 +542,7 @@ mod tests {
                 mean: Some(ratio),
                 std: None,
             },
-            baseline_top1: Spread {
+            baseline_quality: Spread {
                 mean: Some(99.0),
                 std: None,
             },
@@ -498,7 +574,7 @@ mod tests {
         let t = table1(&settings);
         assert!(
             t.contains(
-                "| network | scope | seeds | baseline top-1 % | pruned only | k-means | uniform |"
+                "| network | scope | seeds | baseline | pruned only | k-means | uniform |"
             ),
             "{t}"
         );

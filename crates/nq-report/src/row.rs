@@ -57,11 +57,12 @@ pub struct Row {
     /// The point's place in its search, from 0.
     #[serde(default)]
     pub search_step: Option<u64>,
-    /// Points of top-1 the search allowed below its reference.
+    /// How much worse than its reference the search allowed, in the task
+    /// metric (points of top-1, or bits per character for text).
     #[serde(default)]
     pub search_budget: Option<f64>,
-    /// The search's reference: mean top-1 over the seeds of the network
-    /// unquantized.
+    /// The search's reference: the task metric (top-1 %, or bits per
+    /// character for text) of the network unquantized, mean over the seeds.
     #[serde(default)]
     pub search_reference: Option<f64>,
 
@@ -112,7 +113,8 @@ pub struct Row {
     pub top1: Option<f64>,
     /// Its top-5, where there are more than 10 classes.
     pub top5: Option<f64>,
-    /// Its mean test cross-entropy.
+    /// Its mean test cross-entropy (nats per prediction; over ln 2, the
+    /// bits per character of a language model).
     pub loss: Option<f64>,
     /// Importance-weighted distortion `sum h (w - q)^2` before fine-tuning.
     pub distortion_h: Option<f64>,
@@ -138,6 +140,18 @@ pub struct Row {
     pub torch_version: String,
     /// `cpu` or `cuda`.
     pub device: String,
+
+    // Added after results tables were first written with the fields above;
+    // last, so that older tables read with them empty keep their order.
+    /// Mean test cross-entropy of the baseline (nats per prediction).
+    #[serde(default)]
+    pub baseline_loss: Option<f64>,
+    /// Mean test cross-entropy after pruning and retraining.
+    #[serde(default)]
+    pub pruned_loss: Option<f64>,
+    /// Mean test cross-entropy right after quantization.
+    #[serde(default)]
+    pub quantized_loss: Option<f64>,
 }
 
 /// One polars column per field of [`Row`], in field order; the column type
@@ -177,6 +191,7 @@ pub fn to_frame(rows: &[Row]) -> Result<DataFrame> {
         seconds_baseline, seconds_prune, seconds_importance, seconds_quantize,
         seconds_finetune, seconds_pack,
         git_revision, git_dirty, torch_version, device,
+        baseline_loss, pruned_loss, quantized_loss,
     ];
     Ok(DataFrame::new(rows.len(), columns)?)
 }

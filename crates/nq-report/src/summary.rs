@@ -1,6 +1,7 @@
 //! Cells that differ only in their seed, summarised (mean and spread), with
 //! polars' group-by over the results table.
 
+use nq_catalog::{Dataset, Metric};
 use polars::prelude::*;
 
 use crate::error::Result;
@@ -68,26 +69,30 @@ pub struct Setting {
     pub search: Option<String>,
     /// Its place in the search, from 0.
     pub search_step: Option<u64>,
-    /// The search's budget, points of top-1.
+    /// The search's budget, in the task metric.
     pub search_budget: Option<f64>,
-    /// The search's reference top-1 (mean over seeds, unquantized).
+    /// The search's reference: the task metric of the network unquantized
+    /// (mean over seeds).
     pub search_reference: Option<f64>,
     /// Seeds that finished.
     pub seeds: u64,
-    /// Final top-1 accuracy, percent.
-    pub top1: Spread,
+    /// What the dataset is judged by: the unit of every `*quality` below.
+    pub metric: Metric,
+    /// The task metric of the network the setting ends with (top-1 %, or
+    /// bits per character for text).
+    pub quality: Spread,
     /// Final top-5 accuracy, percent.
     pub top5: Spread,
     /// Compression ratio.
     pub ratio: Spread,
     /// Average codeword length, bits per quantized weight.
     pub bits: Spread,
-    /// Top-1 of the baseline.
-    pub baseline_top1: Spread,
-    /// Top-1 after pruning.
-    pub pruned_top1: Spread,
-    /// Top-1 right after quantization (before fine-tuning).
-    pub quantized_top1: Spread,
+    /// The task metric of the baseline.
+    pub baseline_quality: Spread,
+    /// The task metric after pruning.
+    pub pruned_quality: Spread,
+    /// The task metric right after quantization (before fine-tuning).
+    pub quantized_quality: Spread,
     /// Bytes of the `.nqz` file.
     pub nqz_bytes: Spread,
 }
@@ -109,17 +114,43 @@ const KEYS: [&str; 13] = [
     "search",
 ];
 
-/// The measurements summarised over seeds.
+/// The measurements summarised over seeds; the `*quality` columns are made
+/// by [`with_quality`].
 const MEASURES: [&str; 8] = [
-    "top1",
+    "quality",
     "top5",
     "compression_ratio",
     "avg_codeword_bits",
-    "baseline_top1",
-    "pruned_top1",
-    "quantized_top1",
+    "baseline_quality",
+    "pruned_quality",
+    "quantized_quality",
     "nqz_bytes",
 ];
+
+/// The results with the task metric of each row's dataset
+/// ([`Dataset::metric`]) as columns `quality`, `baseline_quality`,
+/// `pruned_quality` and `quantized_quality`: top-1 for images, the
+/// cross-entropy in bits for text.
+fn with_quality(results: LazyFrame) -> LazyFrame {
+    let text = Dataset::ALL
+        .iter()
+        .filter(|d| d.metric() == Metric::BitsPerCharacter)
+        .map(|d| col("dataset").eq(lit(d.as_str())))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false));
+    let stages = [
+        ("quality", "top1", "loss"),
+        ("baseline_quality", "baseline_top1", "baseline_loss"),
+        ("pruned_quality", "pruned_top1", "pruned_loss"),
+        ("quantized_quality", "quantized_top1", "quantized_loss"),
+    ];
+    results.with_columns(stages.map(|(name, top1, loss)| {
+        when(text.clone())
+            .then(col(loss).cast(DataType::Float64) / lit(std::f64::consts::LN_2))
+            .otherwise(col(top1).cast(DataType::Float64))
+            .alias(name)
+    }))
+}
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
@@ -167,9 +198,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
                 .alias(format!("{m}_std")),
         );
     }
-    let df = results
-        .clone()
-        .lazy()
+    let df = with_quality(results.clone().lazy())
         .filter(col("status").eq(lit("ok")))
         .group_by_stable(KEYS.map(col))
         .agg(aggs)
@@ -216,13 +245,14 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             search_budget: search_budget[row],
             search_reference: search_reference[row],
             seeds: seeds[row].unwrap_or(0.0) as u64,
-            top1: take(0, row),
+            metric: Metric::of_dataset_name(dataset[row].as_deref().unwrap_or_default()),
+            quality: take(0, row),
             top5: take(1, row),
             ratio: take(2, row),
             bits: take(3, row),
-            baseline_top1: take(4, row),
-            pruned_top1: take(5, row),
-            quantized_top1: take(6, row),
+            baseline_quality: take(4, row),
+            pruned_quality: take(5, row),
+            quantized_quality: take(6, row),
             nqz_bytes: take(7, row),
         });
     }
@@ -261,11 +291,31 @@ mod tests {
         let s = settings(&to_frame(&rows).unwrap()).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].k, s[0].seeds), (Some(4), 2));
-        assert_eq!(s[0].top1.mean, Some(91.0));
+        assert_eq!(s[0].quality.mean, Some(91.0));
         // sample std of {90, 92} is sqrt(2)
-        assert!((s[0].top1.std.unwrap() - 2f64.sqrt()).abs() < 1e-12);
+        assert!((s[0].quality.std.unwrap() - 2f64.sqrt()).abs() < 1e-12);
         assert_eq!(s[0].ratio.mean, Some(11.0));
-        assert_eq!((s[1].k, s[1].seeds, s[1].top1.std), (Some(8), 1, None));
-        assert_eq!(s[1].pruned_top1.mean, None);
+        assert_eq!((s[1].k, s[1].seeds, s[1].quality.std), (Some(8), 1, None));
+        assert_eq!(s[1].pruned_quality.mean, None);
+        assert_eq!(s[0].metric, Metric::Top1);
+    }
+
+    #[test]
+    fn text_is_judged_in_bits_per_character_at_every_stage() {
+        let ln2 = std::f64::consts::LN_2;
+        let text = |seed: u64, bits: f64| Row {
+            dataset: "shakespeare".into(),
+            loss: Some(bits * ln2),
+            baseline_loss: Some(2.0 * ln2),
+            pruned_loss: Some(2.25 * ln2),
+            quantized_loss: Some(3.0 * ln2),
+            ..row(seed, 4, 50.0, 10.0)
+        };
+        let s = settings(&to_frame(&[text(0, 2.5), text(1, 2.7)]).unwrap()).unwrap();
+        assert_eq!(s[0].metric, Metric::BitsPerCharacter);
+        assert!((s[0].quality.mean.unwrap() - 2.6).abs() < 1e-12, "not top-1");
+        assert!((s[0].baseline_quality.mean.unwrap() - 2.0).abs() < 1e-12);
+        assert!((s[0].pruned_quality.mean.unwrap() - 2.25).abs() < 1e-12);
+        assert!((s[0].quantized_quality.mean.unwrap() - 3.0).abs() < 1e-12);
     }
 }

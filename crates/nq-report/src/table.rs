@@ -19,8 +19,17 @@ pub const PARQUET: &str = "results.parquet";
 pub const CSV: &str = "results.csv";
 
 /// Columns added to [`Row`] after results tables were first written (with
-/// the searches); older tables are read with them empty.
-const ADDED_LATER: [&str; 4] = ["search", "search_step", "search_budget", "search_reference"];
+/// the searches, then with the task metric of language models); older
+/// tables are read with them empty.
+const ADDED_LATER: [&str; 7] = [
+    "search",
+    "search_step",
+    "search_budget",
+    "search_reference",
+    "baseline_loss",
+    "pruned_loss",
+    "quantized_loss",
+];
 
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so that `path` is either the old file or the new one.

@@ -489,9 +489,10 @@ impl Runner<'_> {
             self.provenance.stamp(&mut row);
             Ok(row)
         })?;
+        let metric = grid.model.metric();
         log.line(format!(
-            "row: top-1 {:.2} %, ratio {:.2}x",
-            row.top1.unwrap_or(f64::NAN),
+            "row: {}, ratio {:.2}x",
+            metric.show(metric.value(row.top1, row.loss).unwrap_or(f64::NAN)),
             row.compression_ratio.unwrap_or(f64::NAN)
         ));
         describe(self.grid, cell, &mut row);
@@ -782,15 +783,17 @@ fn execute(grid: &Grid, args: &RunArgs, work: &Work) -> Result<()> {
             pool.push(d);
         }
     };
+    let metric = grid.model.metric();
     let announce = |row: &Row| {
         let line = format!(
             "{} {}: {}",
             row.status,
             row.cell,
-            match (&row.error, row.top1) {
+            match (&row.error, nq_exp::search::quality(metric, row)) {
                 (Some(e), _) => e.clone(),
-                (None, Some(t)) => format!(
-                    "top-1 {t:.2} %, ratio {:.2}x",
+                (None, Some(q)) => format!(
+                    "{}, ratio {:.2}x",
+                    metric.show(q),
                     row.compression_ratio.unwrap_or(f64::NAN)
                 ),
                 (None, None) => String::new(),
@@ -834,7 +837,7 @@ fn execute(grid: &Grid, args: &RunArgs, work: &Work) -> Result<()> {
         ));
     }
     if !work.searches.is_empty() {
-        let references = search::references(&rows);
+        let references = search::references(&rows, grid.model.metric());
         let next = AtomicUsize::new(0);
         let searched: Mutex<Vec<(usize, Vec<Row>)>> = Mutex::new(Vec::new());
         std::thread::scope(|scope| {

@@ -1,25 +1,27 @@
 //! The searches of a grid (`[search]`, [`nq_exp::search`]): each walks its
 //! parameter by bisection, every point a cell per seed run like any other
-//! (cached, resumable, a row each), scored by its mean top-1 over the seeds
-//! against the same networks unquantized.
+//! (cached, resumable, a row each), scored by its mean task metric over the
+//! seeds (top-1, or bits per character for text) against the same networks
+//! unquantized.
 
 use std::collections::HashMap;
 
 use nq_exp::grid::spec::SearchGroup;
-use nq_exp::search::BoundarySearch;
+use nq_catalog::Metric;
+use nq_exp::search::{quality, BoundarySearch};
 use nq_report::Row;
 
 use super::{describe, Data, Runner};
 
-/// Top-1 of each unquantized network of the grid's finished cells, by seed
-/// and pruning setting.
+/// The task metric of each unquantized network of the grid's finished
+/// cells, by seed and pruning setting.
 pub(super) type References = HashMap<(u64, Option<String>), f64>;
 
 /// The references among `rows` (the cells with `method = "none"`).
-pub(super) fn references(rows: &[Row]) -> References {
+pub(super) fn references(rows: &[Row], metric: Metric) -> References {
     rows.iter()
-        .filter(|r| r.status == "ok" && r.method == "none")
-        .filter_map(|r| Some(((r.seed, r.prune.clone()), r.top1?)))
+        .filter(|r| r.method == "none")
+        .filter_map(|r| Some(((r.seed, r.prune.clone()), quality(metric, r)?)))
         .collect()
 }
 
@@ -38,15 +40,17 @@ impl Runner<'_> {
         announce: &dyn Fn(&Row),
     ) -> Vec<Row> {
         let prune = group.reference_prune().map(str::to_owned);
+        let metric = self.grid.model.metric();
         let mut reference = Vec::new();
         for &seed in &group.seeds {
-            let Some(&top1) = references.get(&(seed, prune.clone())) else {
+            let Some(&network) = references.get(&(seed, prune.clone())) else {
                 let mut row = Row {
                     status: "failed".into(),
                     error: Some(format!(
-                        "search {}: the unquantized network of seed {seed} has no top-1 (its \
+                        "search {}: the unquantized network of seed {seed} has no {} (its \
                          cell failed), so the search has no reference",
-                        group.id
+                        group.id,
+                        metric.name()
                     )),
                     ..Row::default()
                 };
@@ -56,10 +60,10 @@ impl Runner<'_> {
                 announce(&row);
                 return vec![row];
             };
-            reference.push(top1);
+            reference.push(network);
         }
         let reference = mean(&reference);
-        let mut search = BoundarySearch::new(group.space, reference - group.budget);
+        let mut search = BoundarySearch::held_to(group.space, metric, reference, group.budget);
         let mut rows = Vec::new();
         while let Some(value) = search.next() {
             let step = search.tried().len() as u64;
@@ -74,15 +78,15 @@ impl Runner<'_> {
             for &seed in &group.seeds {
                 let row = self.run_cell(&group.cell(seed, value), data, &mark);
                 announce(&row);
-                if let (true, Some(top1)) = (row.status == "ok", row.top1) {
-                    scores.push(top1);
+                if let Some(quality) = quality(metric, &row) {
+                    scores.push(quality);
                 }
                 rows.push(row);
             }
             if scores.len() < group.seeds.len() {
                 break; // a failed point: its rows say why, and the search stops there
             }
-            search.record(value, mean(&scores));
+            search.record(value, metric.score(mean(&scores)));
         }
         rows
     }

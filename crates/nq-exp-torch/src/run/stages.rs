@@ -416,6 +416,10 @@ pub struct Quantized {
     pub accuracy: Accuracy,
     /// Top-1 right after quantization.
     pub quantized_top1: f64,
+    /// Mean test cross-entropy right after quantization (records written
+    /// before it was kept read as `None`).
+    #[serde(default)]
+    pub quantized_loss: Option<f64>,
     /// Top-1 after fine-tuning, when fine-tuned.
     pub finetuned_top1: Option<f64>,
     /// `sum h (w - q)^2` before fine-tuning.
@@ -491,7 +495,7 @@ pub fn quantize(
     let seconds_quantize = started.elapsed().as_secs_f64();
     let distortion_h = distortion_h(&applied);
     let mut accuracy = Accuracy::of(&model, data.test.as_ref())?;
-    let quantized_top1 = accuracy.top1;
+    let (quantized_top1, quantized_loss) = (accuracy.top1, accuracy.loss);
     let mut seconds_finetune = None;
     if let Some(spec) = &cell.finetune {
         let started = Instant::now();
@@ -524,6 +528,7 @@ pub fn quantize(
     Ok(Quantized {
         accuracy,
         quantized_top1,
+        quantized_loss: Some(quantized_loss),
         finetuned_top1: seconds_finetune.map(|_| accuracy.top1),
         distortion_h,
         seconds_quantize,
@@ -614,6 +619,9 @@ pub fn result(
         seconds_quantize: up.quantized.map(|q| q.seconds_quantize),
         seconds_finetune: up.quantized.and_then(|q| q.seconds_finetune),
         seconds_pack: Some(started.elapsed().as_secs_f64()),
+        baseline_loss: Some(up.baseline.accuracy.loss),
+        pruned_loss: up.pruned.map(|p| p.accuracy.loss),
+        quantized_loss: up.quantized.and_then(|q| q.quantized_loss),
         ..Row::default()
     };
     log(format!(

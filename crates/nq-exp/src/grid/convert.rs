@@ -551,7 +551,12 @@ fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError
     ctx.ensure(
         raw.budget.is_finite() && raw.budget >= 0.0,
         "search.budget",
-        || format!("expected points of top-1 >= 0, got {}", raw.budget),
+        || {
+            format!(
+                "expected a budget >= 0 (points of top-1, or bits per character for text), got {}",
+                raw.budget
+            )
+        },
     )?;
     ctx.ensure(raw.k.is_some() || raw.lambda.is_some(), "search", || {
         "expected a range to search: k = [min, max], lambda = [min, max] or both".into()

@@ -79,8 +79,10 @@
 //! # max_batches_per_epoch = 100  # default: train.max_batches_per_epoch, else all
 //!
 //! [search]                 # optional: search the parameter instead of sweeping it
-//! budget = 0.1               # points of top-1 (mean over the seeds) allowed below the
-//!                            # network unquantized (needs "none" in grid.method)
+//! budget = 0.1               # how much worse than the network unquantized the mean over
+//!                            # the seeds may be, in the dataset's metric: points of top-1,
+//!                            # or bits per character for text (0.01, say); needs "none"
+//!                            # in grid.method
 //! # k = [2, 64]              # kmeans, kmeans-optimal, uniform, universal: k searched in
 //!                            # [min, max] (max <= 65,536)
 //! # lambda = [1e-5, 1e-2]    # ecsq, soft-sharing: lambda searched in [min, max]
@@ -114,8 +116,9 @@
 //!
 //! With `[search]`, a searched parameter is not an axis: for every other
 //! combination of the axes but the seed (a [`spec::SearchGroup`]), the runner
-//! bisects it ([`crate::search`]) for the most aggressive value whose top-1,
-//! averaged over the seeds, is within `budget` points of the same network
+//! bisects it ([`crate::search`]) for the most aggressive value whose task
+//! metric (top-1, or bits per character for text; [`nq_catalog::Metric`]),
+//! averaged over the seeds, is at most `budget` worse than the same network
 //! unquantized (same seed and pruning, or the pruning named by
 //! `search.reference`), and every point it tries becomes a cell per seed, a
 //! row and a cached stage like any other.

@@ -31,6 +31,14 @@ pub struct ModelSpec {
     pub test_examples: Option<usize>,
 }
 
+impl ModelSpec {
+    /// What the dataset's networks are judged by, and what searches count
+    /// their budget in: top-1, or bits per character for text.
+    pub fn metric(&self) -> nq_catalog::Metric {
+        nq_catalog::Metric::of_dataset_name(&self.dataset)
+    }
+}
+
 /// An optimizer and its settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "name", rename_all = "lowercase")]

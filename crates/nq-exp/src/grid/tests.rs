@@ -624,7 +624,7 @@ fn search_mistakes_name_their_key() {
         "budget = 0.1",
         "budget = -1.0",
         "search.budget",
-        "expected points",
+        "expected a budget >= 0",
     );
     search_mistake("k = [2, 64]", "k = [64, 2]", "search.k", "min <= max");
     search_mistake("k = [2, 64]", "k = [0, 64]", "search.k", "min >= 1");
