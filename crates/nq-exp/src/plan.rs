@@ -75,8 +75,7 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     Ok(())
 }
 
-/// The task metric of `cell`'s cached result ([`crate::search::quality`]),
-/// if it finished.
+/// The task metric of `cell`'s cached result, if it finished.
 fn cached_quality(
     grid: &Grid,
     cache: &Cache,
@@ -85,7 +84,8 @@ fn cached_quality(
     let key = cell_keys(grid, cell).result;
     Ok(cache
         .record::<Row>("result", &key)?
-        .and_then(|row| crate::search::quality(grid.model.metric(), &row)))
+        // a cached result is stored before its row is marked `ok`
+        .and_then(|row| grid.model.metric().value(row.top1, row.loss)))
 }
 
 /// How far a search has come, replayed from the cache.

@@ -578,8 +578,8 @@ mod tests {
             ),
             "{t}"
         );
-        assert!(t.contains("| lenet5 on mnist | - | 1 | 99.00 | 10.00x, 99.00 % | 45.00x, 98.95 % (k=16) | 50.00x, 97.00 % (k=16) † |"), "{t}");
-        assert!(t.contains("| paper: LeNet on MNIST | global | 1 | 99.25 | 10.13x, 99.27 % | 44.58x, 99.27 % | 51.25x, 99.28 % |"), "{t}");
+        assert!(t.contains("| lenet5 on mnist | - | 1 | 99.00 % | 10.00x, 99.00 % | 45.00x, 98.95 % (k=16) | 50.00x, 97.00 % (k=16) † |"), "{t}");
+        assert!(t.contains("| paper: LeNet on MNIST | global | 1 | 99.25 % | 10.13x, 99.27 % | 44.58x, 99.27 % | 51.25x, 99.28 % |"), "{t}");
         assert!(t.contains("† no setting"), "{t}");
     }
 
@@ -596,8 +596,8 @@ mod tests {
         let t = table1(&settings);
         // 98.5 is within 0.6 of 99.0, so neither is flagged
         assert!(t.contains("| lenet5 on mnist | layer | 1 |"), "{t}");
-        assert!(t.contains("| lenet5 on mnist | global | 1 | 99.00 | 10.00x, 99.00 % | 45.00x, 98.50 % (k=16) |"), "{t}");
-        assert!(t.contains("within 0.6 points"), "{t}");
+        assert!(t.contains("| lenet5 on mnist | global | 1 | 99.00 % | 10.00x, 99.00 % | 45.00x, 98.50 % (k=16) |"), "{t}");
+        assert!(t.contains("within 0.6 points of top-1"), "{t}");
         assert!(!t.contains('†'), "{t}");
     }
 
@@ -611,8 +611,8 @@ mod tests {
             settings.push(s);
         }
         let t = table1(&settings);
-        assert!(t.contains("| lenet5 on mnist | global, huffman | 1 | 99.00 | 10.00x, 99.00 % | 45.00x, 98.95 % (k=16) |"), "{t}");
-        assert!(t.contains("| lenet5 on mnist | global, context | 1 | 99.00 | 10.00x, 99.00 % | 48.00x, 98.95 % (k=16) |"), "{t}");
+        assert!(t.contains("| lenet5 on mnist | global, huffman | 1 | 99.00 % | 10.00x, 99.00 % | 45.00x, 98.95 % (k=16) |"), "{t}");
+        assert!(t.contains("| lenet5 on mnist | global, context | 1 | 99.00 % | 10.00x, 99.00 % | 48.00x, 98.95 % (k=16) |"), "{t}");
         // one coding: the scope alone
         let t = table1(&settings[..2]);
         assert!(t.contains("| lenet5 on mnist | global | 1 |"), "{t}");
@@ -644,9 +644,9 @@ mod tests {
             quantized("sparse", 32, 98.45, 90.0),
         ];
         let t = table1(&settings);
-        assert!(t.contains("| lenet5 on mnist | paper: global | 1 | 99.00 | 10.00x, 99.00 % | 45.00x, 98.95 % (k=32) |"), "{t}");
+        assert!(t.contains("| lenet5 on mnist | paper: global | 1 | 99.00 % | 10.00x, 99.00 % | 45.00x, 98.95 % (k=32) |"), "{t}");
         // 98.45 is within 0.1 of its own network, not of the reference
-        assert!(t.contains("| lenet5 on mnist | sparse: global | 1 | 99.00 | 20.00x, 98.50 % | 80.00x, 98.92 % (k=64) |"), "{t}");
+        assert!(t.contains("| lenet5 on mnist | sparse: global | 1 | 99.00 % | 20.00x, 98.50 % | 80.00x, 98.92 % (k=64) |"), "{t}");
         assert!(t.contains("held to their searches' reference"), "{t}");
     }
 
@@ -669,7 +669,7 @@ mod tests {
         let text = searches(&settings);
         assert_eq!(
             text,
-            "- `paper.kmeans` (k-means; reference 99.00 %, budget 0.1 points): k=64 → 99.00 % (in, 30.00x), \
+            "- `paper.kmeans` (k-means; reference 99.00 %, budget 0.1 points of top-1): k=64 → 99.00 % (in, 30.00x), \
              k=8 → 98.00 % (out, 60.00x), k=23 → 98.95 % (in, 45.00x); picked: k=23\n"
         );
 
@@ -689,7 +689,7 @@ mod tests {
         assert!(lines[0].ends_with("picked: k=23"), "{text}");
         assert_eq!(
             lines[1],
-            "- `other_grid`: `paper.kmeans` (k-means; reference 97.00 %, budget 0.1 points): \
+            "- `other_grid`: `paper.kmeans` (k-means; reference 97.00 %, budget 0.1 points of top-1): \
              k=32 → 97.00 % (in, 35.00x); picked: k=32"
         );
     }
