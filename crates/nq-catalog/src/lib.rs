@@ -47,11 +47,14 @@ pub enum Arch {
     /// A small character-level GPT (decoder-only, causal self-attention):
     /// 219,092 parameters with an 84-character vocabulary and 128 positions.
     CharGpt,
+    /// The user's own network, saved by PyTorch with `torch.jit.script` or
+    /// `torch.jit.trace` (a grid's `model.model_file`).
+    Torchscript,
 }
 
 impl Arch {
     /// Every architecture, in the order of the names.
-    pub const ALL: [Arch; 9] = [
+    pub const ALL: [Arch; 10] = [
         Arch::Lenet5,
         Arch::Lenet300100,
         Arch::Resnet20,
@@ -61,6 +64,7 @@ impl Arch {
         Arch::SmallConv,
         Arch::Vit,
         Arch::CharGpt,
+        Arch::Torchscript,
     ];
 
     /// The name used in grids and on the command line.
@@ -75,6 +79,7 @@ impl Arch {
             Arch::SmallConv => "small-conv",
             Arch::Vit => "vit",
             Arch::CharGpt => "char-gpt",
+            Arch::Torchscript => "torchscript",
         }
     }
 }
@@ -95,6 +100,11 @@ pub enum Dataset {
     /// split by `make setup`): windows of [`CONTEXT`] characters whose
     /// labels are the next characters.
     Shakespeare,
+    /// The user's own examples as tensors: `train.safetensors` and
+    /// `test.safetensors` in the grid's `data_dir`, each holding `inputs`
+    /// (float, `N x ...`, fed to the network as stored) and `labels`
+    /// (integer class indices, `N`).
+    Tensors,
 }
 
 /// Characters a window of a text dataset holds (the context of the
@@ -103,12 +113,13 @@ pub const CONTEXT: usize = 128;
 
 impl Dataset {
     /// Every dataset.
-    pub const ALL: [Dataset; 5] = [
+    pub const ALL: [Dataset; 6] = [
         Dataset::Mnist,
         Dataset::FashionMnist,
         Dataset::Cifar10,
         Dataset::Imagenet,
         Dataset::Shakespeare,
+        Dataset::Tensors,
     ];
 
     /// The name used in grids.
@@ -119,6 +130,7 @@ impl Dataset {
             Dataset::Cifar10 => "cifar10",
             Dataset::Imagenet => "imagenet",
             Dataset::Shakespeare => "shakespeare",
+            Dataset::Tensors => "tensors",
         }
     }
 
@@ -130,6 +142,8 @@ impl Dataset {
             Dataset::Cifar10 => cache_dir().join("data/cifar10"),
             Dataset::Imagenet => cache_dir().join("data/imagenet"),
             Dataset::Shakespeare => cache_dir().join("data/shakespeare"),
+            // a grid must name it (checked when the grid is read)
+            Dataset::Tensors => PathBuf::from("tensors"),
         }
     }
 }
@@ -221,6 +235,14 @@ impl Dataset {
                             bytes of the training and validation texts in increasing order; \
                             the labels are the next characters",
             },
+            // the shape is the data's own (the metadata takes it from there)
+            Dataset::Tensors => InputFormat {
+                shape: [0, 0, 0],
+                mean: &[],
+                std: &[],
+                classes: None,
+                transform: "none: the inputs of the user's tensors files as stored",
+            },
         }
     }
 }
@@ -296,7 +318,7 @@ mod tests {
         assert_eq!(
             err,
             "invalid setting `arch`: `lenet6` is not one of lenet5, lenet-300-100, \
-             resnet20, resnet32, resnet56, alexnet, small-conv, vit, char-gpt"
+             resnet20, resnet32, resnet56, alexnet, small-conv, vit, char-gpt, torchscript"
         );
         let err = "cifar".parse::<Dataset>().unwrap_err().to_string();
         assert!(

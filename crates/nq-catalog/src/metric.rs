@@ -110,9 +110,11 @@ impl Dataset {
     pub fn metric(self) -> Metric {
         match self {
             Dataset::Shakespeare => Metric::BitsPerCharacter,
-            Dataset::Mnist | Dataset::FashionMnist | Dataset::Cifar10 | Dataset::Imagenet => {
-                Metric::Top1
-            }
+            Dataset::Mnist
+            | Dataset::FashionMnist
+            | Dataset::Cifar10
+            | Dataset::Imagenet
+            | Dataset::Tensors => Metric::Top1,
         }
     }
 }

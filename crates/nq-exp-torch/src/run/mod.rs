@@ -18,6 +18,7 @@
 //! resolved cell, its grid settings and stage keys), `row.json`,
 //! `log.txt` and, once it is done, `model.nqz` (the cached file, linked).
 
+pub mod network;
 mod pack;
 mod prune;
 mod search;
@@ -730,6 +731,11 @@ fn execute(grid: &Grid, args: &RunArgs, work: &Work) -> Result<()> {
     // the data is checked before any work; each worker has its own copy
     // because sources are not shared between threads
     let first_data = load_data(&grid.model)?;
+    if grid.model.model_file.is_some() {
+        // the user's module is checked on the data before any work
+        network::new_model(grid, &first_data, Device::Cpu)
+            .map_err(|e| bad_input(format!("{e:#}")))?;
+    }
     let out = args.results.join(&grid.name);
     std::fs::create_dir_all(out.join("cells"))
         .map_err(|e| bad_input(format!("cannot create {}: {e}", out.display())))?;

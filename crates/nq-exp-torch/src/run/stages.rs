@@ -196,8 +196,7 @@ fn load_tensors(path: &Path, device: Device) -> Result<BTreeMap<String, Tensor>>
 
 /// A fresh network of the grid's architecture with the weights in `dir`.
 pub fn load_model(grid: &Grid, data: &Data, device: Device, dir: &Path) -> Result<Model> {
-    let arch = grid.model.arch.parse()?;
-    let mut model = Model::new(arch, data.input(), device)?;
+    let mut model = super::network::new_model(grid, data, device)?;
     model.load(&dir.join(MODEL_FILE))?;
     Ok(model)
 }
@@ -214,21 +213,26 @@ pub fn baseline(
 ) -> Result<Trained> {
     let started = Instant::now();
     tch::manual_seed(seed as i64);
-    let model = Model::new(grid.model.arch.parse()?, data.input(), device)?;
-    let config = train_config(&grid.train, grid.train.epochs, grid.train.lr, seed);
-    let (report, optimizer) = train(
-        &model,
-        data.train.as_ref(),
-        &config,
-        None,
-        &mut epoch_logger("baseline", config.epochs, log),
-    )?;
+    let model = super::network::new_model(grid, data, device)?;
+    let mut epoch_losses = Vec::new();
+    // 0 epochs: a TorchScript model used as it came
+    if grid.train.epochs > 0 {
+        let config = train_config(&grid.train, grid.train.epochs, grid.train.lr, seed);
+        let (report, optimizer) = train(
+            &model,
+            data.train.as_ref(),
+            &config,
+            None,
+            &mut epoch_logger("baseline", config.epochs, log),
+        )?;
+        save_adam(&model, &optimizer, dir)?;
+        epoch_losses = report.epochs.iter().map(|e| e.loss).collect();
+    }
     let accuracy = Accuracy::of(&model, data.test.as_ref())?;
     model.save(&dir.join(MODEL_FILE))?;
-    save_adam(&model, &optimizer, dir)?;
     Ok(Trained {
         accuracy,
-        epoch_losses: report.epochs.iter().map(|e| e.loss).collect(),
+        epoch_losses,
         seconds: started.elapsed().as_secs_f64(),
         kept: None,
     })

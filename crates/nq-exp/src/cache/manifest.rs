@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 /// File name of the manifest inside a stage directory.
 pub const MANIFEST: &str = "manifest.json";
 
-/// Size and SHA-256 of one file.
+/// Size and SHA-256 of one file (also what a grid keeps of a model file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileDigest {
     /// Length in bytes.
@@ -33,7 +33,7 @@ pub struct Manifest {
     pub files: BTreeMap<String, FileDigest>,
 }
 
-fn digest(path: &Path) -> Result<FileDigest> {
+pub(crate) fn digest(path: &Path) -> Result<FileDigest> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut hasher = Sha256::new();

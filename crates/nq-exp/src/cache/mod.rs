@@ -19,7 +19,7 @@
 //!   stage [`Cached::Damaged`], and [`Cache::quarantine`] moves it aside so
 //!   that it is computed again, never reused.
 
-mod manifest;
+pub mod manifest;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

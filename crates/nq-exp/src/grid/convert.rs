@@ -16,7 +16,7 @@ use super::raw::{
 };
 use super::spans::KeySpans;
 use super::spec::{
-    EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelSpec, OptimizerSpec, PruneCriterion,
+    EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelFile, ModelSpec, OptimizerSpec, PruneCriterion,
     PruneSchedule, PruneSettings, PruneSpec, ScheduleSpec, SearchSettings, SoftSharingSettings,
     TrainSpec, MAX_K,
 };
@@ -34,10 +34,16 @@ fn fits(arch: Arch, dataset: Dataset) -> bool {
         Dataset::Mnist | Dataset::FashionMnist => !matches!(arch, Arch::Alexnet | Arch::CharGpt),
         Dataset::Cifar10 => matches!(
             arch,
-            Arch::Resnet20 | Arch::Resnet32 | Arch::Resnet56 | Arch::SmallConv | Arch::Vit
+            Arch::Resnet20
+                | Arch::Resnet32
+                | Arch::Resnet56
+                | Arch::SmallConv
+                | Arch::Vit
+                | Arch::Torchscript
         ),
-        Dataset::Imagenet => arch == Arch::Alexnet,
+        Dataset::Imagenet => matches!(arch, Arch::Alexnet | Arch::Torchscript),
         Dataset::Shakespeare => arch == Arch::CharGpt,
+        Dataset::Tensors => arch != Arch::CharGpt,
     }
 }
 
@@ -116,12 +122,48 @@ fn model(ctx: &Context<'_>, raw: RawModel) -> Result<ModelSpec, GridError> {
     ] {
         ctx.ensure(n != Some(0), key, || "expected at least 1".into())?;
     }
+    ctx.ensure(
+        dataset != Dataset::Tensors || raw.data_dir.is_some(),
+        "model.data_dir",
+        || "`dataset = \"tensors\"` needs the directory of train.safetensors and test.safetensors".into(),
+    )?;
+    let script = arch == Arch::Torchscript;
+    let model_file = match (script, raw.model_file) {
+        (true, Some(path)) => {
+            let digest = crate::cache::manifest::digest(&path).map_err(|e| {
+                ctx.error("model.model_file", format!("cannot read the TorchScript file: {e:#}"))
+            })?;
+            Some(ModelFile { path, digest })
+        }
+        (true, None) => {
+            return Err(ctx.error(
+                "model.arch",
+                "`arch = \"torchscript\"` needs `model_file`, the module saved by torch.jit.script or torch.jit.trace",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(ctx.error(
+                "model.model_file",
+                format!("only `arch = \"torchscript\"` is read from a file, not {arch}"),
+            ))
+        }
+        (false, None) => None,
+    };
+    if let Some(pattern) = &raw.tensors {
+        ctx.ensure(script, "model.tensors", || {
+            format!("{arch} quantizes its own layers; `tensors` selects those of a torchscript model")
+        })?;
+        regex::Regex::new(pattern)
+            .map_err(|e| ctx.error("model.tensors", format!("not a regex: {e}")))?;
+    }
     Ok(ModelSpec {
         arch: raw.arch,
         dataset: raw.dataset,
         data_dir: raw.data_dir,
         train_examples: raw.train_examples,
         test_examples: raw.test_examples,
+        model_file,
+        tensors: raw.tensors,
     })
 }
 
@@ -159,9 +201,11 @@ fn optimizer(
     }
 }
 
-fn train(ctx: &Context<'_>, raw: RawTrain) -> Result<TrainSpec, GridError> {
-    ctx.ensure(raw.epochs >= 1, "train.epochs", || {
-        "expected at least 1".into()
+/// `pretrained`: the network comes trained (a TorchScript file), so 0
+/// epochs (use it as it is) is allowed.
+fn train(ctx: &Context<'_>, raw: RawTrain, pretrained: bool) -> Result<TrainSpec, GridError> {
+    ctx.ensure(raw.epochs >= 1 || pretrained, "train.epochs", || {
+        "expected at least 1 (0, the network as it is, only for a torchscript model)".into()
     })?;
     ctx.ensure(raw.batch_size >= 1, "train.batch_size", || {
         "expected at least 1".into()
@@ -624,7 +668,7 @@ pub fn grid(ctx: &Context<'_>, raw: RawGrid) -> Result<Grid, GridError> {
         "expected a name".into()
     })?;
     let model = model(ctx, raw.model)?;
-    let train = train(ctx, raw.train)?;
+    let train = train(ctx, raw.train, model.model_file.is_some())?;
     let prunes = prune(ctx, raw.prune, train.lr)?;
     let importances = importance(ctx, raw.importance)?;
     let quantizer = quantizer(ctx, raw.quantizer, raw.soft_sharing)?;

@@ -14,14 +14,18 @@
 //! description = "what question this grid answers"
 //!
 //! [model]
-//! arch = "lenet5"            # lenet5 | lenet-300-100 | resnet20 | resnet32 | resnet56 | alexnet | small-conv | vit | char-gpt
-//! dataset = "fashion-mnist"  # mnist | fashion-mnist | cifar10 | imagenet | shakespeare (char-gpt)
-//! # data_dir = "/path"       # default: the dataset's default directory
+//! arch = "lenet5"            # lenet5 | lenet-300-100 | resnet20 | resnet32 | resnet56 | alexnet | small-conv | vit | char-gpt | torchscript
+//! dataset = "fashion-mnist"  # mnist | fashion-mnist | cifar10 | imagenet | shakespeare (char-gpt) | tensors
+//! # data_dir = "/path"       # default: the dataset's default directory (tensors: required)
 //! # train_examples = 5000    # only the first examples (quick runs)
 //! # test_examples = 1000
+//! # model_file = "net.pt"    # torchscript only: the module saved by torch.jit.script or
+//!                            #   torch.jit.trace (its size and SHA-256 are part of the cache keys)
+//! # tensors = '^(conv|fc)'   # torchscript only: a regex on the module's parameter names
+//!                            #   (`fc1.weight`); default: every parameter of >= 2 dimensions
 //!
 //! [train]
-//! epochs = 10
+//! epochs = 10                # torchscript: 0 uses the module as it came
 //! optimizer = "adam"         # sgd | adam
 //! lr = 1e-3
 //! batch_size = 128

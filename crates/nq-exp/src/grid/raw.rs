@@ -38,6 +38,11 @@ pub struct RawModel {
     pub train_examples: Option<usize>,
     /// Use only the first examples of the test set (quick runs).
     pub test_examples: Option<usize>,
+    /// The TorchScript file of `arch = "torchscript"`.
+    pub model_file: Option<PathBuf>,
+    /// Which parameters of a TorchScript model are quantized: a regex on
+    /// their module names (default: every one of at least 2 dimensions).
+    pub tensors: Option<String>,
 }
 
 /// `[train]`: the baseline's training recipe.

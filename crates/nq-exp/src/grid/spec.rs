@@ -29,6 +29,24 @@ pub struct ModelSpec {
     pub train_examples: Option<usize>,
     /// Only the first examples of the test set, when set.
     pub test_examples: Option<usize>,
+    /// The user's TorchScript module (`arch = "torchscript"`), with its
+    /// digest, so that a changed file changes every cache key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_file: Option<ModelFile>,
+    /// A regex on the module's parameter names: the quantized tensors of a
+    /// TorchScript model (`None`: every one of at least 2 dimensions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensors: Option<String>,
+}
+
+/// A model file named by a grid, as it was when the grid was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelFile {
+    /// As written in the grid (relative paths from where nq-exp runs).
+    pub path: PathBuf,
+    /// Its size and SHA-256.
+    #[serde(flatten)]
+    pub digest: crate::cache::manifest::FileDigest,
 }
 
 impl ModelSpec {

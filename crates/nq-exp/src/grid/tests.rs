@@ -961,3 +961,63 @@ fn soft_sharing_takes_lambda_as_tau_and_its_own_table() {
         "{err}"
     );
 }
+
+#[test]
+fn a_torchscript_model_needs_its_file_and_the_file_is_in_the_keys() {
+    mistake(
+        "arch = \"lenet5\"",
+        "arch = \"torchscript\"",
+        "model.arch",
+        6,
+        "needs `model_file`",
+    );
+    mistake(
+        "dataset = \"fashion-mnist\"",
+        "dataset = \"fashion-mnist\"\nmodel_file = \"net.pt\"",
+        "model.model_file",
+        8,
+        "only `arch = \"torchscript\"`",
+    );
+    mistake(
+        "dataset = \"fashion-mnist\"",
+        "dataset = \"tensors\"",
+        "model.data_dir",
+        5, // the absent key: its section's line
+        "train.safetensors",
+    );
+    mistake(
+        "dataset = \"fashion-mnist\"",
+        "dataset = \"fashion-mnist\"\ntensors = \"conv\"",
+        "model.tensors",
+        8,
+        "lenet5 quantizes its own layers",
+    );
+    mistake("epochs = 2", "epochs = 0", "train.epochs", 10, "only for a torchscript");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("net.pt");
+    let grid = |pattern: &str| {
+        BASE.replacen("arch = \"lenet5\"", "arch = \"torchscript\"", 1)
+            .replacen(
+                "dataset = \"fashion-mnist\"",
+                &format!(
+                    "dataset = \"fashion-mnist\"\nmodel_file = \"{}\"\ntensors = '{pattern}'",
+                    file.display()
+                ),
+                1,
+            )
+            .replacen("epochs = 2", "epochs = 0", 1)
+    };
+    let err = load_str(&grid("fc")).unwrap_err();
+    assert_eq!(err.key, "model.model_file", "{err}");
+    assert!(err.to_string().contains("net.pt"), "{err}");
+    std::fs::write(&file, b"one module").unwrap();
+    let err = load_str(&grid("fc(")).unwrap_err();
+    assert_eq!(err.key, "model.tensors", "{err}");
+    let first = load_str(&grid("fc")).unwrap();
+    assert_eq!(first.train.epochs, 0);
+    std::fs::write(&file, b"another module").unwrap();
+    let second = load_str(&grid("fc")).unwrap();
+    let keys = |g: &Grid| cell_keys(g, &g.cells[0]).baseline;
+    assert_ne!(keys(&first), keys(&second));
+}

@@ -20,9 +20,10 @@ pub struct InMemory {
 }
 
 impl InMemory {
-    /// `images`: float32 `N x C x H x W` (normalised) with `labels` int64
-    /// `N` in `0..classes`; or int64 `N x T` character indices with int64
-    /// `N x T` labels (see [`super::text`]).
+    /// `images`: float32 `N x C x H x W` (normalised; or `N x H x W`,
+    /// `N x D` for a user's own tensors) with `labels` int64 `N` in
+    /// `0..classes`; or int64 `N x T` character indices with int64 `N x T`
+    /// labels (see [`super::text`]).
     pub fn new(images: Tensor, labels: Tensor, classes: i64) -> Result<Self> {
         let bad = |reason: String| NnError::BadTensor {
             name: "images".into(),
@@ -30,9 +31,10 @@ impl InMemory {
         };
         let size = images.size();
         let text = size.len() == 2 && images.kind() == Kind::Int64;
-        if !text && (size.len() != 4 || images.kind() != Kind::Float) {
+        if !text && (!(2..=4).contains(&size.len()) || images.kind() != Kind::Float) {
             return Err(bad(format!(
-                "expected float32 N x C x H x W (or int64 N x T characters), got {:?} {:?}",
+                "expected float32 N x C x H x W, N x H x W or N x D (or int64 N x T \
+                 characters), got {:?} {:?}",
                 images.kind(),
                 size
             )));
@@ -102,8 +104,9 @@ impl Source for InMemory {
     fn image_shape(&self) -> [i64; 3] {
         match self.images.size()[..] {
             [_, c, h, w] => [c, h, w],
+            [_, h, w] => [1, h, w],
             [_, t] => [1, 1, t],
-            _ => unreachable!("InMemory::new admits 4-D images and 2-D windows only"),
+            _ => unreachable!("InMemory::new admits 2-D to 4-D examples only"),
         }
     }
 

@@ -7,12 +7,14 @@
 //! Image batches are float32 `N x C x H x W`, already normalised (and
 //! augmented when asked for a training batch), with int64 labels, on the
 //! CPU; text batches are int64 windows of characters labelled with the
-//! next characters ([`text`]).
+//! next characters ([`text`]); a user's own tensors come as stored
+//! ([`tensors`]).
 
 pub mod cifar;
 pub mod idx;
 pub mod imagenet;
 mod memory;
+pub mod tensors;
 pub mod text;
 
 pub use memory::InMemory;
@@ -96,6 +98,7 @@ pub fn load(dataset: Dataset, dir: Option<&Path>) -> Result<Splits> {
                 e => e,
             })
         }
+        Dataset::Tensors => return tensors::load_dir(&dir),
         Dataset::Mnist | Dataset::FashionMnist => {}
     }
     idx::load_dir(dataset.as_str(), &dir, input.mean[0], input.std[0]).map_err(|e| {

@@ -249,6 +249,22 @@ pub fn hessian_importance(
     let params = quantizable(model)?;
     let forward = |x: &Tensor| model.forward_t(x, false);
     let tapped = |x: &Tensor| model.forward_tapped(x);
+    // a TorchScript module's layers cannot be tapped: the same exact
+    // diagonal, one backward pass per example and class instead
+    let estimator = match estimator {
+        HessianEstimator::GaussNewton if !model.records_taps() => {
+            HessianEstimator::GaussNewtonPerExample
+        }
+        HessianEstimator::GaussNewtonMc { .. } if !model.records_taps() => {
+            return Err(crate::NnError::InvalidSetting {
+                name: "estimator",
+                reason: "the Monte Carlo Gauss-Newton diagonal needs the layers of a built-in \
+                         network; use gauss-newton or hutchinson for a torchscript one"
+                    .into(),
+            })
+        }
+        e => e,
+    };
     let (diag, cost) = match estimator {
         HessianEstimator::Hutchinson { probes } => {
             hutchinson_diag(&forward, &params, &batches, probes, seed)?

@@ -1,5 +1,6 @@
 //! The networks of the paper, a small one for quick tests, a small Vision
-//! Transformer and a small character-level GPT.
+//! Transformer, a small character-level GPT, and the user's own network
+//! as a TorchScript file ([`Model::torchscript`]).
 //!
 //! A [`Model`] owns its parameters (a tch `VarStore`) and knows which of them
 //! are quantizable: the weight tensors of convolutions and fully connected
@@ -14,11 +15,12 @@ mod layers;
 mod lenet;
 mod resnet;
 mod small;
+mod torchscript;
 mod transformer;
 mod vit;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
@@ -56,6 +58,8 @@ pub struct Model {
     net: Box<dyn ModuleT>,
     quantizable: Vec<Quantizable>,
     recorder: layers::Recorder,
+    /// The module of a TorchScript model (`net` is a clone of it).
+    script: Option<torchscript::ScriptNet>,
 }
 
 impl fmt::Debug for Model {
@@ -89,7 +93,55 @@ impl Model {
             net: built.net,
             quantizable,
             recorder,
+            script: None,
         })
+    }
+
+    /// Loads the user's TorchScript module `file` onto `device`, for data
+    /// of `input`; its quantizable tensors are the parameters of at least 2
+    /// dimensions whose module name (`fc1.weight`) `select` accepts. See
+    /// [`torchscript`] for the names and what stays float; call
+    /// [`Model::probe`] on real examples before use.
+    pub fn torchscript(
+        file: &Path,
+        input: InputSpec,
+        device: Device,
+        select: &dyn Fn(&str) -> bool,
+    ) -> Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let (script, quantizable) = torchscript::ScriptNet::load(file, &vs, select)?;
+        if quantizable.is_empty() {
+            return Err(bad_file(
+                file,
+                "no parameter of at least 2 dimensions is selected for quantization",
+            ));
+        }
+        Ok(Self {
+            arch: Arch::Torchscript,
+            input,
+            vs,
+            net: Box::new(script.clone()),
+            quantizable,
+            recorder: layers::Recorder::default(),
+            script: Some(script),
+        })
+    }
+
+    /// Checks that the network runs on `xs` (a few examples of the data)
+    /// and returns `N x classes` logits: a TorchScript module is the
+    /// user's, so this is checked before any work (built-in networks
+    /// always do).
+    pub fn probe(&self, xs: &Tensor) -> Result<()> {
+        match &self.script {
+            Some(script) => script.probe(&xs.to_device(self.device()), self.input.classes),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether [`Model::forward_tapped`] sees the quantizable layers
+    /// (built-in networks; a TorchScript module's layers are its own).
+    pub fn records_taps(&self) -> bool {
+        self.script.is_none()
     }
 
     /// The architecture.
@@ -164,8 +216,18 @@ impl Model {
         self.trainable().iter().map(|(_, t)| t.numel() as i64).sum()
     }
 
-    /// Saves every variable as safetensors (write then rename).
+    /// Saves every variable as safetensors (write then rename); for a
+    /// TorchScript model also the module, with its buffers, beside it
+    /// ([`Model::module_file`]).
     pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(script) = &self.script {
+            let module = Self::module_file(path);
+            let tmp = module.with_extension("tmp.pt");
+            script.save(&tmp)?;
+            std::fs::rename(&tmp, &module).map_err(|e| {
+                bad_file(&module, format!("cannot move {} here: {e}", tmp.display()))
+            })?;
+        }
         // tch picks the format from the extension, so the temporary file
         // must end in .safetensors too
         let tmp = path.with_extension("tmp.safetensors");
@@ -176,11 +238,36 @@ impl Model {
             .map_err(|e| bad_file(path, format!("cannot move {} here: {e}", tmp.display())))
     }
 
+    /// Where [`Model::save`] puts the module of a TorchScript model saved
+    /// to `path`: the same name ending in `.pt`.
+    pub fn module_file(path: &Path) -> PathBuf {
+        path.with_extension("pt")
+    }
+
     /// Loads every variable from a safetensors file saved by [`Model::save`]
-    /// for the same architecture.
+    /// for the same architecture; a TorchScript model loads its module
+    /// (parameters and buffers) from beside it.
     pub fn load(&mut self, path: &Path) -> Result<()> {
         if !path.exists() {
             return Err(bad_file(path, "no such checkpoint"));
+        }
+        if self.script.is_some() {
+            let module = Self::module_file(path);
+            let names: Vec<String> = self.quantizable.iter().map(|q| q.name.clone()).collect();
+            let loaded = Self::torchscript(&module, self.input, self.device(), &|_| true)?;
+            let quantizable = loaded
+                .quantizable
+                .into_iter()
+                .filter(|q| names.contains(&q.name))
+                .collect::<Vec<_>>();
+            if quantizable.len() != names.len() {
+                return Err(bad_file(&module, "not a checkpoint of this module"));
+            }
+            *self = Self {
+                quantizable,
+                ..loaded
+            };
+            return Ok(());
         }
         self.vs
             .load(path)
@@ -209,6 +296,10 @@ fn build(arch: Arch, root: &nn::Path, input: InputSpec) -> Result<Built> {
         Arch::SmallConv => small::small_conv(root, input),
         Arch::Vit => vit::vit(root, input),
         Arch::CharGpt => char_gpt::char_gpt(root, input),
+        Arch::Torchscript => Err(NnError::InvalidSetting {
+            name: "arch",
+            reason: "a torchscript network is loaded from its file (Model::torchscript)".into(),
+        }),
     }
 }
 
