@@ -3,7 +3,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: setup data build test bench fuzz reproduce reproduce-full reference fmt clippy clean
+.PHONY: setup data build test bench fuzz reproduce reproduce-full reference example-torchscript fmt clippy clean
 
 setup:
 	bash scripts/setup.sh
@@ -49,6 +49,17 @@ reproduce: setup build
 # skipped (with the reason) when their data is missing.
 reproduce-full: setup build
 	bash scripts/reproduce.sh --full
+
+# A network of your own: a CNN trained in PyTorch and saved as TorchScript, with
+# Fashion-MNIST as safetensors (scripts/your_model_fashion.py, into results/your_model/),
+# through the grid experiments/examples/torchscript_fashion.toml; its report and
+# figures in results/your_model/torchscript_fashion/.
+example-torchscript: setup build
+	test -f results/your_model/net.pt || \
+	  .venv/bin/python scripts/your_model_fashion.py results/your_model
+	target/release/nq-exp run experiments/examples/torchscript_fashion.toml --results results/your_model
+	target/release/nq-exp report results/your_model
+	target/release/nq-exp figures results/your_model
 
 # Copies what reproduce wrote under results/ over the committed results/reference/.
 reference:
