@@ -6,6 +6,8 @@
 //! an importance `h: &[f32]` per weight (the Hessian diagonal, Adam's
 //! `sqrt(v)`, or all ones), and returns a [`Quantization`].
 //!
+//! - [`compensation`]: rounding onto a codebook that compensates each error
+//!   through the off-diagonal Hessian (OBQ / GPTQ);
 //! - [`kmeans`]: Lloyd's algorithm weighted by `h`, on the sorted 1-D data;
 //! - [`kmeans_optimal`]: the exact optimum of the same objective;
 //! - [`uniform`]: uniform scalar quantization;
@@ -18,6 +20,7 @@
 //! - [`size`]: the compressed size of paper.md section 6;
 //! - [`nqz`]: the `.nqz` file, whose payload is that size.
 
+pub mod compensation;
 pub mod context;
 pub mod dither;
 pub mod ecsq;

@@ -1,0 +1,308 @@
+//! The compensated rounding pass and its helpers.
+
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ensure_param, QuantError, Result};
+use crate::quantization::Quantization;
+
+/// Settings of [`compensated`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CompensationParams {
+    /// Added to the diagonal, relative to its mean; finite and `>= 0`.
+    pub damping: f64,
+}
+
+impl Default for CompensationParams {
+    /// GPTQ's default, 1 % of the mean diagonal.
+    fn default() -> Self {
+        Self { damping: 0.01 }
+    }
+}
+
+impl CompensationParams {
+    /// Checks the range.
+    pub fn validate(&self) -> Result<()> {
+        ensure_param(
+            self.damping.is_finite() && self.damping >= 0.0,
+            "damping",
+            format!("damping must be finite and >= 0, got {}", self.damping),
+        )
+    }
+}
+
+/// `1/2 d^T H d` for `H` given row-major, `d.len()` squared entries.
+pub fn quadratic_form(d: &[f64], hessian: &[f64]) -> f64 {
+    let n = d.len();
+    assert_eq!(hessian.len(), n * n, "the Hessian must be n x n");
+    let mut sum = 0.0;
+    for (i, row) in hessian.chunks_exact(n).enumerate() {
+        let hd: f64 = row.iter().zip(d).map(|(h, d)| h * d).sum();
+        sum += d[i] * hd;
+    }
+    0.5 * sum
+}
+
+/// The index of the centre of `centres` (sorted ascending) nearest `x`;
+/// ties go to the lower centre.
+fn nearest_index(centres: &[f32], x: f64) -> usize {
+    let above = centres.partition_point(|&c| f64::from(c) < x);
+    if above == 0 {
+        return 0;
+    }
+    if above == centres.len() {
+        return centres.len() - 1;
+    }
+    let (lo, hi) = (f64::from(centres[above - 1]), f64::from(centres[above]));
+    if x - lo <= hi - x {
+        above - 1
+    } else {
+        above
+    }
+}
+
+/// Checks `centres` (non-empty, finite) and returns them sorted.
+fn sorted_centres(centres: &[f32]) -> Result<Vec<f32>> {
+    ensure_param(!centres.is_empty(), "centres", "at least one centre is needed")?;
+    ensure_param(
+        centres.iter().all(|c| c.is_finite()),
+        "centres",
+        "centres must be finite",
+    )?;
+    let mut sorted = centres.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    sorted.dedup();
+    Ok(sorted)
+}
+
+/// The used centres and each value's index among them (empty clusters
+/// dropped, as every quantizer returns them).
+fn compact(centres: &[f32], chosen: &[usize]) -> Quantization {
+    let mut remap = vec![u32::MAX; centres.len()];
+    let mut used = Vec::new();
+    for &c in chosen {
+        if remap[c] == u32::MAX {
+            remap[c] = 0;
+        }
+    }
+    for (c, slot) in remap.iter_mut().enumerate() {
+        if *slot == 0 {
+            *slot = used.len() as u32;
+            used.push(centres[c]);
+        }
+    }
+    Quantization {
+        centres: used,
+        assignment: chosen.iter().map(|&c| remap[c]).collect(),
+        iterations: 0,
+        history: Vec::new(),
+        dither: None,
+    }
+}
+
+fn check_weights(w: &[f32]) -> Result<()> {
+    if w.is_empty() {
+        return Err(QuantError::EmptyInput);
+    }
+    if let Some(index) = w.iter().position(|v| !v.is_finite()) {
+        return Err(QuantError::NonFiniteWeight {
+            index,
+            value: w[index],
+        });
+    }
+    Ok(())
+}
+
+/// Every weight to its nearest centre: what [`compensated`] is measured
+/// against.
+pub fn nearest(w: &[f32], centres: &[f32]) -> Result<Quantization> {
+    check_weights(w)?;
+    let centres = sorted_centres(centres)?;
+    let chosen: Vec<usize> = w
+        .iter()
+        .map(|&x| nearest_index(&centres, f64::from(x)))
+        .collect();
+    Ok(compact(&centres, &chosen))
+}
+
+/// Quantizes `w` onto `centres` one weight at a time in order, moving the
+/// weights not yet quantized to compensate each rounding through `hessian`
+/// (`n x n`, row-major, symmetric positive semi-definite; see the module
+/// documentation).
+pub fn compensated(
+    w: &[f32],
+    hessian: &[f64],
+    centres: &[f32],
+    params: &CompensationParams,
+) -> Result<Quantization> {
+    params.validate()?;
+    check_weights(w)?;
+    let centres = sorted_centres(centres)?;
+    let n = w.len();
+    if hessian.len() != n * n {
+        return Err(QuantError::Inconsistent(format!(
+            "the Hessian block has {} entries; {n} weights need {n} x {n} = {}",
+            hessian.len(),
+            n * n
+        )));
+    }
+    if let Some(i) = hessian.iter().position(|v| !v.is_finite()) {
+        return Err(QuantError::Inconsistent(format!(
+            "Hessian entry ({}, {}) is not finite",
+            i / n,
+            i % n
+        )));
+    }
+    let mut h = DMatrix::from_row_slice(n, n, hessian);
+    let scale = h.iter().map(|v| v.abs()).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
+    if let Some((i, j)) = (0..n)
+        .flat_map(|i| (0..i).map(move |j| (i, j)))
+        .find(|&(i, j)| (h[(i, j)] - h[(j, i)]).abs() > 1e-9 * scale)
+    {
+        return Err(QuantError::Inconsistent(format!(
+            "the Hessian block is not symmetric: ({i}, {j}) is {} but ({j}, {i}) is {}",
+            h[(i, j)],
+            h[(j, i)]
+        )));
+    }
+    let mean_diagonal = h.diagonal().mean();
+    for i in 0..n {
+        h[(i, i)] += params.damping * mean_diagonal;
+    }
+    let not_definite = || {
+        QuantError::Inconsistent(
+            "the Hessian block is not positive definite (raise the damping)".into(),
+        )
+    };
+    let inverse = h.cholesky().ok_or_else(not_definite)?.inverse();
+    // H^-1 = L L^T, so U = L^T is the upper factor with H^-1 = U^T U
+    let lower = inverse.cholesky().ok_or_else(not_definite)?.unpack();
+
+    let mut current: Vec<f64> = w.iter().map(|&x| f64::from(x)).collect();
+    let mut chosen = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = nearest_index(&centres, current[i]);
+        chosen.push(c);
+        let scaled_error = (current[i] - f64::from(centres[c])) / lower[(i, i)];
+        for j in i + 1..n {
+            current[j] -= scaled_error * lower[(j, i)];
+        }
+    }
+    Ok(compact(&centres, &chosen))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn error(w: &[f32], q: &Quantization) -> Vec<f64> {
+        w.iter()
+            .zip(q.quantized())
+            .map(|(&w, q)| f64::from(w) - f64::from(q))
+            .collect()
+    }
+
+    const NO_DAMPING: CompensationParams = CompensationParams { damping: 0.0 };
+
+    #[test]
+    fn two_correlated_weights_by_hand() {
+        // H = [[1, .9], [.9, 1]]: w0 = 0.4 rounds to 0 (d0 = 0.4) and
+        // w1 moves by -d0 [H^-1]_10 / [H^-1]_00 = +0.36 to 0.76, so to 1
+        let h = [1.0, 0.9, 0.9, 1.0];
+        let w = [0.4f32, 0.4];
+        let q = compensated(&w, &h, &[0.0, 1.0], &NO_DAMPING).unwrap();
+        assert_eq!(q.quantized(), vec![0.0, 1.0]);
+        let plain = nearest(&w, &[0.0, 1.0]).unwrap();
+        assert_eq!(plain.quantized(), vec![0.0, 0.0]);
+        // 1/2 (0.16 + 0.16 + 2 * 0.9 * 0.16) = 0.304; 1/2 (0.16 + 0.36 - 2 * 0.9 * 0.24) = 0.044
+        assert!((quadratic_form(&error(&w, &plain), &h) - 0.304).abs() < 1e-6);
+        assert!((quadratic_form(&error(&w, &q), &h) - 0.044).abs() < 1e-6);
+    }
+
+    #[test]
+    fn used_centres_only_and_ties_go_down() {
+        let q = nearest(&[0.5, 2.0, 0.49], &[3.0, 1.0, 0.0, 9.0]).unwrap();
+        assert_eq!(q.centres, vec![0.0, 1.0]);
+        assert_eq!(q.assignment, vec![0, 1, 0]);
+    }
+
+    #[test]
+    fn bad_blocks_are_named() {
+        let w = [0.1f32, 0.2];
+        let p = CompensationParams::default();
+        let err = compensated(&w, &[1.0, 0.0, 0.0], &[0.0], &p).unwrap_err();
+        assert!(err.to_string().contains("2 x 2"), "{err}");
+        let err = compensated(&w, &[1.0, 0.5, 0.4, 1.0], &[0.0], &p).unwrap_err();
+        assert!(err.to_string().contains("not symmetric"), "{err}");
+        let err = compensated(&w, &[1.0, 2.0, 2.0, 1.0], &[0.0], &NO_DAMPING).unwrap_err();
+        assert!(err.to_string().contains("positive definite"), "{err}");
+        let err = compensated(&w, &[1.0, 0.0, 0.0, f64::NAN], &[0.0], &p).unwrap_err();
+        assert!(err.to_string().contains("(1, 1)"), "{err}");
+        assert!(compensated(&w, &[1.0; 4], &[], &p).is_err());
+        let bad = CompensationParams { damping: -1.0 };
+        assert!(compensated(&w, &[1.0, 0.0, 0.0, 1.0], &[0.0], &bad).is_err());
+        // a singular block (one sample, two weights) is usable once damped
+        assert!(compensated(&w, &[1.0; 4], &[0.0, 1.0], &p).is_ok());
+    }
+
+    /// `A A^T + eps I` with `A` of `n x m`: positive definite, and as
+    /// correlated as a Hessian from `m < n` samples.
+    fn random_block(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+        let m = rng.random_range(1..2 * n);
+        let a: Vec<f64> = (0..n * m).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let mut h = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                h[i * n + j] = (0..m).map(|t| a[i * m + t] * a[j * m + t]).sum();
+            }
+        }
+        let trace: f64 = (0..n).map(|i| h[i * n + i]).sum();
+        for i in 0..n {
+            h[i * n + i] += 1e-3 * trace / n as f64;
+        }
+        h
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn a_diagonal_hessian_gives_plain_rounding(
+            w in prop::collection::vec(-3.0f32..3.0, 1..40),
+            diag in prop::collection::vec(0.01f64..10.0, 40),
+            centres in prop::collection::vec(-3.0f32..3.0, 1..9),
+        ) {
+            let n = w.len();
+            let mut h = vec![0.0; n * n];
+            for i in 0..n {
+                h[i * n + i] = diag[i];
+            }
+            let q = compensated(&w, &h, &centres, &CompensationParams::default()).unwrap();
+            prop_assert_eq!(q, nearest(&w, &centres).unwrap());
+        }
+
+        #[test]
+        fn compensation_lowers_the_quadratic_form_over_many_blocks(seed in any::<u64>()) {
+            // greedy, so not on every block: summed over 64 random ones
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let (mut with, mut without) = (0.0, 0.0);
+            for _ in 0..64 {
+                let n = rng.random_range(2..24);
+                let h = random_block(&mut rng, n);
+                let w: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+                let k = rng.random_range(2..9);
+                let centres: Vec<f32> = (0..k).map(|_| rng.random_range(-2.0..2.0)).collect();
+                let q = compensated(&w, &h, &centres, &NO_DAMPING).unwrap();
+                let plain = nearest(&w, &centres).unwrap();
+                prop_assert!(q.centres.iter().all(|c| centres.contains(c)));
+                with += quadratic_form(&error(&w, &q), &h);
+                without += quadratic_form(&error(&w, &plain), &h);
+            }
+            prop_assert!(with < without, "{with} >= {without}");
+        }
+    }
+}
