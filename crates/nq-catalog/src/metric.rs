@@ -101,7 +101,8 @@ impl Metric {
     /// The metric of the dataset named `name`; top-1 for a name not in the
     /// catalog (results written by a user's own data loader).
     pub fn of_dataset_name(name: &str) -> Self {
-        name.parse::<Dataset>().map_or(Metric::Top1, Dataset::metric)
+        name.parse::<Dataset>()
+            .map_or(Metric::Top1, Dataset::metric)
     }
 }
 

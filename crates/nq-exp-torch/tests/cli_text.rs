@@ -117,13 +117,18 @@ fn a_language_model_is_searched_and_reported_in_bits_per_character() {
         assert_eq!(replay.next(), Some(k), "{points:?}");
         replay.record(k, metric.score((pair[0].2 + pair[1].2) / 2.0));
     }
-    assert_eq!(replay.next(), None, "the search ended where the bisection does");
+    assert_eq!(
+        replay.next(),
+        None,
+        "the search ended where the bisection does"
+    );
 
-    let report = nq()
-        .args(["report", s(&results)])
-        .output()
-        .unwrap();
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let report = nq().args(["report", s(&results)]).output().unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
     let md = std::fs::read_to_string(results.join("tiny/report.md")).unwrap();
     assert!(md.contains("| bits per character |"), "{md}");
     assert!(
@@ -137,10 +142,7 @@ fn a_language_model_is_searched_and_reported_in_bits_per_character() {
         .find(|l| l.starts_with("| char-gpt on shakespeare |"))
         .unwrap_or_else(|| panic!("{md}"));
     assert!(line.matches(" bits").count() >= 2, "{line}");
-    let figures = nq()
-        .args(["figures", s(&results)])
-        .output()
-        .unwrap();
+    let figures = nq().args(["figures", s(&results)]).output().unwrap();
     assert!(figures.status.success());
     let svg =
         std::fs::read_to_string(results.join("tiny/figures/accuracy_vs_codeword.svg")).unwrap();

@@ -104,7 +104,9 @@ fn a_scripted_mlp_and_a_traced_cnn_go_through_every_stage() {
         assert_eq!(row["status"], "ok", "{row}");
         assert!(row["baseline_top1"].as_f64().unwrap() > 60.0, "{row}");
         assert!(row["top1"].as_f64().unwrap() > 40.0, "{row}");
-        let cell = results.join("tiny/cells").join(row["cell"].as_str().unwrap());
+        let cell = results
+            .join("tiny/cells")
+            .join(row["cell"].as_str().unwrap());
         let unpacked = root.path().join("unpacked.safetensors");
         let out = nq()
             .args(["unpack", s(&cell.join("model.nqz")), "--out", s(&unpacked)])
@@ -125,9 +127,15 @@ fn a_scripted_mlp_and_a_traced_cnn_go_through_every_stage() {
     // is quantized
     let cnn = GRID
         .replace("epochs = 3", "epochs = 0")
-        .replace("dataset = \"tensors\"", "dataset = \"tensors\"\ntensors = '^conv\\.weight$'")
+        .replace(
+            "dataset = \"tensors\"",
+            "dataset = \"tensors\"\ntensors = '^conv\\.weight$'",
+        )
         .replace("prune = [\"none\", \"half\"]", "prune = [\"none\"]")
-        .replace("weighting = [\"none\", \"hessian\"]", "weighting = [\"hessian\"]");
+        .replace(
+            "weighting = [\"none\", \"hessian\"]",
+            "weighting = [\"hessian\"]",
+        );
     let results = root.path().join("cnn-results");
     run(&grid(root.path(), "cnn.pt", &cnn), &results);
     let cnn_rows = rows(&results);
@@ -147,14 +155,26 @@ fn bad_modules_and_selections_exit_2_naming_the_file() {
 
     std::fs::write(root.path().join("not.pt"), b"not a module").unwrap();
     let err = run_failing(&grid(root.path(), "not.pt", GRID), &results);
-    assert!(err.contains("not.pt") && err.contains("not a TorchScript module"), "{err}");
+    assert!(
+        err.contains("not.pt") && err.contains("not a TorchScript module"),
+        "{err}"
+    );
 
     let err = run_failing(&grid(root.path(), "missing.pt", GRID), &results);
-    assert!(err.contains("model.model_file") && err.contains("missing.pt"), "{err}");
+    assert!(
+        err.contains("model.model_file") && err.contains("missing.pt"),
+        "{err}"
+    );
 
-    let nothing = GRID.replace("dataset = \"tensors\"", "dataset = \"tensors\"\ntensors = '^decoder'");
+    let nothing = GRID.replace(
+        "dataset = \"tensors\"",
+        "dataset = \"tensors\"\ntensors = '^decoder'",
+    );
     let err = run_failing(&grid(root.path(), "mlp.pt", &nothing), &results);
-    assert!(err.contains("mlp.pt") && err.contains("`^decoder`"), "{err}");
+    assert!(
+        err.contains("mlp.pt") && err.contains("`^decoder`"),
+        "{err}"
+    );
 
     // the MLP flattens its input, the CNN does not take 1 x 144 rows
     std::fs::create_dir_all(root.path().join("flat")).unwrap();
@@ -166,12 +186,18 @@ fn bad_modules_and_selections_exit_2_naming_the_file() {
                 *t = t.view([-1, 144]);
             }
         }
-        tch::Tensor::write_safetensors(&tensors, root.path().join(format!("flat/{split}.safetensors")))
-            .unwrap();
+        tch::Tensor::write_safetensors(
+            &tensors,
+            root.path().join(format!("flat/{split}.safetensors")),
+        )
+        .unwrap();
     }
     let flat = GRID.replace("DATA", s(&root.path().join("flat")));
     let err = run_failing(&grid(root.path(), "cnn.pt", &flat), &results);
-    assert!(err.contains("cnn.pt") && err.contains("the module fails"), "{err}");
+    assert!(
+        err.contains("cnn.pt") && err.contains("the module fails"),
+        "{err}"
+    );
 
     let untrained_builtin = GRID.replace("arch = \"torchscript\"", "arch = \"small-conv\"");
     let err = run_failing(&grid(root.path(), "mlp.pt", &untrained_builtin), &results);

@@ -76,11 +76,7 @@ pub fn run(args: &PlanArgs) -> Result<()> {
 }
 
 /// The task metric of `cell`'s cached result, if it finished.
-fn cached_quality(
-    grid: &Grid,
-    cache: &Cache,
-    cell: &grid::spec::CellSpec,
-) -> Result<Option<f64>> {
+fn cached_quality(grid: &Grid, cache: &Cache, cell: &grid::spec::CellSpec) -> Result<Option<f64>> {
     let key = cell_keys(grid, cell).result;
     Ok(cache
         .record::<Row>("result", &key)?

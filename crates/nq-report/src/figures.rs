@@ -892,7 +892,11 @@ mod tests {
         let figs = figures("g", &settings);
         let zoom = &figs[0];
         assert_eq!(zoom.y_label, "test cross-entropy (bits per character)");
-        assert!(zoom.title.ends_with("(within 0.25 bits of the best)"), "{}", zoom.title);
+        assert!(
+            zoom.title.ends_with("(within 0.25 bits of the best)"),
+            "{}",
+            zoom.title
+        );
         // uniform's 3.5 bits are more than 0.25 bits worse than 2.45; k-means'
         // 2.6 are not
         let kept: Vec<Vec<(f64, f64)>> = zoom.panels[0]

@@ -399,13 +399,15 @@ pub fn table1(settings: &[Setting]) -> String {
                     .filter(|_| prunings > 1);
                 held_to_search_reference |= searched_against.is_some();
                 let reference = searched_against.or(reference);
-                row.push(match pick(&candidates, reference, tolerance_of(&candidates)) {
-                    Some((s, ok)) => {
-                        missed |= !ok;
-                        entry(s, ok)
-                    }
-                    None => "-".into(),
-                });
+                row.push(
+                    match pick(&candidates, reference, tolerance_of(&candidates)) {
+                        Some((s, ok)) => {
+                            missed |= !ok;
+                            entry(s, ok)
+                        }
+                        None => "-".into(),
+                    },
+                );
             }
             rows.push(row);
         }
@@ -573,9 +575,7 @@ mod tests {
         ];
         let t = table1(&settings);
         assert!(
-            t.contains(
-                "| network | scope | seeds | baseline | pruned only | k-means | uniform |"
-            ),
+            t.contains("| network | scope | seeds | baseline | pruned only | k-means | uniform |"),
             "{t}"
         );
         assert!(t.contains("| lenet5 on mnist | - | 1 | 99.00 % | 10.00x, 99.00 % | 45.00x, 98.95 % (k=16) | 50.00x, 97.00 % (k=16) † |"), "{t}");

@@ -313,7 +313,10 @@ mod tests {
         };
         let s = settings(&to_frame(&[text(0, 2.5), text(1, 2.7)]).unwrap()).unwrap();
         assert_eq!(s[0].metric, Metric::BitsPerCharacter);
-        assert!((s[0].quality.mean.unwrap() - 2.6).abs() < 1e-12, "not top-1");
+        assert!(
+            (s[0].quality.mean.unwrap() - 2.6).abs() < 1e-12,
+            "not top-1"
+        );
         assert!((s[0].baseline_quality.mean.unwrap() - 2.0).abs() < 1e-12);
         assert!((s[0].pruned_quality.mean.unwrap() - 2.25).abs() < 1e-12);
         assert!((s[0].quantized_quality.mean.unwrap() - 3.0).abs() < 1e-12);

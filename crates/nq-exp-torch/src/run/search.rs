@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use nq_exp::grid::spec::SearchGroup;
 use nq_catalog::Metric;
+use nq_exp::grid::spec::SearchGroup;
 use nq_exp::search::{quality, BoundarySearch};
 use nq_report::Row;
 

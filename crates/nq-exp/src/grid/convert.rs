@@ -16,9 +16,9 @@ use super::raw::{
 };
 use super::spans::KeySpans;
 use super::spec::{
-    EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelFile, ModelSpec, OptimizerSpec, PruneCriterion,
-    PruneSchedule, PruneSettings, PruneSpec, ScheduleSpec, SearchSettings, SoftSharingSettings,
-    TrainSpec, MAX_K,
+    EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelFile, ModelSpec, OptimizerSpec,
+    PruneCriterion, PruneSchedule, PruneSettings, PruneSpec, ScheduleSpec, SearchSettings,
+    SoftSharingSettings, TrainSpec, MAX_K,
 };
 use super::GridError;
 use crate::search::SearchSpace;
@@ -125,7 +125,10 @@ fn model(ctx: &Context<'_>, raw: RawModel) -> Result<ModelSpec, GridError> {
     ctx.ensure(
         dataset != Dataset::Tensors || raw.data_dir.is_some(),
         "model.data_dir",
-        || "`dataset = \"tensors\"` needs the directory of train.safetensors and test.safetensors".into(),
+        || {
+            "`dataset = \"tensors\"` needs the directory of train.safetensors and test.safetensors"
+                .into()
+        },
     )?;
     let script = arch == Arch::Torchscript;
     let model_file = match (script, raw.model_file) {
@@ -151,7 +154,9 @@ fn model(ctx: &Context<'_>, raw: RawModel) -> Result<ModelSpec, GridError> {
     };
     if let Some(pattern) = &raw.tensors {
         ctx.ensure(script, "model.tensors", || {
-            format!("{arch} quantizes its own layers; `tensors` selects those of a torchscript model")
+            format!(
+                "{arch} quantizes its own layers; `tensors` selects those of a torchscript model"
+            )
         })?;
         regex::Regex::new(pattern)
             .map_err(|e| ctx.error("model.tensors", format!("not a regex: {e}")))?;

@@ -992,7 +992,13 @@ fn a_torchscript_model_needs_its_file_and_the_file_is_in_the_keys() {
         8,
         "lenet5 quantizes its own layers",
     );
-    mistake("epochs = 2", "epochs = 0", "train.epochs", 10, "only for a torchscript");
+    mistake(
+        "epochs = 2",
+        "epochs = 0",
+        "train.epochs",
+        10,
+        "only for a torchscript",
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("net.pt");

@@ -89,7 +89,11 @@ fn read_split(path: &Path) -> Result<(Tensor, Tensor)> {
         ));
     }
     let inputs = inputs.to_kind(Kind::Float);
-    let non_finite = inputs.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
+    let non_finite = inputs
+        .isfinite()
+        .logical_not()
+        .sum(Kind::Int64)
+        .int64_value(&[]);
     if non_finite > 0 {
         return Err(bad(
             "inputs",
@@ -129,12 +133,18 @@ mod tests {
         write(
             dir.path(),
             "train.safetensors",
-            &[("inputs", x.to_kind(Kind::Half)), ("labels", Tensor::from_slice(&[0i32, 2, 1]))],
+            &[
+                ("inputs", x.to_kind(Kind::Half)),
+                ("labels", Tensor::from_slice(&[0i32, 2, 1])),
+            ],
         );
         write(
             dir.path(),
             "test.safetensors",
-            &[("inputs", x.narrow(0, 0, 1)), ("labels", Tensor::from_slice(&[4i64]))],
+            &[
+                ("inputs", x.narrow(0, 0, 1)),
+                ("labels", Tensor::from_slice(&[4i64])),
+            ],
         );
         let s = load_dir(dir.path()).unwrap();
         assert_eq!((s.train.len(), s.test.len()), (3, 1));
@@ -152,12 +162,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ok = |n: i64| {
             vec![
-                ("inputs", Tensor::zeros([n, 2], (Kind::Float, tch::Device::Cpu))),
-                ("labels", Tensor::zeros([n], (Kind::Int64, tch::Device::Cpu))),
+                (
+                    "inputs",
+                    Tensor::zeros([n, 2], (Kind::Float, tch::Device::Cpu)),
+                ),
+                (
+                    "labels",
+                    Tensor::zeros([n], (Kind::Int64, tch::Device::Cpu)),
+                ),
             ]
         };
         let err = load_dir(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("train.safetensors") && err.contains("no such file"), "{err}");
+        assert!(
+            err.contains("train.safetensors") && err.contains("no such file"),
+            "{err}"
+        );
         write(dir.path(), "train.safetensors", &ok(2));
         let nan = Tensor::from_slice(&[0f32, f32::NAN]).view([1, 2]);
         write(
@@ -179,7 +198,10 @@ mod tests {
             &[ok(2).remove(0), ("labels", Tensor::from_slice(&[0i64]))],
         );
         let err = load_dir(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("`labels`") && err.contains("one per input (2)"), "{err}");
+        assert!(
+            err.contains("`labels`") && err.contains("one per input (2)"),
+            "{err}"
+        );
         std::fs::write(dir.path().join("test.safetensors"), b"not one").unwrap();
         let err = load_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("not a safetensors file"), "{err}");

@@ -18,7 +18,8 @@
 //!   batch); see [`ggn`]. Never negative; the closest to LeCun's
 //!   approximation that the paper used.
 //! - [`exact_diag`]: one Hessian row per weight by double backward; for
-//!   tiny networks and tests.
+//!   tiny networks and tests; [`hessian_block`] keeps the whole rows of one
+//!   tensor (its off-diagonal terms).
 //! - [`adam_importance`]: `sqrt(v_hat)` from the Adam that trained the
 //!   model, or [`adam_statistics`] for a model trained otherwise: Adam's
 //!   moment recursion over one pass of training gradients, weights frozen.
@@ -33,8 +34,10 @@ use crate::error::{ensure_setting, Result};
 use crate::models::Model;
 use crate::train::Adam;
 
+mod block;
 pub mod ggn;
 
+pub use block::hessian_block;
 pub use ggn::{gauss_newton_diag, gauss_newton_diag_per_example, gauss_newton_mc_diag};
 
 /// What an estimate cost.
@@ -142,37 +145,26 @@ pub fn hutchinson_diag(
 }
 
 /// The exact Hessian diagonal of the mean loss over `batches`: one
-/// double-backward pass per weight.
+/// double-backward pass per weight ([`block::hessian_rows`]).
 pub fn exact_diag(
     forward: &dyn Fn(&Tensor) -> Tensor,
     params: &[(String, Tensor)],
     batches: &[(Tensor, Tensor)],
 ) -> Result<(Vec<Tensor>, Cost)> {
-    let started = Instant::now();
     let inputs = tensors(params);
-    let total = examples(batches);
-    let mut diag = zeros_like_all(params);
-    let mut cost = Cost::default();
-    for (x, y) in batches {
-        let loss = crate::loss::cross_entropy_sum(&forward(x), y) / total;
-        let grads = Tensor::f_run_backward(&[&loss], &inputs, true, true)?;
-        cost.backward_passes += 1;
-        for (i, (g, p)) in grads.iter().zip(&inputs).enumerate() {
-            let flat = g.flatten(0, -1);
-            let mut row_diag = vec![0f32; flat.size()[0] as usize];
-            for (j, out) in row_diag.iter_mut().enumerate() {
-                let h = Tensor::f_run_backward(&[&flat.get(j as i64)], &[p], true, false)?;
-                cost.hessian_vector_products += 1;
-                *out = h[0].flatten(0, -1).double_value(&[j as i64]) as f32;
-            }
-            tch::no_grad(|| {
-                diag[i] += Tensor::from_slice(&row_diag)
-                    .view(p.size().as_slice())
-                    .to_device(p.device());
-            });
-        }
-    }
-    cost.seconds = started.elapsed().as_secs_f64();
+    let mut rows: Vec<Vec<f32>> = inputs.iter().map(|p| vec![0f32; p.numel()]).collect();
+    let cost = block::hessian_rows(forward, &inputs, batches, |p, j, h| {
+        rows[p][j] += h.double_value(&[j as i64]) as f32;
+    })?;
+    let diag = rows
+        .iter()
+        .zip(&inputs)
+        .map(|(row, p)| {
+            Tensor::from_slice(row)
+                .view(p.size().as_slice())
+                .to_device(p.device())
+        })
+        .collect();
     Ok((diag, cost))
 }
 

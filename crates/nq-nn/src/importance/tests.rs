@@ -268,3 +268,72 @@ fn hutchinson_runs_through_attention_and_layer_norm() {
         }
     }
 }
+
+/// The gradient of the mean loss with respect to fc1's weight, in f64.
+fn fc1_gradient(t: &Tiny, weight: &Tensor) -> Vec<f64> {
+    let total: i64 = t.batches.iter().map(|(_, y)| y.size()[0]).sum();
+    let loss = t
+        .batches
+        .iter()
+        .map(|(x, y)| crate::loss::cross_entropy_sum(&t.net.forward(x), y))
+        .fold(Tensor::zeros([], (Kind::Float, Device::Cpu)), |a, b| a + b)
+        / total as f64;
+    flat(&Tensor::run_backward(&[loss], &[weight], false, false))
+}
+
+#[test]
+fn the_hessian_block_matches_finite_differences_and_holds_the_exact_diagonal() {
+    let t = tiny(5);
+    let mut weight = t
+        .params
+        .iter()
+        .find(|(n, _)| n == "fc1.weight")
+        .unwrap()
+        .1
+        .shallow_clone();
+    let forward = |x: &Tensor| t.net.forward(x);
+    let (block, cost) = hessian_block(&forward, &weight, &t.batches).unwrap();
+    let n = weight.numel();
+    assert_eq!(
+        (block.len(), cost.hessian_vector_products),
+        (n * n, 2 * n as u64)
+    );
+    // central differences of the gradient, column by column
+    let eps = 1e-2f64;
+    let base = Vec::<f32>::try_from(weight.flatten(0, -1)).unwrap();
+    for j in 0..n {
+        let mut column = [vec![], vec![]];
+        for (side, sign) in [(0, 1.0), (1, -1.0)] {
+            let mut moved = base.clone();
+            moved[j] += (sign * eps) as f32;
+            tch::no_grad(|| {
+                weight.copy_(&Tensor::from_slice(&moved).view(weight.size().as_slice()))
+            });
+            column[side] = fc1_gradient(&t, &weight);
+        }
+        for i in 0..n {
+            let fd = (column[0][i] - column[1][i]) / (2.0 * eps);
+            let exact = block[i * n + j];
+            assert!(
+                (fd - exact).abs() <= 2e-3 + 2e-2 * exact.abs(),
+                "H[{i}][{j}]: finite differences {fd}, exact {exact}"
+            );
+        }
+    }
+    tch::no_grad(|| weight.copy_(&Tensor::from_slice(&base).view(weight.size().as_slice())));
+    // symmetric, its diagonal is exact_diag's, and it has off-diagonal mass
+    let params = [("fc1.weight".to_string(), weight.shallow_clone())];
+    let (diag, _) = exact_diag(&forward, &params, &t.batches).unwrap();
+    let diag = flat(&diag);
+    for i in 0..n {
+        assert!((block[i * n + i] - diag[i]).abs() <= 1e-6 + 1e-5 * diag[i].abs());
+        for j in 0..i {
+            assert_eq!(block[i * n + j], block[j * n + i]);
+        }
+    }
+    let off: f64 = (0..n * n)
+        .filter(|k| k / n != k % n)
+        .map(|k| block[k].abs())
+        .sum();
+    assert!(off > 0.0);
+}

@@ -298,8 +298,9 @@ fn build(arch: Arch, root: &nn::Path, input: InputSpec) -> Result<Built> {
         Arch::CharGpt => char_gpt::char_gpt(root, input),
         Arch::Torchscript => Err(NnError::InvalidSetting {
             name: "arch",
-            reason: "a torchscript network comes from its file: name it in a grid (`model.model_file`)"
-                .into(),
+            reason:
+                "a torchscript network comes from its file: name it in a grid (`model.model_file`)"
+                    .into(),
         }),
     }
 }

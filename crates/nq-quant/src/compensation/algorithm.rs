@@ -63,7 +63,11 @@ fn nearest_index(centres: &[f32], x: f64) -> usize {
 
 /// Checks `centres` (non-empty, finite) and returns them sorted.
 fn sorted_centres(centres: &[f32]) -> Result<Vec<f32>> {
-    ensure_param(!centres.is_empty(), "centres", "at least one centre is needed")?;
+    ensure_param(
+        !centres.is_empty(),
+        "centres",
+        "at least one centre is needed",
+    )?;
     ensure_param(
         centres.iter().all(|c| c.is_finite()),
         "centres",
@@ -154,7 +158,11 @@ pub fn compensated(
         )));
     }
     let mut h = DMatrix::from_row_slice(n, n, hessian);
-    let scale = h.iter().map(|v| v.abs()).fold(0.0f64, f64::max).max(f64::MIN_POSITIVE);
+    let scale = h
+        .iter()
+        .map(|v| v.abs())
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
     if let Some((i, j)) = (0..n)
         .flat_map(|i| (0..i).map(move |j| (i, j)))
         .find(|&(i, j)| (h[(i, j)] - h[(j, i)]).abs() > 1e-9 * scale)
