@@ -7,6 +7,7 @@
 //! any other failure. Errors print their whole chain on one line.
 
 mod importance;
+mod offdiag;
 mod run;
 mod train;
 
@@ -34,6 +35,9 @@ enum Command {
     Run(run::RunArgs),
     /// Estimate the importance (Hessian diagonal) of a model's weights.
     Importance(importance::ImportanceArgs),
+    /// What the off-diagonal Hessian terms of one layer carry, and
+    /// compensated rounding through them.
+    Offdiag(offdiag::OffdiagArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Run(args) => run::run(args),
         Command::Importance(args) => importance::run(args),
+        Command::Offdiag(args) => offdiag::run(args),
     };
     cli::finish(result)
 }

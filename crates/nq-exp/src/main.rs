@@ -1,8 +1,8 @@
 //! The `nq-exp` command line (design.md, "Command line").
 //!
 //! This binary does not link libtorch, so that `quantize`, `pack`,
-//! `unpack`, `plan`, `report` and `figures` start at once. `run`, `train`
-//! and `importance` are executed by `nq-exp-torch` with the same arguments:
+//! `unpack`, `plan`, `report` and `figures` start at once. `run`, `train`,
+//! `importance` and `offdiag` are executed by `nq-exp-torch` with the same arguments:
 //! the binary beside this one, or the one `$NQ_EXP_TORCH` names.
 //!
 //! Exit status: 0 on success, 2 on bad input (arguments, files, data), 1 on
@@ -38,6 +38,9 @@ enum Command {
     Run(Forwarded),
     /// Estimate the importance (Hessian diagonal) of a model's weights.
     Importance(Forwarded),
+    /// What the off-diagonal Hessian terms of one layer carry, and
+    /// compensated rounding through them.
+    Offdiag(Forwarded),
 }
 
 /// Arguments handed to `nq-exp-torch` as they are (`--help` included).
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::Train(args) => forward("train", args),
         Command::Run(args) => forward("run", args),
         Command::Importance(args) => forward("importance", args),
+        Command::Offdiag(args) => forward("offdiag", args),
     };
     cli::finish(result)
 }

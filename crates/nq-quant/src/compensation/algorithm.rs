@@ -292,25 +292,33 @@ mod tests {
             let q = compensated(&w, &h, &centres, &CompensationParams::default()).unwrap();
             prop_assert_eq!(q, nearest(&w, &centres).unwrap());
         }
+    }
 
-        #[test]
-        fn compensation_lowers_the_quadratic_form_over_many_blocks(seed in any::<u64>()) {
-            // greedy, so not on every block: summed over 64 random ones
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let (mut with, mut without) = (0.0, 0.0);
-            for _ in 0..64 {
-                let n = rng.random_range(2..24);
-                let h = random_block(&mut rng, n);
-                let w: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
-                let k = rng.random_range(2..9);
-                let centres: Vec<f32> = (0..k).map(|_| rng.random_range(-2.0..2.0)).collect();
-                let q = compensated(&w, &h, &centres, &NO_DAMPING).unwrap();
-                let plain = nearest(&w, &centres).unwrap();
-                prop_assert!(q.centres.iter().all(|c| centres.contains(c)));
-                with += quadratic_form(&error(&w, &q), &h);
-                without += quadratic_form(&error(&w, &plain), &h);
-            }
-            prop_assert!(with < without, "{with} >= {without}");
+    #[test]
+    fn compensation_lowers_the_quadratic_form_over_many_blocks() {
+        // greedy, so not on every block (about 1 in 8 ends higher here), and
+        // a sum over 64 blocks still misses now and then: over 512 blocks with
+        // codebooks spanning their weights, numpy put the ratio between 0.63
+        // and 0.77 in 40 draws
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let (mut with, mut without) = (0.0, 0.0);
+        for _ in 0..512 {
+            let n = rng.random_range(2..24);
+            let h = random_block(&mut rng, n);
+            let w: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+            let (lo, hi) = w
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+            let k = rng.random_range(2..9);
+            let centres: Vec<f32> = (0..k)
+                .map(|i| lo + (hi - lo) * i as f32 / (k - 1) as f32)
+                .collect();
+            let q = compensated(&w, &h, &centres, &NO_DAMPING).unwrap();
+            let plain = nearest(&w, &centres).unwrap();
+            assert!(q.centres.iter().all(|c| centres.contains(c)));
+            with += quadratic_form(&error(&w, &q), &h);
+            without += quadratic_form(&error(&w, &plain), &h);
         }
+        assert!(with < 0.9 * without, "{with} against {without}");
     }
 }

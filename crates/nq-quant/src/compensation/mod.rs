@@ -30,7 +30,7 @@
 //! rounding. With off-diagonal terms the rounding is greedy: it lowers the
 //! quadratic form on average, not on every block: on small random
 //! positive definite blocks a minority ends higher than plain rounding
-//! (the property test sums over many blocks for that reason).
+//! (the test sums over many blocks for that reason).
 //!
 //! The damping adds `damping * mean(diag H)` to the diagonal before the
 //! factorisation (GPTQ's `percdamp`, 0.01 there), which keeps a singular or

@@ -1,0 +1,388 @@
+//! `nq-exp offdiag`: what the off-diagonal Hessian terms of one layer carry
+//! (issue 12, item 1). For one quantizable tensor of a trained model, the
+//! exact Hessian block of the mean training loss over the first examples
+//! ([`hessian_block`]); then, for that layer quantized alone (k-means,
+//! Hessian-weighted k-means and uniform, over `k` and the k-means seeds),
+//! three numbers per quantization: the loss increase predicted by the
+//! diagonal, `1/2 sum_i H_ii d_i^2`, by the full quadratic form
+//! `1/2 d^T H d`, and the measured `L(q) - L(w)` on the same examples.
+//! Each quantization is also rounded again onto its own centres with
+//! compensation through the block ([`compensated`]), and measured the same
+//! way. Rows as CSV (`--out`), a summary as JSON on stdout: per rounding,
+//! the correlation of each predictor with the measured increase and its
+//! median relative error, the median share of the quadratic form carried by
+//! off-diagonal terms, and how much compensation changes the measured
+//! increase.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use nq_exp::error::{bad_input, print_line};
+use nq_nn::data::Dataset;
+use nq_nn::importance::{first_batches, hessian_block};
+use nq_nn::models::{Arch, InputSpec, Model};
+use nq_quant::compensation::{compensated, quadratic_form, CompensationParams};
+use nq_quant::kmeans::KmeansParams;
+use nq_quant::method::Method;
+use nq_quant::uniform::UniformParams;
+use nq_quant::Quantization;
+use serde::Serialize;
+use tch::{Kind, Tensor};
+
+use crate::train::DeviceName;
+
+/// Arguments of `nq-exp offdiag`.
+#[derive(Debug, Args)]
+pub struct OffdiagArgs {
+    /// Architecture of the model: lenet5, lenet-300-100, small-conv, ...
+    #[arg(long)]
+    pub arch: String,
+    /// The trained model (safetensors, as `nq-exp train --out` writes it).
+    #[arg(long, value_name = "MODEL.safetensors")]
+    pub model: PathBuf,
+    /// Dataset: fashion-mnist, mnist, ...
+    #[arg(long, default_value = "fashion-mnist")]
+    pub data: String,
+    /// Data directory (default: the dataset's).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The quantizable tensor whose block is computed (such as `conv1.weight`).
+    #[arg(long)]
+    pub layer: String,
+    /// The first N training examples: the loss whose Hessian is taken and
+    /// whose increase is measured.
+    #[arg(long, default_value_t = 1000)]
+    pub samples: usize,
+    /// Examples per batch.
+    #[arg(long, default_value_t = 250)]
+    pub batch_size: usize,
+    /// Numbers of clusters (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64")]
+    pub k: Vec<usize>,
+    /// k-means seeds 0 .. N-1.
+    #[arg(long, default_value_t = 3)]
+    pub seeds: u64,
+    /// Damping of the compensated rounding, relative to the mean diagonal.
+    #[arg(long, default_value_t = 0.01)]
+    pub damping: f64,
+    /// Torch CPU threads (default: libtorch's choice).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceName,
+    /// Write one row per quantization and rounding here (CSV).
+    #[arg(long, value_name = "ROWS.csv")]
+    pub out: Option<PathBuf>,
+}
+
+/// One quantization of the layer under one rounding.
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    method: &'static str,
+    k: usize,
+    seed: u64,
+    /// `plain` (the quantizer's own assignment) or `compensated`.
+    rounding: &'static str,
+    clusters: usize,
+    diagonal: f64,
+    full: f64,
+    measured: f64,
+}
+
+/// How well a predictor follows the measured increase.
+#[derive(Debug, Serialize)]
+struct Fit {
+    correlation: f64,
+    median_relative_error: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct RoundingSummary {
+    rounding: &'static str,
+    quantizations: usize,
+    diagonal: Fit,
+    full: Fit,
+    /// Median of `(full - diagonal) / full`.
+    median_off_diagonal_share: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    arch: String,
+    layer: String,
+    weights: usize,
+    examples: usize,
+    baseline_loss: f64,
+    block_seconds: f64,
+    hessian_vector_products: u64,
+    roundings: Vec<RoundingSummary>,
+    /// Quantizations where compensation lowered the measured increase.
+    compensation_lowered: usize,
+    /// Median of compensated / plain measured increase.
+    median_compensated_over_plain: f64,
+    total_seconds: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    }
+}
+
+fn correlation(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+    cov / (vx * vy).sqrt()
+}
+
+fn fit(predicted: &[f64], measured: &[f64]) -> Fit {
+    Fit {
+        correlation: correlation(predicted, measured),
+        median_relative_error: median(
+            predicted
+                .iter()
+                .zip(measured)
+                .map(|(p, m)| (p - m).abs() / m.abs().max(1e-12))
+                .collect(),
+        ),
+    }
+}
+
+/// The mean loss over `batches` with `weight` set to `values` (restored
+/// after).
+fn loss_with(
+    model: &Model,
+    weight: &Tensor,
+    values: &[f32],
+    batches: &[(Tensor, Tensor)],
+) -> Result<f64> {
+    tch::no_grad(|| -> Result<f64> {
+        let saved = weight.copy();
+        let mut w = weight.shallow_clone();
+        w.copy_(
+            &Tensor::from_slice(values)
+                .view(weight.size().as_slice())
+                .to_device(weight.device()),
+        );
+        let (mut sum, mut count) = (0.0, 0usize);
+        for (x, y) in batches {
+            let logits = model.forward_t(x, false);
+            sum += nq_nn::loss::cross_entropy_sum(&logits, y).double_value(&[]);
+            count += nq_nn::loss::count(y);
+        }
+        w.copy_(&saved);
+        Ok(sum / count as f64)
+    })
+}
+
+/// Runs `nq-exp offdiag`.
+pub fn run(args: &OffdiagArgs) -> Result<()> {
+    let started = Instant::now();
+    let arch: Arch = args
+        .arch
+        .parse()
+        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
+    let dataset: Dataset = args
+        .data
+        .parse()
+        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
+    if args.k.iter().any(|&k| k < 1) || args.seeds < 1 {
+        return Err(bad_input("--k and --seeds: expected at least 1"));
+    }
+    let device = args.device.resolve()?;
+    if let Some(threads) = args.threads {
+        tch::set_num_threads(threads as i32);
+    }
+    let splits = nq_nn::data::load(dataset, args.data_dir.as_deref())
+        .map_err(|e| bad_input(e.to_string()))?;
+    let input = InputSpec {
+        image: splits.train.image_shape(),
+        classes: splits.train.classes(),
+    };
+    let mut model = Model::new(arch, input, device).map_err(|e| bad_input(e.to_string()))?;
+    model
+        .load(&args.model)
+        .map_err(|e| bad_input(e.to_string()))?;
+    if !model.quantizable().iter().any(|q| q.name == args.layer) {
+        let names: Vec<&str> = model
+            .quantizable()
+            .iter()
+            .map(|q| q.name.as_str())
+            .collect();
+        return Err(bad_input(format!(
+            "--layer {}: not a quantizable tensor of {arch} ({})",
+            args.layer,
+            names.join(", ")
+        )));
+    }
+    let weight = model.tensor(&args.layer)?;
+    let batches: Vec<(Tensor, Tensor)> =
+        first_batches(splits.train.as_ref(), args.samples, args.batch_size)
+            .map_err(|e| bad_input(e.to_string()))?
+            .into_iter()
+            .map(|(x, y)| (x.to_device(device), y.to_device(device)))
+            .collect();
+    let examples: usize = batches.iter().map(|(_, y)| nq_nn::loss::count(y)).sum();
+    let forward = |x: &Tensor| model.forward_t(x, false);
+    let (block, cost) = hessian_block(&forward, &weight, &batches)?;
+    let w: Vec<f32> = Vec::<f32>::try_from(weight.detach().to_kind(Kind::Float).flatten(0, -1))?;
+    let n = w.len();
+    let diagonal: Vec<f64> = (0..n).map(|i| block[i * n + i]).collect();
+    let h: Vec<f32> = diagonal.iter().map(|&v| v.max(0.0) as f32).collect();
+    let ones = vec![1f32; n];
+    let baseline_loss = loss_with(&model, &weight, &w, &batches)?;
+
+    let mut rows = Vec::new();
+    let params = CompensationParams {
+        damping: args.damping,
+    };
+    for &k in &args.k {
+        for seed in 0..args.seeds {
+            let kmeans = Method::Kmeans(KmeansParams {
+                seed,
+                ..KmeansParams::new(k)
+            });
+            let mut runs: Vec<(&'static str, Method, &[f32])> = vec![
+                ("kmeans", kmeans.clone(), &ones),
+                ("hessian-kmeans", kmeans, &h),
+            ];
+            // uniform has no seed of its own
+            if seed == 0 {
+                runs.push(("uniform", Method::Uniform(UniformParams::cells(k)), &ones));
+            }
+            for (name, method, importance) in runs {
+                let plain = method.quantize(&w, importance)?;
+                let comp = compensated(&w, &block, &plain.centres, &params)?;
+                for (rounding, q) in [("plain", &plain), ("compensated", &comp)] {
+                    rows.push(
+                        measure(
+                            &model,
+                            &weight,
+                            &w,
+                            &block,
+                            &diagonal,
+                            q,
+                            &batches,
+                            baseline_loss,
+                        )
+                        .map(|(diagonal, full, measured)| Row {
+                            method: name,
+                            k,
+                            seed,
+                            rounding,
+                            clusters: q.clusters(),
+                            diagonal,
+                            full,
+                            measured,
+                        })?,
+                    );
+                }
+            }
+        }
+    }
+    if rows.is_empty() {
+        bail!("no quantization to measure");
+    }
+    if let Some(out) = &args.out {
+        write_rows(out, &rows)?;
+    }
+    let roundings = ["plain", "compensated"]
+        .into_iter()
+        .map(|rounding| {
+            let these: Vec<&Row> = rows.iter().filter(|r| r.rounding == rounding).collect();
+            let measured: Vec<f64> = these.iter().map(|r| r.measured).collect();
+            let diagonal: Vec<f64> = these.iter().map(|r| r.diagonal).collect();
+            let full: Vec<f64> = these.iter().map(|r| r.full).collect();
+            RoundingSummary {
+                rounding,
+                quantizations: these.len(),
+                diagonal: fit(&diagonal, &measured),
+                full: fit(&full, &measured),
+                median_off_diagonal_share: median(
+                    these
+                        .iter()
+                        .map(|r| (r.full - r.diagonal) / r.full.abs().max(1e-12))
+                        .collect(),
+                ),
+            }
+        })
+        .collect();
+    let pairs: Vec<(f64, f64)> = rows
+        .chunks_exact(2)
+        .map(|pair| (pair[0].measured, pair[1].measured))
+        .collect();
+    let summary = Summary {
+        arch: arch.to_string(),
+        layer: args.layer.clone(),
+        weights: n,
+        examples,
+        baseline_loss,
+        block_seconds: cost.seconds,
+        hessian_vector_products: cost.hessian_vector_products,
+        roundings,
+        compensation_lowered: pairs.iter().filter(|(p, c)| c < p).count(),
+        median_compensated_over_plain: median(
+            pairs.iter().map(|(p, c)| c / p.abs().max(1e-12)).collect(),
+        ),
+        total_seconds: started.elapsed().as_secs_f64(),
+    };
+    print_line(&serde_json::to_string_pretty(&summary)?)
+}
+
+/// Predicted (diagonal, full) and measured loss increase of `q`.
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    model: &Model,
+    weight: &Tensor,
+    w: &[f32],
+    block: &[f64],
+    diagonal: &[f64],
+    q: &Quantization,
+    batches: &[(Tensor, Tensor)],
+    baseline_loss: f64,
+) -> Result<(f64, f64, f64)> {
+    let values = q.quantized();
+    let d: Vec<f64> = w
+        .iter()
+        .zip(&values)
+        .map(|(&a, &b)| f64::from(a) - f64::from(b))
+        .collect();
+    let diag = 0.5 * d.iter().zip(diagonal).map(|(d, h)| h * d * d).sum::<f64>();
+    let full = quadratic_form(&d, block);
+    let measured = loss_with(model, weight, &values, batches)? - baseline_loss;
+    Ok((diag, full, measured))
+}
+
+fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<()> {
+    let tmp = path.with_extension("tmp.csv");
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?,
+    );
+    writeln!(f, "method,k,seed,rounding,clusters,diagonal,full,measured")?;
+    for r in rows {
+        writeln!(
+            f,
+            "{},{},{},{},{},{:e},{:e},{:e}",
+            r.method, r.k, r.seed, r.rounding, r.clusters, r.diagonal, r.full, r.measured
+        )?;
+    }
+    f.into_inner()
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?
+        .sync_all()?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+}

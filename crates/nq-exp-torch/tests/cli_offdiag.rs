@@ -1,0 +1,96 @@
+//! `nq-exp offdiag` on a small net trained on generated images: the rows
+//! of every quantization under both roundings, a summary whose predictors
+//! are measured against the real loss change, and a bad layer named.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn offdiag_measures_both_predictors_and_both_roundings() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(root.path());
+    let model = root.path().join("small.safetensors");
+    let out = nq()
+        .args([
+            "train",
+            "--arch",
+            "small-conv",
+            "--data-dir",
+            s(&data),
+            "--epochs",
+            "2",
+        ])
+        .args(["--lr", "1e-2", "--threads", "1", "--out", s(&model)])
+        .output()
+        .unwrap();
+    stdout_of(out);
+    let rows = root.path().join("rows.csv");
+    let out = nq()
+        .args([
+            "offdiag",
+            "--arch",
+            "small-conv",
+            "--model",
+            s(&model),
+            "--data-dir",
+            s(&data),
+        ])
+        .args([
+            "--layer",
+            "conv1.weight",
+            "--samples",
+            "64",
+            "--batch-size",
+            "32",
+        ])
+        .args([
+            "--k",
+            "2,4",
+            "--seeds",
+            "2",
+            "--threads",
+            "1",
+            "--out",
+            s(&rows),
+        ])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
+    assert_eq!(summary["weights"], 72);
+    assert_eq!(summary["examples"], 64);
+    // 72 rows of the block, 2 batches
+    assert_eq!(summary["hessian_vector_products"], 144);
+    let text = std::fs::read_to_string(&rows).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "method,k,seed,rounding,clusters,diagonal,full,measured"
+    );
+    // per k: k-means and Hessian-weighted k-means for 2 seeds, uniform once; 2 roundings
+    assert_eq!(lines.len() - 1, 2 * (2 * 2 + 1) * 2);
+    for rounding in summary["roundings"].as_array().unwrap() {
+        let full = rounding["full"]["correlation"].as_f64().unwrap();
+        assert!(full.is_finite() && full > 0.0, "{rounding}");
+    }
+    let out = nq()
+        .args([
+            "offdiag",
+            "--arch",
+            "small-conv",
+            "--model",
+            s(&model),
+            "--data-dir",
+            s(&data),
+        ])
+        .args(["--layer", "conv9.weight"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("conv9.weight") && err.contains("conv1.weight"),
+        "{err}"
+    );
+}
