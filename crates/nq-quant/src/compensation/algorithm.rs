@@ -1,6 +1,7 @@
 //! The compensated rounding pass and its helpers.
 
 use nalgebra::DMatrix;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ensure_param, QuantError, Result};
@@ -129,20 +130,11 @@ pub fn nearest(w: &[f32], centres: &[f32]) -> Result<Quantization> {
     Ok(compact(&centres, &chosen))
 }
 
-/// Quantizes `w` onto `centres` one weight at a time in order, moving the
-/// weights not yet quantized to compensate each rounding through `hessian`
-/// (`n x n`, row-major, symmetric positive semi-definite; see the module
-/// documentation).
-pub fn compensated(
-    w: &[f32],
-    hessian: &[f64],
-    centres: &[f32],
-    params: &CompensationParams,
-) -> Result<Quantization> {
-    params.validate()?;
-    check_weights(w)?;
-    let centres = sorted_centres(centres)?;
-    let n = w.len();
+/// `H + damping * mean(diag H) I`, checked (`n x n`, finite, symmetric),
+/// factorised as GPTQ needs it: the lower Cholesky factor `L` of its
+/// inverse (`H^-1 = L L^T`), whose column `i` over `L_ii` holds the moves
+/// of the weights after `i` per unit of `i`'s rounding error.
+fn inverse_factor(hessian: &[f64], n: usize, params: &CompensationParams) -> Result<DMatrix<f64>> {
     if hessian.len() != n * n {
         return Err(QuantError::Inconsistent(format!(
             "the Hessian block has {} entries; {n} weights need {n} x {n} = {}",
@@ -184,19 +176,143 @@ pub fn compensated(
     };
     let inverse = h.cholesky().ok_or_else(not_definite)?.inverse();
     // H^-1 = L L^T, so U = L^T is the upper factor with H^-1 = U^T U
-    let lower = inverse.cholesky().ok_or_else(not_definite)?.unpack();
+    Ok(inverse.cholesky().ok_or_else(not_definite)?.unpack())
+}
 
-    let mut current: Vec<f64> = w.iter().map(|&x| f64::from(x)).collect();
+/// The compensated pass over `w` with the factor of [`inverse_factor`]:
+/// the index in `centres` (sorted) chosen for each weight.
+fn round_in_order(
+    lower: &DMatrix<f64>,
+    w: impl Iterator<Item = f32>,
+    centres: &[f32],
+) -> Vec<usize> {
+    let mut current: Vec<f64> = w.map(f64::from).collect();
+    let n = current.len();
     let mut chosen = Vec::with_capacity(n);
     for i in 0..n {
-        let c = nearest_index(&centres, current[i]);
+        let c = nearest_index(centres, current[i]);
         chosen.push(c);
         let scaled_error = (current[i] - f64::from(centres[c])) / lower[(i, i)];
+        // column i of L is contiguous (nalgebra is column-major)
+        let column = lower.column(i);
         for j in i + 1..n {
-            current[j] -= scaled_error * lower[(j, i)];
+            current[j] -= scaled_error * column[j];
         }
     }
+    chosen
+}
+
+/// Quantizes `w` onto `centres` one weight at a time in order, moving the
+/// weights not yet quantized to compensate each rounding through `hessian`
+/// (`n x n`, row-major, symmetric positive semi-definite; see the module
+/// documentation).
+pub fn compensated(
+    w: &[f32],
+    hessian: &[f64],
+    centres: &[f32],
+    params: &CompensationParams,
+) -> Result<Quantization> {
+    params.validate()?;
+    check_weights(w)?;
+    let centres = sorted_centres(centres)?;
+    let lower = inverse_factor(hessian, w.len(), params)?;
+    let chosen = round_in_order(&lower, w.iter().copied(), &centres);
     Ok(compact(&centres, &chosen))
+}
+
+/// A layer's weight matrix for [`compensated_rows`]: `values` row-major,
+/// `cols` to a row (a linear layer's inputs, or a convolution's input
+/// channels times kernel positions), and which positions survived pruning.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightRows<'a> {
+    /// Every weight of the layer, pruned ones included, row-major.
+    pub values: &'a [f32],
+    /// Weights per row.
+    pub cols: usize,
+    /// `true` where the weight is kept; `None`: all are.
+    pub keep: Option<&'a [bool]>,
+}
+
+/// GPTQ's layer-wise form: every row of a layer quantized onto `centres`
+/// with compensation through one `cols x cols` matrix shared by the rows,
+/// the second moment `X^T X` of the layer's inputs (the Hessian of the
+/// squared error of the layer's outputs, row by row). A pruned row is
+/// compensated among its survivors only, through their sub-block: pruned
+/// weights stay 0 and take no share of the errors.
+///
+/// Returns, for each kept weight in row-major order, the index of its
+/// centre in `centres` as given (centres may repeat; the first is taken).
+/// Rows run in parallel.
+pub fn compensated_rows(
+    layer: WeightRows<'_>,
+    moment: &[f64],
+    centres: &[f32],
+    params: &CompensationParams,
+) -> Result<Vec<u32>> {
+    params.validate()?;
+    let WeightRows { values, cols, keep } = layer;
+    ensure_param(cols > 0, "cols", "a row needs at least one weight")?;
+    if values.len() % cols != 0 {
+        return Err(QuantError::Inconsistent(format!(
+            "{} weights do not make rows of {cols}",
+            values.len()
+        )));
+    }
+    if let Some(keep) = keep {
+        if keep.len() != values.len() {
+            return Err(QuantError::Inconsistent(format!(
+                "{} keep flags for {} weights",
+                keep.len(),
+                values.len()
+            )));
+        }
+    }
+    check_weights(values)?;
+    let sorted = sorted_centres(centres)?;
+    // index in `centres` of each sorted centre: its first occurrence
+    let original: Vec<u32> = sorted
+        .iter()
+        .map(|c| centres.iter().position(|x| x == c).unwrap_or(0) as u32)
+        .collect();
+    let full_row = |r: usize| keep.is_none_or(|k| k[r * cols..(r + 1) * cols].iter().all(|&x| x));
+    let rows = values.len() / cols;
+    let shared = if (0..rows).any(full_row) {
+        Some(inverse_factor(moment, cols, params)?)
+    } else {
+        if moment.len() != cols * cols {
+            return Err(QuantError::Inconsistent(format!(
+                "the moment has {} entries; rows of {cols} need {}",
+                moment.len(),
+                cols * cols
+            )));
+        }
+        None
+    };
+    let per_row: Vec<Vec<u32>> = (0..rows)
+        .into_par_iter()
+        .map(|r| -> Result<Vec<u32>> {
+            let row = &values[r * cols..(r + 1) * cols];
+            let chosen = match (&shared, full_row(r)) {
+                (Some(lower), true) => round_in_order(lower, row.iter().copied(), &sorted),
+                _ => {
+                    let kept: Vec<usize> = (0..cols)
+                        .filter(|&c| keep.is_none_or(|k| k[r * cols + c]))
+                        .collect();
+                    if kept.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let sub: Vec<f64> = kept
+                        .iter()
+                        .flat_map(|&i| kept.iter().map(move |&j| moment[i * cols + j]))
+                        .collect();
+                    let lower = inverse_factor(&sub, kept.len(), params)?;
+                    round_in_order(&lower, kept.iter().map(|&c| row[c]), &sorted)
+                }
+            };
+            Ok(chosen.into_iter().map(|c| original[c]).collect())
+        })
+        .collect::<Result<_>>()?;
+    Ok(per_row.concat())
 }
 
 #[cfg(test)]
@@ -292,6 +408,148 @@ mod tests {
             let q = compensated(&w, &h, &centres, &CompensationParams::default()).unwrap();
             prop_assert_eq!(q, nearest(&w, &centres).unwrap());
         }
+    }
+
+    /// Row `r` of a layer as [`compensated_rows`] quantized it.
+    fn row_values(centres: &[f32], chosen: &[u32]) -> Vec<f32> {
+        chosen.iter().map(|&c| centres[c as usize]).collect()
+    }
+
+    #[test]
+    fn rows_are_the_block_form_row_by_row() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (rows, cols) = (5, 7);
+        let h = random_block(&mut rng, cols);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        // unsorted, with a repeat: indices refer to the list as given
+        let centres = [0.5f32, -0.5, 0.0, 0.5];
+        let p = CompensationParams::default();
+        let layer = WeightRows {
+            values: &w,
+            cols,
+            keep: None,
+        };
+        let chosen = compensated_rows(layer, &h, &centres, &p).unwrap();
+        assert_eq!(chosen.len(), rows * cols);
+        assert!(chosen.iter().all(|&c| c < 3), "the first 0.5 is taken");
+        for r in 0..rows {
+            let row = &w[r * cols..(r + 1) * cols];
+            let block = compensated(row, &h, &centres, &p).unwrap();
+            assert_eq!(
+                row_values(&centres, &chosen[r * cols..(r + 1) * cols]),
+                block.quantized(),
+                "row {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn pruned_weights_take_no_share_and_rows_use_their_sub_block() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let (rows, cols) = (3, 6);
+        let h = random_block(&mut rng, cols);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        // row 0 whole, row 1 without columns 1 and 4, row 2 empty
+        let mut keep = vec![true; rows * cols];
+        keep[cols + 1] = false;
+        keep[cols + 4] = false;
+        keep[2 * cols..].iter_mut().for_each(|k| *k = false);
+        let centres = [-1.0f32, -0.25, 0.25, 1.0];
+        let p = CompensationParams::default();
+        let layer = WeightRows {
+            values: &w,
+            cols,
+            keep: Some(&keep),
+        };
+        let chosen = compensated_rows(layer, &h, &centres, &p).unwrap();
+        assert_eq!(chosen.len(), cols + cols - 2);
+        let kept = [0, 2, 3, 5];
+        let h_ref = &h;
+        let sub: Vec<f64> = kept
+            .iter()
+            .flat_map(|&i| kept.iter().map(move |&j| h_ref[i * cols + j]))
+            .collect();
+        let row1: Vec<f32> = kept.iter().map(|&c| w[cols + c]).collect();
+        let block = compensated(&row1, &sub, &centres, &p).unwrap();
+        assert_eq!(row_values(&centres, &chosen[cols..]), block.quantized());
+    }
+
+    #[test]
+    fn bad_layers_are_named() {
+        let p = CompensationParams::default();
+        let w = [0.1f32; 6];
+        let eye3 = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let layer = |cols, keep| WeightRows {
+            values: &w,
+            cols,
+            keep,
+        };
+        let err = compensated_rows(layer(4, None), &eye3, &[0.0], &p).unwrap_err();
+        assert!(err.to_string().contains("rows of 4"), "{err}");
+        let err = compensated_rows(layer(3, Some(&[true; 5])), &eye3, &[0.0], &p).unwrap_err();
+        assert!(err.to_string().contains("5 keep flags"), "{err}");
+        let err = compensated_rows(layer(3, None), &[1.0; 4], &[0.0], &p).unwrap_err();
+        assert!(err.to_string().contains("3 x 3"), "{err}");
+        let err = compensated_rows(layer(3, Some(&[false; 6])), &[1.0; 4], &[0.0], &p).unwrap_err();
+        assert!(err.to_string().contains("need 9"), "{err}");
+        assert!(compensated_rows(layer(0, None), &[], &[0.0], &p).is_err());
+        let nan = [0.1f32, f32::NAN, 0.0];
+        let nan_layer = WeightRows {
+            values: &nan,
+            cols: 3,
+            keep: None,
+        };
+        assert!(compensated_rows(nan_layer, &eye3, &[0.0], &p).is_err());
+    }
+
+    #[test]
+    fn a_layer_s_output_error_is_lower_on_correlated_inputs() {
+        // X: 64 samples of 12 inputs that share most of their variance, so
+        // that errors on one input can be undone on the others
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let (samples, cols, rows) = (64, 12, 40);
+        let x: Vec<f64> = (0..samples)
+            .flat_map(|_| {
+                let common: f64 = rng.random_range(-1.0..1.0);
+                (0..cols)
+                    .map(|_| common + 0.3 * rng.random_range(-1.0..1.0))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut moment = vec![0.0; cols * cols];
+        for s in x.chunks_exact(cols) {
+            for i in 0..cols {
+                for j in 0..cols {
+                    moment[i * cols + j] += s[i] * s[j];
+                }
+            }
+        }
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let centres = [-0.75f32, -0.25, 0.25, 0.75];
+        let layer = WeightRows {
+            values: &w,
+            cols,
+            keep: None,
+        };
+        let chosen =
+            compensated_rows(layer, &moment, &centres, &CompensationParams::default()).unwrap();
+        let plain = nearest(&w, &centres).unwrap();
+        // sum over rows of ||X d_r||^2 = sum_r d_r^T (X^T X) d_r
+        let output_error = |q: &[f32]| -> f64 {
+            let d: Vec<f64> = w.iter().zip(q).map(|(&a, &b)| f64::from(a - b)).collect();
+            d.chunks_exact(cols)
+                .map(|d| quadratic_form(d, &moment))
+                .sum()
+        };
+        let with = output_error(&row_values(&centres, &chosen));
+        let without = output_error(&plain.quantized());
+        assert!(with < 0.5 * without, "{with} against {without}");
     }
 
     #[test]

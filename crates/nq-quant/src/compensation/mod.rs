@@ -32,10 +32,19 @@
 //! positive definite blocks a minority ends higher than plain rounding
 //! (the test sums over many blocks for that reason).
 //!
+//! [`compensated_rows`] is GPTQ's layer-wise use: the rows of a layer's
+//! weight matrix (a convolution's output channels, each over input channel
+//! and kernel position) share `H = X^T X`, the second moment of the layer's
+//! inputs, which is the Hessian of `||X d||^2`, the squared error the
+//! quantization adds to the layer's outputs. One factorisation serves every
+//! row; a pruned row uses the sub-block of its survivors.
+//!
 //! The damping adds `damping * mean(diag H)` to the diagonal before the
 //! factorisation (GPTQ's `percdamp`, 0.01 there), which keeps a singular or
 //! ill-conditioned block (fewer samples than weights) usable.
 
 mod algorithm;
 
-pub use algorithm::{compensated, nearest, quadratic_form, CompensationParams};
+pub use algorithm::{
+    compensated, compensated_rows, nearest, quadratic_form, CompensationParams, WeightRows,
+};
