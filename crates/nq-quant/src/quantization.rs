@@ -56,6 +56,34 @@ impl Quantization {
         cluster_counts(&self.assignment, self.centres.len())
     }
 
+    /// Drops the clusters that lost all their members (after weights were
+    /// moved to other clusters, as compensated rounding does) and renumbers
+    /// the rest in their order, so that every cluster has members again.
+    pub fn drop_empty_clusters(&mut self) {
+        let counts = self.counts();
+        let mut renumber = vec![0u32; counts.len()];
+        let mut kept = 0u32;
+        for (c, &n) in counts.iter().enumerate() {
+            renumber[c] = kept;
+            if n > 0 {
+                kept += 1;
+            }
+        }
+        if kept as usize == counts.len() {
+            return;
+        }
+        self.centres = self
+            .centres
+            .iter()
+            .zip(&counts)
+            .filter(|(_, &n)| n > 0)
+            .map(|(&c, _)| c)
+            .collect();
+        for a in &mut self.assignment {
+            *a = renumber[*a as usize];
+        }
+    }
+
     /// Checks that every index is in range; used on quantizations that come
     /// from outside (files, callers).
     pub fn check(&self) -> Result<()> {
@@ -157,6 +185,25 @@ pub fn stats(w: &[f32], h: &[f32], q: &Quantization) -> QuantStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_clusters_are_dropped_and_the_rest_renumbered() {
+        let mut q = Quantization {
+            centres: vec![-1.0, 0.0, 0.5, 2.0],
+            assignment: vec![3, 1, 3, 1],
+            iterations: 4,
+            history: vec![1.0],
+            dither: None,
+        };
+        let before = q.quantized();
+        q.drop_empty_clusters();
+        assert_eq!(q.centres, vec![0.0, 2.0]);
+        assert_eq!(q.assignment, vec![1, 0, 1, 0]);
+        assert_eq!(q.quantized(), before);
+        let same = q.clone();
+        q.drop_empty_clusters();
+        assert_eq!(q, same);
+    }
 
     #[test]
     fn stats_by_hand() {

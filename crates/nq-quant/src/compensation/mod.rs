@@ -44,7 +44,9 @@
 //! ill-conditioned block (fewer samples than weights) usable.
 
 mod algorithm;
+mod scoped;
 
 pub use algorithm::{
     compensated, compensated_rows, nearest, quadratic_form, CompensationParams, WeightRows,
 };
+pub use scoped::{compensate_tensors, LayerMoment};
