@@ -10,6 +10,7 @@
 //! available.
 
 pub mod apply;
+pub mod compensate;
 pub mod data;
 pub mod error;
 pub mod finetune;

@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use nq_catalog::Metric;
 
 use crate::error::{ReportError, Result};
-use crate::markdown::{method_label, metric_of};
+use crate::markdown::{method_label, metric_of, setting_label};
 use crate::summary::{distinct, Setting};
 
 /// One curve or point set.
@@ -289,7 +289,7 @@ impl Varies {
     }
 
     fn label(&self, s: &Setting) -> String {
-        let mut label = method_label(&s.method, s.weighting.as_deref());
+        let mut label = setting_label(s);
         if self.prune {
             label += &format!(", prune {}", s.prune.as_deref().unwrap_or("none"));
         }
@@ -519,6 +519,24 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         out.push(fig);
     }
 
+    // nearest against compensated rounding, a panel per quantizer
+    if distinct(&quantized, |s| s.rounding.clone()).len() > 1 {
+        let panels = panels_by(
+            &quantized,
+            |s| (s.method.clone(), s.weighting.clone()),
+            |(m, w)| method_label(m, w.as_deref()),
+        );
+        let fig = figure(
+            "rounding",
+            "nearest against compensated rounding",
+            bits,
+            false,
+            panels,
+        );
+        out.push(zoomed(&fig, zoom_window(metric)));
+        out.push(fig);
+    }
+
     // layer against global, a panel per method
     if distinct(&quantized, |s| s.scope.clone()).len() > 1 {
         let panels = panels_by(&quantized, |s| s.method.clone(), |m| method_label(m, None));
@@ -629,13 +647,7 @@ const RATIO_ZOOM_SHARE: f64 = 0.4;
 /// coding and fine-tuning, a series per pruning setting (the same colour in
 /// every panel) and the panel's Pareto front.
 fn ratio_panels_by_pruning(quantized: &[&Setting], metric: Metric) -> Vec<Panel> {
-    let key = |s: &Setting| {
-        (
-            method_label(&s.method, s.weighting.as_deref()),
-            s.coding.clone(),
-            s.finetuned,
-        )
-    };
+    let key = |s: &Setting| (setting_label(s), s.coding.clone(), s.finetuned);
     let fine_tuning_varies = Varies::of(quantized).finetuned;
     distinct(quantized, key)
         .into_iter()
@@ -825,6 +837,43 @@ mod tests {
         );
         assert_eq!(figs[1].panels[0].series[0].points.len(), 2);
         assert_eq!(figs[1].panels[0].series[0].label, "k-means");
+    }
+
+    #[test]
+    fn compensated_rounding_gets_a_panel_per_quantizer_and_its_own_series() {
+        let mut settings = Vec::new();
+        for weighting in [None, Some("hessian")] {
+            for rounding in [None, Some("compensated")] {
+                for (k, top1) in [(2, 60.0), (4, 85.0)] {
+                    let mut s = setting("kmeans", Some(k), "huffman", false, top1);
+                    s.weighting = weighting.map(str::to_owned);
+                    s.rounding = rounding.map(str::to_owned);
+                    settings.push(s);
+                }
+            }
+        }
+        let figs = figures("g", &settings);
+        let fig = figs.iter().find(|f| f.name == "rounding").unwrap();
+        let titles: Vec<&str> = fig.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles, ["k-means", "hessian-weighted k-means"]);
+        let labels: Vec<&str> = fig.panels[1]
+            .series
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "hessian-weighted k-means",
+                "hessian-weighted k-means, compensated"
+            ]
+        );
+        assert!(figs.iter().any(|f| f.name == "rounding_zoom"));
+        // without compensated rounding there is no such figure
+        settings.retain(|s| s.rounding.is_none());
+        assert!(figures("g", &settings)
+            .iter()
+            .all(|f| !f.name.starts_with("rounding")));
     }
 
     #[test]

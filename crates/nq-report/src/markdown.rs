@@ -74,6 +74,16 @@ pub fn method_label(method: &str, weighting: Option<&str>) -> String {
     }
 }
 
+/// The quantizer of a setting: its method, weighting and, when not the
+/// nearest, its rounding (`hessian-weighted k-means, compensated`).
+pub fn setting_label(s: &Setting) -> String {
+    let label = method_label(&s.method, s.weighting.as_deref());
+    match &s.rounding {
+        Some(rounding) => format!("{label}, {rounding}"),
+        None => label,
+    }
+}
+
 /// `k=16` or `λ=1e-3`: the parameter of a setting.
 pub fn parameter(s: &Setting) -> String {
     match (s.k, s.lambda) {
@@ -99,12 +109,13 @@ fn render(headers: &[String], rows: &[Vec<String>]) -> String {
 /// Placeholder headers of [`grid_table`], replaced by the metric's label.
 const QUALITY: &str = "quality";
 const BEFORE_FINETUNING: &str = "before fine-tuning";
+const ROUNDING: &str = "rounding";
 
 /// The table of one grid: a row per setting with its accuracy, compression
 /// ratio, codeword length and file size over seeds. Axes with one value in
 /// the whole grid are stated above the table instead of repeated.
 pub fn grid_table(settings: &[Setting]) -> String {
-    let axes: [Column; 9] = [
+    let axes: [Column; 10] = [
         ("model", |s| format!("{} on {}", s.model, s.dataset)),
         ("prune", |s| match (&s.prune, s.keep) {
             (Some(p), Some(k)) => format!("{p} (keep {:.2} %)", 100.0 * k),
@@ -118,6 +129,11 @@ pub fn grid_table(settings: &[Setting]) -> String {
         ("scope", |s| s.scope.clone().unwrap_or_else(|| "-".into())),
         ("k / λ", parameter),
         ("coding", |s| s.coding.clone().unwrap_or_else(|| "-".into())),
+        (ROUNDING, |s| match (&s.rounding, s.method.as_str()) {
+            (Some(r), _) => r.clone(),
+            (None, "none") => "-".into(),
+            (None, _) => "nearest".into(),
+        }),
         ("fine-tuned", |s| {
             if s.finetuned { "yes" } else { "no" }.into()
         }),
@@ -136,7 +152,12 @@ pub fn grid_table(settings: &[Setting]) -> String {
     let mut same = Vec::new();
     let mut headers = Vec::new();
     let mut columns: Vec<Vec<String>> = Vec::new();
+    let any_compensated = settings.iter().any(|s| s.rounding.is_some());
     for (name, value) in axes {
+        // grids without compensated rounding keep the table they always had
+        if name == ROUNDING && !any_compensated {
+            continue;
+        }
         let values: Vec<String> = settings.iter().map(value).collect();
         if values.len() > 1 && values.iter().all(|v| *v == values[0]) {
             same.push(format!("{name} {}", values[0]));
@@ -293,13 +314,13 @@ pub(crate) fn metric_of(settings: &[&Setting]) -> Metric {
 /// network it has one for.
 pub fn table1(settings: &[Setting]) -> String {
     let mut networks: Vec<(String, String)> = Vec::new();
-    let mut methods: Vec<(String, Option<String>)> = Vec::new();
+    let mut methods: Vec<(String, Option<String>, Option<String>)> = Vec::new();
     for s in settings {
         let net = (s.model.clone(), s.dataset.clone());
         if !networks.contains(&net) {
             networks.push(net);
         }
-        let m = (s.method.clone(), s.weighting.clone());
+        let m = (s.method.clone(), s.weighting.clone(), s.rounding.clone());
         if s.method != "none" && !methods.contains(&m) {
             methods.push(m);
         }
@@ -311,7 +332,13 @@ pub fn table1(settings: &[Setting]) -> String {
         "baseline".into(),
         "pruned only".into(),
     ];
-    headers.extend(methods.iter().map(|(m, w)| method_label(m, w.as_deref())));
+    headers.extend(methods.iter().map(|(m, w, r)| {
+        let label = method_label(m, w.as_deref());
+        match r {
+            Some(r) => format!("{label}, {r}"),
+            None => label,
+        }
+    }));
     let entry = |s: &Setting, ok: bool| {
         let mark = if ok { "" } else { " †" };
         let p = parameter(s);
@@ -375,13 +402,14 @@ pub fn table1(settings: &[Setting]) -> String {
                 baseline.map_or("-".into(), |b| quality(b, metric)),
                 pruned.map_or("-".into(), |s| entry(s, true)),
             ];
-            for (method, weighting) in &methods {
+            for (method, weighting, rounding) in &methods {
                 let candidates: Vec<&Setting> = here
                     .iter()
                     .copied()
                     .filter(|s| {
                         &s.method == method
                             && &s.weighting == weighting
+                            && &s.rounding == rounding
                             && &s.prune == prune
                             && &s.scope == scope
                             && &s.coding == coding
@@ -425,7 +453,11 @@ pub fn table1(settings: &[Setting]) -> String {
                 format!("{top1:.2} %"),
                 paper("none", false),
             ];
-            row.extend(methods.iter().map(|(m, w)| paper(m, w.is_some())));
+            // the paper rounds to the nearest centre only
+            row.extend(methods.iter().map(|(m, w, r)| match r {
+                Some(_) => "-".into(),
+                None => paper(m, w.is_some()),
+            }));
             rows.push(row);
         }
     }
@@ -507,7 +539,7 @@ pub fn searches(settings: &[Setting]) -> String {
         let _ = writeln!(
             out,
             "- {grid}`{id}` ({}; reference {}, budget {}): {}; picked: {}",
-            method_label(&first.method, first.weighting.as_deref()),
+            setting_label(first),
             reference.map_or("-".into(), |r| format!(
                 "{r:.digits$} {}",
                 metric.unit(),

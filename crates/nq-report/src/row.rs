@@ -49,6 +49,11 @@ pub struct Row {
     pub lambda: Option<f64>,
     /// `huffman` or `fixed`.
     pub coding: Option<String>,
+    /// `compensated` when the weights were rounded onto the codebooks with
+    /// compensation through their layer's input moment; `None` for nearest
+    /// rounding (and for the unquantized network).
+    #[serde(default)]
+    pub rounding: Option<String>,
     /// Whether the shared values were fine-tuned.
     pub finetuned: bool,
     /// The search (`[search]` of the grid) this cell is a point of, by id.
@@ -182,7 +187,7 @@ pub fn to_frame(rows: &[Row]) -> Result<DataFrame> {
     let columns = columns![rows;
         experiment, cell, index, status, error,
         model, dataset, seed, prune, keep, weighting, estimator, samples, method, scope, k,
-        lambda, coding, finetuned, search, search_step, search_budget, search_reference,
+        lambda, coding, rounding, finetuned, search, search_step, search_budget, search_reference,
         params, quantized_weights, clusters, entropy, avg_codeword_bits, index_bits,
         codebook_bits, code_table_bits, position_bits, position_table_bits, float_bits,
         total_bits, compression_ratio, nqz_bytes, nqz_payload_bytes, nqz_header_bytes,

@@ -63,6 +63,8 @@ pub struct Setting {
     pub lambda: Option<f64>,
     /// Index coding.
     pub coding: Option<String>,
+    /// `compensated`, or `None` for nearest rounding.
+    pub rounding: Option<String>,
     /// Fine-tuned shared values.
     pub finetuned: bool,
     /// The search this setting is a point of, if any.
@@ -98,7 +100,7 @@ pub struct Setting {
 }
 
 /// The axes a setting is made of, in the grid's order.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "experiment",
     "model",
     "dataset",
@@ -110,6 +112,7 @@ const KEYS: [&str; 13] = [
     "k",
     "lambda",
     "coding",
+    "rounding",
     "finetuned",
     "search",
 ];
@@ -214,6 +217,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
     let k = floats(&df, "k")?;
     let lambda = floats(&df, "lambda")?;
     let coding = strings(&df, "coding")?;
+    let rounding = strings(&df, "rounding")?;
     let finetuned = strings(&df, "finetuned")?;
     let seeds = floats(&df, "seeds")?;
     let search = strings(&df, "search")?;
@@ -239,6 +243,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             k: k[row].map(|v| v as u64),
             lambda: lambda[row],
             coding: coding[row].clone(),
+            rounding: rounding[row].clone(),
             finetuned: finetuned[row].as_deref() == Some("true"),
             search: search[row].clone(),
             search_step: search_step[row].map(|v| v as u64),

@@ -19,9 +19,9 @@ pub const PARQUET: &str = "results.parquet";
 pub const CSV: &str = "results.csv";
 
 /// Columns added to [`Row`] after results tables were first written (with
-/// the searches, then with the task metric of language models); older
-/// tables are read with them empty.
-const ADDED_LATER: [&str; 7] = [
+/// the searches, then with the task metric of language models, then with
+/// compensated rounding); older tables are read with them empty.
+const ADDED_LATER: [&str; 8] = [
     "search",
     "search_step",
     "search_budget",
@@ -29,6 +29,7 @@ const ADDED_LATER: [&str; 7] = [
     "baseline_loss",
     "pruned_loss",
     "quantized_loss",
+    "rounding",
 ];
 
 /// Writes `bytes` to `path` through a temporary file in the same directory

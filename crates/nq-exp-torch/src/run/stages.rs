@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use nq_nn::apply::{quantize_model, Applied};
+use nq_nn::compensate::{compensate, input_moments};
 use nq_nn::data::Source;
 use nq_nn::finetune::{finetune, CenterGrad, FinetuneConfig};
 use nq_nn::importance::{
@@ -19,6 +20,7 @@ use nq_nn::prune::Masks;
 use nq_nn::train::{
     evaluate, train, AnyOptimizer, EpochReport, Eval, OptimizerConfig, Schedule, TrainConfig,
 };
+use nq_quant::compensation::CompensationParams;
 use nq_quant::ecsq::{EcsqInit, EcsqParams};
 use nq_quant::kmeans::KmeansParams;
 use nq_quant::kmeans_optimal::OptimalParams;
@@ -491,8 +493,33 @@ pub fn quantize(
         }
         spec => {
             let method = method(spec, cell.seed)?.context("`none` is not quantized")?;
-            let applied =
+            // the layer inputs of the network before any weight is rounded
+            let moments = cell
+                .rounding
+                .as_ref()
+                .map(|r| {
+                    input_moments(
+                        &model,
+                        data.train.as_ref(),
+                        r.samples,
+                        grid.train.batch_size,
+                    )
+                })
+                .transpose()?;
+            let mut applied =
                 quantize_model(&model, masks.as_ref(), importance.as_ref(), &method, scope)?;
+            if let (Some(spec), Some(moments)) = (&cell.rounding, &moments) {
+                let params = CompensationParams {
+                    damping: spec.damping,
+                };
+                let done = compensate(&model, &mut applied, moments, &params)?;
+                log(format!(
+                    "compensated rounding: {} tensors (layer inputs of {} examples), {} left nearest",
+                    done.tensors,
+                    spec.samples.min(data.train.len()),
+                    done.nearest
+                ));
+            }
             (applied, None, None)
         }
     };

@@ -11,14 +11,14 @@ use nq_quant::uniform::UniformCentre;
 
 use super::expand::{expand, Axes};
 use super::raw::{
-    RawFinetune, RawGrid, RawImportance, RawModel, RawPrune, RawQuantizer, RawSearch,
-    RawSoftSharing, RawTrain,
+    RawCompensation, RawFinetune, RawGrid, RawImportance, RawModel, RawPrune, RawQuantizer,
+    RawSearch, RawSoftSharing, RawTrain,
 };
 use super::spans::KeySpans;
 use super::spec::{
-    EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelFile, ModelSpec, OptimizerSpec,
-    PruneCriterion, PruneSchedule, PruneSettings, PruneSpec, ScheduleSpec, SearchSettings,
-    SoftSharingSettings, TrainSpec, MAX_K,
+    CompensationSpec, EstimatorSpec, FinetuneSpec, Grid, ImportanceSpec, ModelFile, ModelSpec,
+    OptimizerSpec, PruneCriterion, PruneSchedule, PruneSettings, PruneSpec, ScheduleSpec,
+    SearchSettings, SoftSharingSettings, TrainSpec, MAX_K,
 };
 use super::GridError;
 use crate::search::SearchSpace;
@@ -93,7 +93,12 @@ impl Context<'_> {
     }
 
     /// One of `allowed`.
-    fn one_of<'s>(&self, key: &str, v: &'s str, allowed: &[&str]) -> Result<&'s str, GridError> {
+    pub(super) fn one_of<'s>(
+        &self,
+        key: &str,
+        v: &'s str,
+        allowed: &[&str],
+    ) -> Result<&'s str, GridError> {
         self.ensure(allowed.contains(&v), key, || {
             format!("`{v}` is not one of {}", allowed.join(", "))
         })?;
@@ -437,6 +442,7 @@ pub struct QuantizerSettings {
     pub uniform_centre: String,
     pub universal_centre: String,
     pub soft_sharing: SoftSharingSettings,
+    pub compensation: CompensationSpec,
 }
 
 /// `[soft_sharing]`, its defaults those of Ullrich et al.'s tutorial but
@@ -515,10 +521,34 @@ fn soft_sharing(
     Ok(settings)
 }
 
+/// `[compensation]`, GPTQ's defaults: 1 % damping; 1024 examples (GPTQ
+/// takes 128 sequences of 2048 tokens, far more rows of `X` than a
+/// layer here has inputs).
+fn compensation(
+    ctx: &Context<'_>,
+    raw: Option<RawCompensation>,
+) -> Result<CompensationSpec, GridError> {
+    let raw = raw.unwrap_or_default();
+    let spec = CompensationSpec {
+        samples: raw.samples.unwrap_or(1024),
+        damping: raw.damping.unwrap_or(0.01),
+    };
+    ctx.ensure(spec.samples >= 1, "compensation.samples", || {
+        "expected at least 1".into()
+    })?;
+    ctx.ensure(
+        spec.damping.is_finite() && spec.damping >= 0.0,
+        "compensation.damping",
+        || format!("expected a finite damping >= 0, got {}", spec.damping),
+    )?;
+    Ok(spec)
+}
+
 fn quantizer(
     ctx: &Context<'_>,
     raw: RawQuantizer,
     soft: Option<RawSoftSharing>,
+    compensation_table: Option<RawCompensation>,
 ) -> Result<QuantizerSettings, GridError> {
     let init = raw.kmeans_init.unwrap_or_else(|| "kmeans++".into());
     ctx.parsed::<KmeansInit>("quantizer.kmeans_init", &init)?;
@@ -541,6 +571,7 @@ fn quantizer(
         uniform_centre: centre,
         universal_centre,
         soft_sharing: soft_sharing(ctx, soft)?,
+        compensation: compensation(ctx, compensation_table)?,
     })
 }
 
@@ -676,7 +707,7 @@ pub fn grid(ctx: &Context<'_>, raw: RawGrid) -> Result<Grid, GridError> {
     let train = train(ctx, raw.train, model.model_file.is_some())?;
     let prunes = prune(ctx, raw.prune, train.lr)?;
     let importances = importance(ctx, raw.importance)?;
-    let quantizer = quantizer(ctx, raw.quantizer, raw.soft_sharing)?;
+    let quantizer = quantizer(ctx, raw.quantizer, raw.soft_sharing, raw.compensation)?;
     let finetune = raw.finetune.map(|f| finetune(ctx, f)).transpose()?;
     let search = raw.search.map(|s| search(ctx, s)).transpose()?;
     let axes = Axes::check(
@@ -686,6 +717,15 @@ pub fn grid(ctx: &Context<'_>, raw: RawGrid) -> Result<Grid, GridError> {
         &importances,
         finetune.is_some(),
         search.as_ref(),
+    )?;
+    ctx.ensure(
+        !(axes.compensates() && model.model_file.is_some()),
+        "grid.rounding",
+        || {
+            "compensated rounding needs each layer's inputs, which a torchscript model does not \
+             show: use \"nearest\""
+                .into()
+        },
     )?;
     let (cells, searches) = expand(
         &axes,

@@ -3,7 +3,7 @@
 //! Order (fixed, so that cell indices and ids are stable): seed, prune,
 //! method, then for quantizing methods weighting, scope, the method's own
 //! parameter (`k`, or `lambda` for ECSQ and soft-sharing), coding,
-//! finetune. Axes that do not apply to a method do not multiply its cells:
+//! finetune, rounding. Axes that do not apply to a method do not multiply its cells:
 //! `method = "none"` gives one cell per seed and pruning, and soft-sharing
 //! (one mixture over all layers, no importance) takes only the weighting
 //! `none` and the scope `global`.
@@ -35,6 +35,9 @@ const METHODS: [&str; 7] = [
 /// The methods whose parameter is `k`.
 const K_METHODS: [&str; 4] = ["kmeans", "kmeans-optimal", "uniform", "universal"];
 
+/// The methods whose codebooks compensated rounding can round onto.
+const ROUNDED_METHODS: [&str; 4] = ["kmeans", "kmeans-optimal", "uniform", "ecsq"];
+
 /// The methods whose parameter is `lambda` (soft-sharing's is its `tau`).
 const LAMBDA_METHODS: [&str; 2] = ["ecsq", "soft-sharing"];
 
@@ -49,6 +52,8 @@ pub struct Axes {
     lambda: Vec<f64>,
     coding: Vec<Coding>,
     finetune: Vec<bool>,
+    /// `false` for nearest rounding, `true` for compensated.
+    compensated: Vec<bool>,
 }
 
 fn no_duplicates<T: std::fmt::Debug>(
@@ -83,6 +88,7 @@ impl Axes {
         let scope_names = owned(raw.scope, "layer");
         let coding_names = owned(raw.coding, "huffman");
         let finetune = raw.finetune.unwrap_or_else(|| vec![false]);
+        let rounding = owned(raw.rounding, "nearest");
         no_duplicates(ctx, "grid.seed", &raw.seed, |v| v.to_string())?;
         no_duplicates(ctx, "grid.method", &raw.method, Clone::clone)?;
         no_duplicates(ctx, "grid.prune", &prune, Clone::clone)?;
@@ -90,6 +96,10 @@ impl Axes {
         no_duplicates(ctx, "grid.scope", &scope_names, Clone::clone)?;
         no_duplicates(ctx, "grid.coding", &coding_names, Clone::clone)?;
         no_duplicates(ctx, "grid.finetune", &finetune, |v| v.to_string())?;
+        no_duplicates(ctx, "grid.rounding", &rounding, Clone::clone)?;
+        for r in &rounding {
+            ctx.one_of("grid.rounding", r, &["nearest", "compensated"])?;
+        }
         for m in &raw.method {
             ctx.ensure(METHODS.contains(&m.as_str()), "grid.method", || {
                 format!("`{m}` is not one of {}", METHODS.join(", "))
@@ -217,7 +227,24 @@ impl Axes {
             lambda,
             coding,
             finetune,
+            compensated: rounding.iter().map(|r| r == "compensated").collect(),
         })
+    }
+
+    /// Whether some cell rounds with compensation.
+    pub fn compensates(&self) -> bool {
+        self.compensated.contains(&true)
+    }
+}
+
+/// The roundings of `method`'s cells: compensated rounding needs a
+/// codebook that the values are rounded onto, which universal quantization
+/// (dithered values) and soft-sharing (its own retraining) do not leave.
+fn roundings<'a>(method: &str, axes: &'a Axes) -> &'a [bool] {
+    if ROUNDED_METHODS.contains(&method) {
+        &axes.compensated
+    } else {
+        &[false]
     }
 }
 
@@ -316,10 +343,15 @@ impl SearchGroup {
         }
         let prune = t.prune.as_ref().map_or("none", |p| p.name.as_str());
         let weighting = t.weighting.as_ref().map_or("none", |w| w.name.as_str());
-        let rest = t
-            .scope
-            .zip(t.coding)
-            .map(|(scope, coding)| (weighting, scope, coding, t.finetune.is_some()));
+        let rest = t.scope.zip(t.coding).map(|(scope, coding)| {
+            (
+                weighting,
+                scope,
+                coding,
+                t.finetune.is_some(),
+                t.rounding.is_some(),
+            )
+        });
         CellSpec {
             index: 0,
             id: cell_id(seed, prune, &method, rest),
@@ -334,7 +366,7 @@ fn cell_id(
     seed: u64,
     prune: &str,
     method: &MethodSpec,
-    rest: Option<(&str, Scope, Coding, bool)>,
+    rest: Option<(&str, Scope, Coding, bool, bool)>,
 ) -> String {
     let mut id = format!("s{seed}.{prune}.{}", method.name());
     if let Some(k) = method.k() {
@@ -343,7 +375,7 @@ fn cell_id(
     if let Some(l) = method.lambda() {
         id.push_str(&format!(".l{l}"));
     }
-    if let Some((weighting, scope, coding, finetune)) = rest {
+    if let Some((weighting, scope, coding, finetune, compensated)) = rest {
         let scope = match scope {
             Scope::Layer => "layer",
             Scope::Global => "global",
@@ -351,6 +383,9 @@ fn cell_id(
         id.push_str(&format!(".{weighting}.{scope}.{coding}"));
         if finetune {
             id.push_str(".ft");
+        }
+        if compensated {
+            id.push_str(".comp");
         }
     }
     id
@@ -389,6 +424,7 @@ pub fn expand(
                         scope: None,
                         coding: None,
                         finetune: None,
+                        rounding: None,
                     });
                     continue;
                 }
@@ -398,22 +434,25 @@ pub fn expand(
                         for spec in variants(method, axes, q) {
                             for &coding in &axes.coding {
                                 for &ft in &axes.finetune {
-                                    push(CellSpec {
-                                        index: 0,
-                                        id: cell_id(
+                                    for &comp in roundings(method, axes) {
+                                        push(CellSpec {
+                                            index: 0,
+                                            id: cell_id(
+                                                seed,
+                                                prune_name,
+                                                &spec,
+                                                Some((weighting, scope, coding, ft, comp)),
+                                            ),
                                             seed,
-                                            prune_name,
-                                            &spec,
-                                            Some((weighting, scope, coding, ft)),
-                                        ),
-                                        seed,
-                                        prune: prune.clone(),
-                                        weighting: importances.get(weighting).cloned(),
-                                        method: spec.clone(),
-                                        scope: Some(scope),
-                                        coding: Some(coding),
-                                        finetune: if ft { finetune.cloned() } else { None },
-                                    });
+                                            prune: prune.clone(),
+                                            weighting: importances.get(weighting).cloned(),
+                                            method: spec.clone(),
+                                            scope: Some(scope),
+                                            coding: Some(coding),
+                                            finetune: if ft { finetune.cloned() } else { None },
+                                            rounding: comp.then_some(q.compensation),
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -436,36 +475,42 @@ pub fn expand(
                 for &scope in &scopes {
                     for &coding in &axes.coding {
                         for &ft in &axes.finetune {
-                            let spec = method_at(method, space.conservative(), q);
-                            let mut id =
-                                format!("{prune_name}.{method}.{weighting}.{scope}.{coding}");
-                            if ft {
-                                id.push_str(".ft");
+                            for &comp in roundings(method, axes) {
+                                let spec = method_at(method, space.conservative(), q);
+                                let mut id =
+                                    format!("{prune_name}.{method}.{weighting}.{scope}.{coding}");
+                                if ft {
+                                    id.push_str(".ft");
+                                }
+                                if comp {
+                                    id.push_str(".comp");
+                                }
+                                let template = CellSpec {
+                                    index: 0,
+                                    id: cell_id(
+                                        first_seed,
+                                        prune_name,
+                                        &spec,
+                                        Some((weighting, scope, coding, ft, comp)),
+                                    ),
+                                    seed: first_seed,
+                                    prune: prunes.get(prune_name).cloned(),
+                                    weighting: importances.get(weighting).cloned(),
+                                    method: spec,
+                                    scope: Some(scope),
+                                    coding: Some(coding),
+                                    finetune: if ft { finetune.cloned() } else { None },
+                                    rounding: comp.then_some(q.compensation),
+                                };
+                                searches.push(SearchGroup {
+                                    id,
+                                    seeds: axes.seed.clone(),
+                                    budget: settings.budget,
+                                    reference: settings.reference.clone(),
+                                    space,
+                                    template,
+                                });
                             }
-                            let template = CellSpec {
-                                index: 0,
-                                id: cell_id(
-                                    first_seed,
-                                    prune_name,
-                                    &spec,
-                                    Some((weighting, scope, coding, ft)),
-                                ),
-                                seed: first_seed,
-                                prune: prunes.get(prune_name).cloned(),
-                                weighting: importances.get(weighting).cloned(),
-                                method: spec,
-                                scope: Some(scope),
-                                coding: Some(coding),
-                                finetune: if ft { finetune.cloned() } else { None },
-                            };
-                            searches.push(SearchGroup {
-                                id,
-                                seeds: axes.seed.clone(),
-                                budget: settings.budget,
-                                reference: settings.reference.clone(),
-                                space,
-                                template,
-                            });
                         }
                     }
                 }

@@ -115,11 +115,20 @@ pub fn cell_keys(grid: &Grid, cell: &CellSpec) -> CellKeys {
         digest("importance", Some(&network), &settings)
     });
     let parent = importance.as_deref().unwrap_or(&network);
-    let quantized = digest(
-        "quantize",
-        Some(parent),
-        &(&cell.method, cell.scope, &cell.finetune),
-    );
+    // compensated rounding joins the settings only where it is used, so
+    // that the keys of nearest rounding are as they always were
+    let quantized = match &cell.rounding {
+        None => digest(
+            "quantize",
+            Some(parent),
+            &(&cell.method, cell.scope, &cell.finetune),
+        ),
+        Some(rounding) => digest(
+            "quantize",
+            Some(parent),
+            &(&cell.method, cell.scope, &cell.finetune, rounding),
+        ),
+    };
     let result = digest(
         "result",
         Some(&quantized),

@@ -74,6 +74,10 @@
 //! # precision_prior = [250.0, 0.1]        # and on the others' precisions
 //! # merge_kl = 0.01          # components closer than this symmetric KL are merged
 //!
+//! [compensation]             # optional: compensated rounding (rounding = "compensated")
+//! # samples = 1024           # training examples whose layer inputs make X^T X
+//! # damping = 0.01           # added to the diagonal of X^T X, relative to its mean
+//!
 //! [finetune]                 # needed when the finetune axis has true
 //! epochs = 1
 //! lr = 1e-4
@@ -111,11 +115,14 @@
 //! # lambda = [...]           # ecsq; soft-sharing's prior weight tau
 //! # coding = ["huffman"]     # huffman | fixed | context (adaptive, below 1 bit per weight)
 //! # finetune = [false]
+//! # rounding = ["nearest"]   # nearest | compensated (GPTQ-style, onto the same codebooks;
+//!                            # kmeans, kmeans-optimal, uniform, ecsq; not for torchscript)
 //! ```
 //!
 //! Axes that do not apply to a method do not multiply its cells: `k` is not
 //! an axis of `ecsq`, `lambda` only of `ecsq` and `soft-sharing`, weighting
-//! and scope not of `soft-sharing` (unweighted, global), and `method = "none"` (the
+//! and scope not of `soft-sharing` (unweighted, global), rounding not of
+//! `universal` and `soft-sharing` (nearest only), and `method = "none"` (the
 //! pruned or baseline network as is) takes only `seed` and `prune`.
 //!
 //! With `[search]`, a searched parameter is not an axis: for every other

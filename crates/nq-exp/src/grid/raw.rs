@@ -22,6 +22,7 @@ pub struct RawGrid {
     #[serde(default)]
     pub quantizer: RawQuantizer,
     pub soft_sharing: Option<RawSoftSharing>,
+    pub compensation: Option<RawCompensation>,
     pub finetune: Option<RawFinetune>,
     pub search: Option<RawSearch>,
     pub grid: RawAxes,
@@ -123,6 +124,16 @@ pub struct RawSoftSharing {
     pub merge_kl: Option<f64>,
 }
 
+/// `[compensation]`: compensated rounding (`rounding = "compensated"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompensation {
+    /// Training examples whose layer inputs make `X^T X` (default 1024).
+    pub samples: Option<usize>,
+    /// Added to the diagonal, relative to its mean (default 0.01).
+    pub damping: Option<f64>,
+}
+
 /// `[finetune]`: training of the shared values.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +159,8 @@ pub struct RawAxes {
     pub lambda: Option<Vec<f64>>,
     pub coding: Option<Vec<String>>,
     pub finetune: Option<Vec<bool>>,
+    /// `nearest` (default) or `compensated`.
+    pub rounding: Option<Vec<String>>,
 }
 
 /// `[search]`: per method, the most aggressive parameter within a loss

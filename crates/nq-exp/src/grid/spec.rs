@@ -364,6 +364,18 @@ pub struct FinetuneSpec {
     pub max_batches_per_epoch: Option<usize>,
 }
 
+/// Compensated rounding (`rounding = "compensated"`): after the quantizer
+/// chose its codebooks, the weights of every layer are rounded onto them
+/// again in GPTQ's manner, each error compensated through the second
+/// moment `X^T X` of the layer's inputs (`nq_quant::compensation`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CompensationSpec {
+    /// Training examples whose layer inputs make `X^T X`.
+    pub samples: usize,
+    /// Added to the diagonal of `X^T X`, relative to its mean.
+    pub damping: f64,
+}
+
 /// One cell: a complete recipe from baseline to result row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CellSpec {
@@ -386,6 +398,9 @@ pub struct CellSpec {
     pub coding: Option<Coding>,
     /// Fine-tuning, if any.
     pub finetune: Option<FinetuneSpec>,
+    /// Compensated rounding, if any (`None`: each weight to its nearest
+    /// centre, as the quantizer left it).
+    pub rounding: Option<CompensationSpec>,
 }
 
 /// A validated grid.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::keys::cell_keys;
-use super::spec::{CellSpec, MethodSpec};
+use super::spec::{CellSpec, CompensationSpec, MethodSpec};
 use super::*;
 
 const BASE: &str = r#"
@@ -1026,4 +1026,89 @@ fn a_torchscript_model_needs_its_file_and_the_file_is_in_the_keys() {
     let second = load_str(&grid("fc")).unwrap();
     let keys = |g: &Grid| cell_keys(g, &g.cells[0]).baseline;
     assert_ne!(keys(&first), keys(&second));
+    let compensated = grid("fc").replacen(
+        "finetune = [false, true]",
+        "finetune = [false, true]\nrounding = [\"compensated\"]",
+        1,
+    );
+    let err = load_str(&compensated).unwrap_err();
+    assert_eq!(err.key, "grid.rounding", "{err}");
+    assert!(err.to_string().contains("torchscript"), "{err}");
+}
+
+fn with_rounding(extra: &str) -> String {
+    BASE.replacen(
+        "method = [\"none\", \"kmeans\", \"ecsq\"]",
+        "method = [\"none\", \"kmeans\", \"ecsq\", \"universal\"]",
+        1,
+    )
+    .replacen(
+        "finetune = [false, true]",
+        &format!("finetune = [false, true]\nrounding = [\"nearest\", \"compensated\"]{extra}"),
+        1,
+    )
+}
+
+#[test]
+fn compensated_rounding_multiplies_the_quantizers_with_a_codebook_only() {
+    let g = load_str(&with_rounding("")).unwrap();
+    // per seed and pruning: none 1; kmeans 16 and ecsq 8, each in two
+    // roundings; universal (dithered values) 16, nearest only
+    assert_eq!(g.cells.len(), 2 * 2 * (1 + 2 * 16 + 2 * 8 + 16));
+    let cell = |g: &Grid, id: &str| g.cells.iter().find(|c| c.id == id).unwrap().clone();
+    let id = "s0.paper.kmeans.k8.hessian.global.huffman.ft";
+    let comp = cell(&g, &format!("{id}.comp"));
+    assert_eq!(
+        comp.rounding,
+        Some(CompensationSpec {
+            samples: 1024,
+            damping: 0.01
+        })
+    );
+    assert_eq!(cell(&g, id).rounding, None);
+    assert!(g
+        .cells
+        .iter()
+        .filter(|c| c.id.contains(".comp"))
+        .all(|c| matches!(
+            c.method,
+            MethodSpec::Kmeans { .. } | MethodSpec::Ecsq { .. }
+        )));
+
+    // nearest rounding keeps the keys it always had; compensated rounding
+    // shares everything up to the quantized network
+    let base = load_str(BASE).unwrap();
+    let nearest = cell_keys(&g, &cell(&g, id));
+    assert_eq!(nearest, cell_keys(&base, &cell(&base, id)));
+    let compensated = cell_keys(&g, &comp);
+    assert_eq!(compensated.importance, nearest.importance);
+    assert_ne!(compensated.quantized, nearest.quantized);
+
+    // its settings change only the compensated cells' keys
+    let g2 = load_str(&with_rounding("\n\n[compensation]\nsamples = 512")).unwrap();
+    assert_eq!(cell_keys(&g2, &cell(&g2, id)), nearest);
+    let comp2 = cell(&g2, &format!("{id}.comp"));
+    assert_eq!(comp2.rounding.map(|r| r.samples), Some(512));
+    assert_ne!(cell_keys(&g2, &comp2).quantized, compensated.quantized);
+}
+
+#[test]
+fn rounding_mistakes_name_their_key() {
+    let err = |source: String| load_str(&source).unwrap_err();
+    let e = err(BASE.replacen(
+        "finetune = [false, true]",
+        "finetune = [false, true]\nrounding = [\"gptq\"]",
+        1,
+    ));
+    assert_eq!(e.key, "grid.rounding", "{e}");
+    assert!(e.message.contains("nearest, compensated"), "{e}");
+    // the [compensation] table goes above [grid]
+    let table =
+        |body: &str| BASE.replacen("[grid]", &format!("[compensation]\n{body}\n\n[grid]"), 1);
+    let e = err(table("damping = -0.5"));
+    assert_eq!(e.key, "compensation.damping", "{e}");
+    let e = err(table("samples = 0"));
+    assert_eq!(e.key, "compensation.samples", "{e}");
+    let e = err(table("sample = 10"));
+    assert!(e.to_string().contains("unknown field"), "{e}");
 }

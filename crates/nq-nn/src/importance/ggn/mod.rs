@@ -469,7 +469,7 @@ fn signal_matrix(tap: &Tap, s: &Tensor) -> Tensor {
 /// this is im2col, through a strided view of the padded input (faster than
 /// libtorch's `im2col` on the CPU): `K` runs over input channel, kernel row
 /// and column, the order of the weight's elements.
-fn unfold(tap: &Tap) -> Result<Tensor> {
+pub(crate) fn unfold(tap: &Tap) -> Result<Tensor> {
     let input = tap.input.detach();
     match tap.op {
         LayerOp::Linear => Ok(input.flatten(1, -2)),
