@@ -11,7 +11,7 @@
 #   under results/cache), then `nq-exp report` (results/*/report.md, results/table1.md,
 #   results/findings.md) and `nq-exp figures` (results/*/figures/).
 # make reproduce-full adds the review's grids on one seed (importance, layer vs global,
-# sensitivity), the grids of experiments/full/ (Table 1 for LeNet-5 on the MNIST subset and
+# sensitivity) and on 3 (compensated rounding; layer vs global at one rate), the grids of experiments/full/ (Table 1 for LeNet-5 on the MNIST subset and
 # LeNet-300-100 on both data sets, LeNet-5 at full budget, Table 1 and Figure 1 for resnet20 and
 # for the ViT on Fashion-MNIST and for the character-level GPT on Shakespeare), and the
 # ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data is missing is skipped
@@ -49,6 +49,7 @@ for g in "${grids[@]}"; do files+=("experiments/$g.toml"); done
 if (( full )); then
   files+=(experiments/hessian_vs_adam.toml experiments/ablation_global.toml \
           experiments/sensitivity_k.toml experiments/sensitivity_lambda.toml \
+          experiments/review_compensation_lenet.toml experiments/review_scope_rate_lenet.toml \
           experiments/full/*.toml experiments/resnet32_cifar10_table1.toml \
           experiments/resnet32_cifar10_fig1.toml experiments/alexnet_imagenet_table1.toml)
 fi

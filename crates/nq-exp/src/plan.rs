@@ -75,13 +75,11 @@ pub fn run(args: &PlanArgs) -> Result<()> {
     Ok(())
 }
 
-/// The task metric of `cell`'s cached result, if it finished.
-fn cached_quality(grid: &Grid, cache: &Cache, cell: &grid::spec::CellSpec) -> Result<Option<f64>> {
+/// `cell`'s cached result, if it finished (stored before its row is
+/// marked `ok`, so its status is not looked at).
+fn cached_row(grid: &Grid, cache: &Cache, cell: &grid::spec::CellSpec) -> Result<Option<Row>> {
     let key = cell_keys(grid, cell).result;
-    Ok(cache
-        .record::<Row>("result", &key)?
-        // a cached result is stored before its row is marked `ok`
-        .and_then(|row| grid.model.metric().value(row.top1, row.loss)))
+    Ok(cache.record::<Row>("result", &key)?)
 }
 
 /// How far a search has come, replayed from the cache.
@@ -106,33 +104,37 @@ pub enum SearchState {
 
 /// `group`'s search replayed from the cached results, as far as they go.
 pub fn search_state(grid: &Grid, cache: &Cache, group: &SearchGroup) -> Result<SearchState> {
+    let metric = grid.model.metric();
     let mut reference = 0.0;
-    for &seed in &group.seeds {
-        let unquantized = grid.cells.iter().find(|c| {
-            c.seed == seed
-                && c.method == MethodSpec::None
-                && c.prune.as_ref().map(|p| p.name.as_str()) == group.reference_prune()
-        });
-        match unquantized
-            .map(|c| cached_quality(grid, cache, c))
-            .transpose()?
-            .flatten()
-        {
-            Some(quality) => reference += quality / group.seeds.len() as f64,
-            None => return Ok(SearchState::NotStarted),
+    if group.goal.needs_reference() {
+        for &seed in &group.seeds {
+            let unquantized = grid.cells.iter().find(|c| {
+                c.seed == seed
+                    && c.method == MethodSpec::None
+                    && c.prune.as_ref().map(|p| p.name.as_str()) == group.reference_prune()
+            });
+            match unquantized
+                .map(|c| cached_row(grid, cache, c))
+                .transpose()?
+                .flatten()
+                .and_then(|row| metric.value(row.top1, row.loss))
+            {
+                Some(quality) => reference += quality / group.seeds.len() as f64,
+                None => return Ok(SearchState::NotStarted),
+            }
         }
     }
-    let metric = grid.model.metric();
-    let mut search = BoundarySearch::held_to(group.space, metric, reference, group.budget);
+    let mut search = group.goal.start(group.space, metric, reference);
     'walk: while let Some(value) = search.next() {
         let mut mean = 0.0;
         for &seed in &group.seeds {
-            match cached_quality(grid, cache, &group.cell(seed, value))? {
-                Some(quality) => mean += quality / group.seeds.len() as f64,
+            let row = cached_row(grid, cache, &group.cell(seed, value))?;
+            match row.and_then(|row| group.goal.measure(metric, &row)) {
+                Some(measured) => mean += measured / group.seeds.len() as f64,
                 None => break 'walk,
             }
         }
-        search.record(value, metric.score(mean));
+        search.record(value, group.goal.score(metric, mean));
     }
     let tried = search.tried().to_vec();
     Ok(match search.next() {

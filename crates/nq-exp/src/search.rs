@@ -1,5 +1,6 @@
 //! The most aggressive setting of a quantizer that stays within a loss
-//! budget, by bisection over its parameter.
+//! budget, or that spends at least a given rate, by bisection over its
+//! parameter.
 //!
 //! Table 1 of the paper reports, per method, the compression ratio at which
 //! the quantized network is as accurate as the pruned one. A sweep over
@@ -17,6 +18,12 @@
 //! - `lambda` (reals in `[min, max]`): bisection at the geometric mean,
 //!   ending when the bracket's ratio is at most `ratio`; values are rounded
 //!   to 3 significant digits so that cell ids and cache keys stay readable.
+//!
+//! A search for a rate ([`SearchGoal::Rate`]) walks the same way with the
+//! average codeword length (mean over the seeds) as its score: the most
+//! aggressive point whose rate is at least the target, and its neighbour
+//! below it, bracket the target, so that two methods or scopes can be
+//! compared at one rate by interpolating between them (the report does).
 //!
 //! The conservative end is tried first. If even it misses the budget, the
 //! search widens the range past it, doubling `k` or halving `lambda` up to
@@ -150,6 +157,75 @@ pub fn quality(metric: Metric, row: &Row) -> Option<f64> {
         return None;
     }
     metric.value(row.top1, row.loss)
+}
+
+/// What a search holds its points to (`[search]` of a grid: `budget` or
+/// `rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "goal", rename_all = "lowercase")]
+pub enum SearchGoal {
+    /// The task metric, mean over the seeds, at most `budget` worse than
+    /// the same networks unquantized (points of top-1, or bits per
+    /// character for text).
+    Budget {
+        /// How much worse, in the task metric.
+        budget: f64,
+    },
+    /// The average codeword length, mean over the seeds, at least `bits`
+    /// per quantized weight; the search ends with the target bracketed.
+    Rate {
+        /// The target rate, bits per quantized weight.
+        bits: f64,
+    },
+}
+
+impl SearchGoal {
+    /// Whether the search counts from the networks unquantized.
+    pub fn needs_reference(&self) -> bool {
+        matches!(self, SearchGoal::Budget { .. })
+    }
+
+    /// What the search averages over the seeds for a cell's `row` (its
+    /// status is not looked at): the task metric, or the average codeword
+    /// length.
+    pub fn measure(&self, metric: Metric, row: &Row) -> Option<f64> {
+        match self {
+            SearchGoal::Budget { .. } => metric.value(row.top1, row.loss),
+            SearchGoal::Rate { .. } => row.avg_codeword_bits,
+        }
+    }
+
+    /// The search over `space`; `reference` is the mean task metric of the
+    /// networks unquantized, which only a budget needs.
+    pub fn start(&self, space: SearchSpace, metric: Metric, reference: f64) -> BoundarySearch {
+        match *self {
+            SearchGoal::Budget { budget } => {
+                BoundarySearch::held_to(space, metric, reference, budget)
+            }
+            SearchGoal::Rate { bits } => BoundarySearch::new(space, bits),
+        }
+    }
+
+    /// The score to [`BoundarySearch::record`] for the mean of
+    /// [`measure`](Self::measure) over the seeds.
+    pub fn score(&self, metric: Metric, mean: f64) -> f64 {
+        match self {
+            SearchGoal::Budget { .. } => metric.score(mean),
+            SearchGoal::Rate { .. } => mean,
+        }
+    }
+
+    /// Marks `row` as a point of a search with this goal (and `reference`,
+    /// for a budget).
+    pub fn mark(&self, row: &mut Row, reference: f64) {
+        match *self {
+            SearchGoal::Budget { budget } => {
+                row.search_budget = Some(budget);
+                row.search_reference = Some(reference);
+            }
+            SearchGoal::Rate { bits } => row.search_rate = Some(bits),
+        }
+    }
 }
 
 /// One evaluated point of a search.
@@ -367,6 +443,49 @@ mod tests {
         assert!((quality(metric, &row("ok")).unwrap() - 2.0).abs() < 1e-12);
         assert_eq!(quality(Metric::Top1, &row("ok")), Some(50.0));
         assert_eq!(quality(metric, &row("failed")), None);
+    }
+
+    #[test]
+    fn a_rate_search_brackets_the_target_rate() {
+        // a fixed-length code: log2(k) bits; 2.5 bits lies between k = 5 and 6
+        let goal = SearchGoal::Rate { bits: 2.5 };
+        let bits = |k: f64| k.log2();
+        let row = |k: f64| Row {
+            avg_codeword_bits: Some(bits(k)),
+            top1: Some(80.0),
+            ..Row::default()
+        };
+        let mut walk = goal.start(SearchSpace::k(2, 128), Metric::Top1, f64::NAN);
+        while let Some(k) = walk.next() {
+            let measured = goal.measure(Metric::Top1, &row(k)).unwrap();
+            walk.record(k, goal.score(Metric::Top1, measured));
+        }
+        assert_eq!(walk.boundary(), Some(6.0));
+        assert!(walk.tried().iter().any(|t| t.value == 5.0 && !t.passed));
+        // ECSQ's rate falls as lambda grows: 3 - log10(lambda / 1e-4) bits
+        let s = search(
+            SearchSpace::Lambda {
+                min: 1e-6,
+                max: 1e-1,
+                ratio: 1.3,
+                limit: 1e-6,
+            },
+            2.5,
+            |l: f64| 3.0 - (l / 1e-4).log10(),
+        );
+        let edge = 1e-4 * 10f64.powf(0.5);
+        let passing = s.boundary().unwrap();
+        let failing = s.tried().iter().filter(|t| !t.passed).map(|t| t.value);
+        let failing = failing.fold(f64::INFINITY, f64::min);
+        assert!(passing <= edge && edge < failing && failing / passing <= 1.3 * 1.001);
+        // the marks: a rate, and no budget or reference
+        let mut r = Row::default();
+        goal.mark(&mut r, f64::NAN);
+        assert_eq!(
+            (r.search_rate, r.search_budget, r.search_reference),
+            (Some(2.5), None, None)
+        );
+        assert!(!goal.needs_reference() && SearchGoal::Budget { budget: 0.1 }.needs_reference());
     }
 
     #[test]

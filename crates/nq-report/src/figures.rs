@@ -537,9 +537,23 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         out.push(fig);
     }
 
-    // layer against global, a panel per method
+    // layer against global, a panel per method (and pruning, with several)
     if distinct(&quantized, |s| s.scope.clone()).len() > 1 {
-        let panels = panels_by(&quantized, |s| s.method.clone(), |m| method_label(m, None));
+        let panels = if Varies::of(&quantized).prune {
+            panels_by(
+                &quantized,
+                |s| (s.prune.clone(), s.method.clone()),
+                |(p, m)| {
+                    format!(
+                        "{}, pruned {}",
+                        method_label(m, None),
+                        p.as_deref().unwrap_or("none")
+                    )
+                },
+            )
+        } else {
+            panels_by(&quantized, |s| s.method.clone(), |m| method_label(m, None))
+        };
         out.push(figure(
             "layer_vs_global",
             "layer-by-layer against global codebooks",

@@ -21,6 +21,7 @@ pub mod figures;
 pub mod findings;
 pub mod markdown;
 pub mod merge;
+pub mod rate;
 pub mod row;
 pub mod summary;
 pub mod table;
@@ -124,6 +125,10 @@ pub fn write_reports(results: &Path, reference: Option<&Path>) -> Result<Vec<Pat
                  or bits per character, as mean ± std over the seeds; in: within the budget of \
                  the reference):\n\n{searches}"
             );
+        }
+        let at_rate = rate::section(&settings);
+        if !at_rate.is_empty() {
+            let _ = write!(text, "\n{at_rate}");
         }
         let failed = failures(&df)?;
         if !failed.is_empty() {

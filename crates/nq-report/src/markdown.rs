@@ -487,14 +487,15 @@ pub fn table1(settings: &[Setting]) -> String {
     out
 }
 
-/// The points each search of `settings` tried, in order: its parameter,
+/// The points each search for a budget among `settings` tried, in order: its parameter,
 /// mean task metric over the seeds (± std), whether that met the budget, the
 /// ratio; and the point Table 1's rule picks from them. A search is one
 /// id within one grid (grids share ids such as `paper.kmeans...`); the
 /// grid is named when there are several.
 pub fn searches(settings: &[Setting]) -> String {
     let mut ids: Vec<(&str, &str)> = Vec::new();
-    for s in settings {
+    // searches for a rate have no budget to pick by: `rate::section` shows them
+    for s in settings.iter().filter(|s| s.search_rate.is_none()) {
         if let Some(id) = s.search.as_deref() {
             if !ids.contains(&(s.experiment.as_str(), id)) {
                 ids.push((s.experiment.as_str(), id));

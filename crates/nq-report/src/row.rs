@@ -70,6 +70,10 @@ pub struct Row {
     /// character for text) of the network unquantized, mean over the seeds.
     #[serde(default)]
     pub search_reference: Option<f64>,
+    /// The rate a search for a rate held its points to: average codeword
+    /// length, bits per quantized weight (`[search] rate`).
+    #[serde(default)]
+    pub search_rate: Option<f64>,
 
     /// Parameters of the network (floats of the original file).
     pub params: Option<u64>,
@@ -188,6 +192,7 @@ pub fn to_frame(rows: &[Row]) -> Result<DataFrame> {
         experiment, cell, index, status, error,
         model, dataset, seed, prune, keep, weighting, estimator, samples, method, scope, k,
         lambda, coding, rounding, finetuned, search, search_step, search_budget, search_reference,
+        search_rate,
         params, quantized_weights, clusters, entropy, avg_codeword_bits, index_bits,
         codebook_bits, code_table_bits, position_bits, position_table_bits, float_bits,
         total_bits, compression_ratio, nqz_bytes, nqz_payload_bytes, nqz_header_bytes,

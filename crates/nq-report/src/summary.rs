@@ -76,6 +76,8 @@ pub struct Setting {
     /// The search's reference: the task metric of the network unquantized
     /// (mean over seeds).
     pub search_reference: Option<f64>,
+    /// The rate its search held its points to (bits per weight).
+    pub search_rate: Option<f64>,
     /// Seeds that finished.
     pub seeds: u64,
     /// What the dataset is judged by: the unit of every `*quality` below.
@@ -186,6 +188,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
         col("search_step").min(),
         col("search_budget").first(),
         col("search_reference").first(),
+        col("search_rate").first(),
     ];
     for m in MEASURES {
         aggs.push(
@@ -224,6 +227,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
     let search_step = floats(&df, "search_step")?;
     let search_budget = floats(&df, "search_budget")?;
     let search_reference = floats(&df, "search_reference")?;
+    let search_rate = floats(&df, "search_rate")?;
     let mut measures: Vec<Vec<Spread>> = MEASURES
         .iter()
         .map(|m| spreads(&df, m))
@@ -249,6 +253,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             search_step: search_step[row].map(|v| v as u64),
             search_budget: search_budget[row],
             search_reference: search_reference[row],
+            search_rate: search_rate[row],
             seeds: seeds[row].unwrap_or(0.0) as u64,
             metric: Metric::of_dataset_name(dataset[row].as_deref().unwrap_or_default()),
             quality: take(0, row),

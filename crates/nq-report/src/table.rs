@@ -21,7 +21,7 @@ pub const CSV: &str = "results.csv";
 /// Columns added to [`Row`] after results tables were first written (with
 /// the searches, then with the task metric of language models, then with
 /// compensated rounding); older tables are read with them empty.
-const ADDED_LATER: [&str; 8] = [
+const ADDED_LATER: [&str; 9] = [
     "search",
     "search_step",
     "search_budget",
@@ -30,6 +30,7 @@ const ADDED_LATER: [&str; 8] = [
     "pruned_loss",
     "quantized_loss",
     "rounding",
+    "search_rate",
 ];
 
 /// Writes `bytes` to `path` through a temporary file in the same directory

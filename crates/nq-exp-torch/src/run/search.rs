@@ -2,13 +2,13 @@
 //! parameter by bisection, every point a cell per seed run like any other
 //! (cached, resumable, a row each), scored by its mean task metric over the
 //! seeds (top-1, or bits per character for text) against the same networks
-//! unquantized.
+//! unquantized, or by its mean rate against a target.
 
 use std::collections::HashMap;
 
 use nq_catalog::Metric;
 use nq_exp::grid::spec::SearchGroup;
-use nq_exp::search::{quality, BoundarySearch};
+use nq_exp::search::quality;
 use nq_report::Row;
 
 use super::{describe, Data, Runner};
@@ -42,7 +42,7 @@ impl Runner<'_> {
         let prune = group.reference_prune().map(str::to_owned);
         let metric = self.grid.model.metric();
         let mut reference = Vec::new();
-        for &seed in &group.seeds {
+        for &seed in group.seeds.iter().filter(|_| group.goal.needs_reference()) {
             let Some(&network) = references.get(&(seed, prune.clone())) else {
                 let mut row = Row {
                     status: "failed".into(),
@@ -62,8 +62,12 @@ impl Runner<'_> {
             };
             reference.push(network);
         }
-        let reference = mean(&reference);
-        let mut search = BoundarySearch::held_to(group.space, metric, reference, group.budget);
+        let reference = if reference.is_empty() {
+            f64::NAN
+        } else {
+            mean(&reference)
+        };
+        let mut search = group.goal.start(group.space, metric, reference);
         let mut rows = Vec::new();
         while let Some(value) = search.next() {
             let step = search.tried().len() as u64;
@@ -71,22 +75,24 @@ impl Runner<'_> {
             let mark = |row: &mut Row| {
                 row.search = Some(group.id.clone());
                 row.search_step = Some(step);
-                row.search_budget = Some(group.budget);
-                row.search_reference = Some(reference);
+                group.goal.mark(row, reference);
             };
             let mut scores = Vec::new();
             for &seed in &group.seeds {
                 let row = self.run_cell(&group.cell(seed, value), data, &mark);
                 announce(&row);
-                if let Some(quality) = quality(metric, &row) {
-                    scores.push(quality);
+                if let Some(measured) = (row.status == "ok")
+                    .then(|| group.goal.measure(metric, &row))
+                    .flatten()
+                {
+                    scores.push(measured);
                 }
                 rows.push(row);
             }
             if scores.len() < group.seeds.len() {
                 break; // a failed point: its rows say why, and the search stops there
             }
-            search.record(value, metric.score(mean(&scores)));
+            search.record(value, group.goal.score(metric, mean(&scores)));
         }
         rows
     }

@@ -21,7 +21,7 @@ use super::spec::{
     SearchSettings, SoftSharingSettings, TrainSpec, MAX_K,
 };
 use super::GridError;
-use crate::search::SearchSpace;
+use crate::search::{SearchGoal, SearchSpace};
 
 /// Whether `arch` is meant for `dataset`: the LeNets for the 28x28 digit
 /// sets, the CIFAR ResNets for CIFAR-10, AlexNet for ImageNet, the small
@@ -628,16 +628,35 @@ fn range<T: Copy + PartialOrd + std::fmt::Display>(
 }
 
 fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError> {
-    ctx.ensure(
-        raw.budget.is_finite() && raw.budget >= 0.0,
-        "search.budget",
-        || {
-            format!(
-                "expected a budget >= 0 (points of top-1, or bits per character for text), got {}",
-                raw.budget
-            )
-        },
-    )?;
+    let goal = match (raw.budget, raw.rate) {
+        (Some(budget), None) => {
+            ctx.ensure(budget.is_finite() && budget >= 0.0, "search.budget", || {
+                format!(
+                    "expected a budget >= 0 (points of top-1, or bits per character for text), \
+                     got {budget}"
+                )
+            })?;
+            SearchGoal::Budget { budget }
+        }
+        (None, Some(bits)) => {
+            ctx.ensure(bits.is_finite() && bits > 0.0, "search.rate", || {
+                format!("expected a rate > 0 (bits per weight), got {bits}")
+            })?;
+            ctx.ensure(raw.reference.is_none(), "search.reference", || {
+                "a search for a rate has no reference network: drop search.reference".into()
+            })?;
+            SearchGoal::Rate { bits }
+        }
+        (Some(_), Some(_)) => {
+            return Err(ctx.error("search.rate", "either a budget or a rate, not both"))
+        }
+        (None, None) => {
+            return Err(ctx.error(
+                "search",
+                "expected budget = (the loss allowed) or rate = (bits per weight)",
+            ))
+        }
+    };
     ctx.ensure(raw.k.is_some() || raw.lambda.is_some(), "search", || {
         "expected a range to search: k = [min, max], lambda = [min, max] or both".into()
     })?;
@@ -691,7 +710,7 @@ fn search(ctx: &Context<'_>, raw: RawSearch) -> Result<SearchSettings, GridError
         })
         .transpose()?;
     Ok(SearchSettings {
-        budget: raw.budget,
+        goal,
         k,
         lambda,
         reference: raw.reference,

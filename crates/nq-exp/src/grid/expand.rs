@@ -160,7 +160,8 @@ impl Axes {
                     )
                 })?;
             }
-            ctx.ensure(raw.method.iter().any(|m| m == "none"), "grid.method", || {
+            let has_reference = raw.method.iter().any(|m| m == "none");
+            ctx.ensure(has_reference || !s.goal.needs_reference(), "grid.method", || {
                 "[search] measures each point against the network unquantized: add \"none\" to grid.method"
                     .into()
             })?;
@@ -505,7 +506,7 @@ pub fn expand(
                                 searches.push(SearchGroup {
                                     id,
                                     seeds: axes.seed.clone(),
-                                    budget: settings.budget,
+                                    goal: settings.goal,
                                     reference: settings.reference.clone(),
                                     space,
                                     template,

@@ -91,6 +91,10 @@
 //!                            # the seeds may be, in the dataset's metric: points of top-1,
 //!                            # or bits per character for text (0.01, say); needs "none"
 //!                            # in grid.method
+//! # rate = 2.5               # instead of budget: the most aggressive point whose average
+//!                            # codeword length (mean over the seeds) is at least this many
+//!                            # bits per weight, and its neighbour below; the report
+//!                            # compares methods and scopes at exactly this rate
 //! # k = [2, 64]              # kmeans, kmeans-optimal, uniform, universal: k searched in
 //!                            # [min, max] (max <= 65,536)
 //! # lambda = [1e-5, 1e-2]    # ecsq, soft-sharing: lambda searched in [min, max]
@@ -132,7 +136,10 @@
 //! averaged over the seeds, is at most `budget` worse than the same network
 //! unquantized (same seed and pruning, or the pruning named by
 //! `search.reference`), and every point it tries becomes a cell per seed, a
-//! row and a cached stage like any other.
+//! row and a cached stage like any other. With `rate` instead of `budget`
+//! the score is the mean average codeword length and the walk ends with the
+//! target between its last passing and failing points, which the report
+//! interpolates to compare settings at one rate (`nq_report::rate`).
 
 mod convert;
 mod expand;

@@ -168,7 +168,10 @@ pub struct RawAxes {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSearch {
-    pub budget: f64,
+    pub budget: Option<f64>,
+    /// A target rate (average codeword length, bits per weight) instead of
+    /// a budget.
+    pub rate: Option<f64>,
     pub k: Option<Vec<usize>>,
     pub lambda: Option<Vec<f64>>,
     pub lambda_ratio: Option<f64>,

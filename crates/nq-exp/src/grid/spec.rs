@@ -9,7 +9,7 @@ use nq_quant::huffman::Coding;
 use nq_quant::scope::Scope;
 use serde::Serialize;
 
-use crate::search::SearchSpace;
+use crate::search::{SearchGoal, SearchSpace};
 
 /// The most clusters a grid may ask for (`grid.k`, `search.k`): 2^16. Past
 /// it the index alone costs half a float32 weight, and k-means' cost, which
@@ -426,9 +426,8 @@ pub struct Grid {
 /// The search settings of a grid (`[search]`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchSettings {
-    /// Points of top-1 (mean over seeds) the quantized network may lose
-    /// against the same network unquantized.
-    pub budget: f64,
+    /// A loss budget against the same network unquantized, or a rate.
+    pub goal: SearchGoal,
     /// The range of `k`, for the methods that take one.
     pub k: Option<SearchSpace>,
     /// The range of `lambda`, for ECSQ.
@@ -450,8 +449,8 @@ pub struct SearchGroup {
     pub id: String,
     /// The seeds each point is evaluated on; the score is their mean.
     pub seeds: Vec<u64>,
-    /// Points of top-1 allowed below the reference.
-    pub budget: f64,
+    /// A loss budget against the reference, or a rate.
+    pub goal: SearchGoal,
     /// The pruning setting (`"none"`: no pruning) of the reference network;
     /// `None`: the template's own.
     pub reference: Option<String>,

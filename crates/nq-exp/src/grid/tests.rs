@@ -5,6 +5,7 @@ use std::path::Path;
 use super::keys::cell_keys;
 use super::spec::{CellSpec, CompensationSpec, MethodSpec};
 use super::*;
+use crate::search::SearchGoal;
 
 const BASE: &str = r#"
 name = "t"
@@ -529,7 +530,10 @@ fn searched_parameters_become_searches_not_cells() {
     assert_eq!(g.searches.len(), 2 * 2 * 2 * 2 * 2);
     let s = &g.searches[0];
     assert_eq!(s.id, "none.kmeans.none.layer.huffman");
-    assert_eq!((s.seeds.clone(), s.budget), (vec![0, 1], 0.1));
+    assert_eq!(
+        (s.seeds.clone(), s.goal),
+        (vec![0, 1], SearchGoal::Budget { budget: 0.1 })
+    );
     let cell = s.cell(1, 11.0);
     assert_eq!(cell.id, "s1.none.kmeans.k11.none.layer.huffman");
     assert_eq!((cell.seed, cell.method.k()), (1, Some(11)));
@@ -619,6 +623,23 @@ fn search_mistake(from: &str, to: &str, key: &str, needle: &str) {
 }
 
 #[test]
+fn a_rate_search_needs_no_unquantized_network() {
+    let source = searched_grid()
+        .replace("budget = 0.1", "rate = 2.5")
+        .replace(
+            "method = [\"none\", \"kmeans\", \"ecsq\"]",
+            "method = [\"kmeans\", \"ecsq\"]",
+        );
+    let g = load_str(&source).unwrap();
+    assert!(g.cells.is_empty());
+    assert_eq!(g.searches.len(), 2 * 2 * 2 * 2 * 2);
+    assert!(g
+        .searches
+        .iter()
+        .all(|s| s.goal == SearchGoal::Rate { bits: 2.5 }));
+}
+
+#[test]
 fn search_mistakes_name_their_key() {
     search_mistake(
         "budget = 0.1",
@@ -653,6 +674,20 @@ fn search_mistakes_name_their_key() {
         "k = [2, 64]\nwiden = 2048",
         "search.widen",
         "<= 65536",
+    );
+    search_mistake(
+        "budget = 0.1",
+        "budget = 0.1\nrate = 2.0",
+        "search.rate",
+        "not both",
+    );
+    search_mistake("budget = 0.1", "widen = 1", "search", "rate = ");
+    search_mistake("budget = 0.1", "rate = 0.0", "search.rate", "rate > 0");
+    search_mistake(
+        "budget = 0.1",
+        "rate = 2.0\nreference = \"paper\"",
+        "search.reference",
+        "no reference network",
     );
     search_mistake(
         "budget = 0.1",

@@ -1,0 +1,348 @@
+//! Settings compared at one rate. A search for a rate (`[search] rate` of a
+//! grid) ends with its target between two points it tried: the most
+//! aggressive one whose average codeword length is at least the target and
+//! one below it. The task metric at the target is interpolated linearly in
+//! the average codeword length between the two (mean and standard deviation
+//! each), so that methods, weightings and scopes are compared at exactly
+//! the same rate instead of at the same `k`, which mixes rate and method
+//! (the review's suggestion 3).
+//!
+//! Pairs of searches that differ only in their scope are then compared:
+//! global minus layer by layer, judged by the rule of the findings page (a
+//! difference counts when it exceeds twice its standard error).
+
+use std::fmt::Write;
+
+use nq_catalog::Metric;
+
+use crate::findings::{Claim, Comparison, Verdict};
+use crate::markdown::{digits, parameter, quality, setting_label};
+use crate::summary::{Setting, Spread};
+
+/// One search for a rate, at its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtRate<'a> {
+    /// Its first point (every point shares all but the parameter).
+    pub setting: &'a Setting,
+    /// The target, bits per weight.
+    pub target: f64,
+    /// The tried point closest above the target (at least the target) and
+    /// the one closest below; `None` when the walk did not bracket it.
+    pub bracket: Option<(&'a Setting, &'a Setting)>,
+    /// The task metric interpolated at the target (unmeasured without a
+    /// bracket).
+    pub quality: Spread,
+    /// Seeds behind it: the fewer of the two points'.
+    pub seeds: u64,
+}
+
+fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    a + t * (b - a)
+}
+
+/// `above` and `below` interpolated at `target` bits.
+fn interpolate(above: &Setting, below: &Setting, target: f64) -> Spread {
+    let (Some(hi), Some(lo)) = (above.bits.mean, below.bits.mean) else {
+        return Spread::default();
+    };
+    let t = if hi > lo {
+        (hi - target) / (hi - lo)
+    } else {
+        0.0
+    };
+    let (a, b) = (above.quality, below.quality);
+    Spread {
+        mean: a.mean.zip(b.mean).map(|(a, b)| lerp(a, b, t)),
+        std: a.std.zip(b.std).map(|(a, b)| lerp(a, b, t)),
+    }
+}
+
+/// Every search for a rate among `settings`, in order of appearance.
+pub fn at_rate(settings: &[Setting]) -> Vec<AtRate<'_>> {
+    let mut out: Vec<AtRate> = Vec::new();
+    for s in settings {
+        let (Some(id), Some(target)) = (s.search.as_deref(), s.search_rate) else {
+            continue;
+        };
+        let same = |o: &&Setting| o.experiment == s.experiment && o.search.as_deref() == Some(id);
+        if out.iter().any(|a| same(&a.setting)) {
+            continue;
+        }
+        let points: Vec<&Setting> = settings.iter().filter(same).collect();
+        let bits = |p: &&Setting| p.bits.mean.unwrap_or(f64::NAN);
+        let above = points
+            .iter()
+            .filter(|p| bits(p) >= target)
+            .min_by(|a, b| bits(a).total_cmp(&bits(b)));
+        let below = points
+            .iter()
+            .filter(|p| bits(p) < target)
+            .max_by(|a, b| bits(a).total_cmp(&bits(b)));
+        let bracket = above.copied().zip(below.copied());
+        out.push(AtRate {
+            setting: s,
+            target,
+            bracket,
+            quality: bracket.map_or(Spread::default(), |(a, b)| interpolate(a, b, target)),
+            seeds: bracket.map_or(0, |(a, b)| a.seeds.min(b.seeds)),
+        });
+    }
+    out
+}
+
+/// Global against layer-by-layer codebooks at one rate: `None` where the
+/// pair has too few seeds or no bracket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScopePair<'a> {
+    /// The search with one codebook for all layers.
+    pub global: &'a AtRate<'a>,
+    /// Its twin with one per layer.
+    pub layer: &'a AtRate<'a>,
+    /// Global minus layer in the task metric, oriented so that a positive
+    /// difference means global is better.
+    pub comparison: Option<Comparison>,
+}
+
+impl ScopePair<'_> {
+    /// Which scope the comparison favours, in words.
+    pub fn verdict(&self) -> &'static str {
+        match self.comparison.map(|c| c.verdict(Claim::Beats)) {
+            Some(Verdict::Confirmed) => "global better",
+            Some(Verdict::Contradicted) => "layer better",
+            Some(_) => "within noise",
+            None => "not judged",
+        }
+    }
+}
+
+/// The metric as a score: higher is better.
+fn oriented(s: Spread, metric: Metric) -> Spread {
+    Spread {
+        mean: s.mean.map(|m| metric.score(m)),
+        std: s.std,
+    }
+}
+
+/// The pairs of searches among `found` that differ only in their scope.
+pub fn scope_pairs<'a>(found: &'a [AtRate<'a>]) -> Vec<ScopePair<'a>> {
+    let twin = |a: &Setting, b: &Setting| {
+        (
+            &a.experiment,
+            &a.prune,
+            &a.method,
+            &a.weighting,
+            &a.coding,
+            a.finetuned,
+            &a.rounding,
+        ) == (
+            &b.experiment,
+            &b.prune,
+            &b.method,
+            &b.weighting,
+            &b.coding,
+            b.finetuned,
+            &b.rounding,
+        )
+    };
+    let mut out = Vec::new();
+    for global in found
+        .iter()
+        .filter(|a| a.setting.scope.as_deref() == Some("global"))
+    {
+        let layer = found.iter().find(|l| {
+            l.setting.scope.as_deref() == Some("layer")
+                && l.target == global.target
+                && twin(l.setting, global.setting)
+        });
+        if let Some(layer) = layer {
+            let metric = global.setting.metric;
+            let comparison = Comparison::of(
+                oriented(global.quality, metric),
+                global.seeds,
+                oriented(layer.quality, metric),
+                layer.seeds,
+                0.0,
+            );
+            out.push(ScopePair {
+                global,
+                layer,
+                comparison,
+            });
+        }
+    }
+    out
+}
+
+/// `k=6 (2.61 bits): 84.10 ± 0.50 %`
+fn point(s: &Setting) -> String {
+    format!(
+        "{} ({:.3} bits): {}",
+        parameter(s),
+        s.bits.mean.unwrap_or(f64::NAN),
+        quality(s.quality, s.metric)
+    )
+}
+
+fn prune_label(s: &Setting) -> &str {
+    s.prune.as_deref().unwrap_or("none")
+}
+
+/// The markdown section of a grid's report: every search for a rate at its
+/// target, and the scope pairs; empty without such searches.
+pub fn section(settings: &[Setting]) -> String {
+    let found = at_rate(settings);
+    if found.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "## At one rate\n\nEach search for a rate ends with its target between two points it \
+         tried (the nearest above and below, by mean average codeword length); the task metric \
+         at the target is interpolated linearly in the rate between them, mean and standard \
+         deviation each.\n\n| pruning | setting | scope | coding | fine-tuned | target bits | \
+         above | below | at the target |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for a in &found {
+        let s = a.setting;
+        let (above, below) = a
+            .bracket
+            .map_or(("not bracketed".into(), "-".into()), |(hi, lo)| {
+                (point(hi), point(lo))
+            });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {above} | {below} | {} |",
+            prune_label(s),
+            setting_label(s),
+            s.scope.as_deref().unwrap_or("-"),
+            s.coding.as_deref().unwrap_or("-"),
+            if s.finetuned { "yes" } else { "no" },
+            a.target,
+            quality(a.quality, s.metric),
+        );
+    }
+    let pairs = scope_pairs(&found);
+    if !pairs.is_empty() {
+        let _ = write!(
+            out,
+            "\n### Global against layer-by-layer codebooks at the same rate\n\nThe difference \
+             (global minus layer, in the task metric; for text, bits per character, where \
+             lower is better) counts when it exceeds twice its standard error.\n\n| pruning | \
+             setting | coding | fine-tuned | target bits | global | layer | global − layer | \
+             2 SE | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        );
+        for p in &pairs {
+            let s = p.global.setting;
+            let d = digits(s.metric);
+            let (difference, two_se) = match (p.global.quality.mean, p.layer.quality.mean) {
+                (Some(g), Some(l)) => (
+                    format!("{:+.d$}", g - l),
+                    p.comparison
+                        .map_or("-".into(), |c| format!("{:.d$}", c.two_se)),
+                ),
+                _ => ("-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {difference} | {two_se} | {} |",
+                prune_label(s),
+                setting_label(s),
+                s.coding.as_deref().unwrap_or("-"),
+                if s.finetuned { "yes" } else { "no" },
+                p.global.target,
+                quality(p.global.quality, s.metric),
+                quality(p.layer.quality, s.metric),
+                p.verdict(),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(scope: &str, k: u64, bits: f64, top1: f64, std: f64) -> Setting {
+        Setting {
+            experiment: "g".into(),
+            method: "kmeans".into(),
+            scope: Some(scope.into()),
+            k: Some(k),
+            seeds: 3,
+            search: Some(format!("none.kmeans.none.{scope}.huffman")),
+            search_rate: Some(2.5),
+            bits: Spread::measured(bits, 0.01),
+            quality: Spread::measured(top1, std),
+            ..Setting::default()
+        }
+    }
+
+    #[test]
+    fn the_metric_is_interpolated_between_the_points_around_the_target() {
+        // tried in search order: 64 (far above), 4 (below), 8 (just above), 6 (below)
+        let settings = [
+            point("global", 64, 5.0, 90.0, 0.1),
+            point("global", 4, 1.9, 70.0, 1.0),
+            point("global", 8, 3.0, 84.0, 0.4),
+            point("global", 6, 2.0, 80.0, 0.8),
+        ];
+        let found = at_rate(&settings);
+        assert_eq!(found.len(), 1);
+        let (above, below) = found[0].bracket.unwrap();
+        assert_eq!((above.k, below.k), (Some(8), Some(6)));
+        // halfway from 3.0 bits to 2.0: 82 %, std 0.6
+        let q = found[0].quality;
+        assert!((q.mean.unwrap() - 82.0).abs() < 1e-12);
+        assert!((q.std.unwrap() - 0.6).abs() < 1e-12);
+        assert_eq!(found[0].seeds, 3);
+    }
+
+    #[test]
+    fn an_unbracketed_target_has_no_value() {
+        let settings = [
+            point("global", 64, 5.0, 90.0, 0.1),
+            point("global", 2, 3.0, 60.0, 1.0),
+        ];
+        let found = at_rate(&settings);
+        assert_eq!((found[0].bracket, found[0].quality.mean), (None, None));
+        assert!(section(&settings).contains("not bracketed"));
+    }
+
+    #[test]
+    fn scopes_are_paired_and_judged_by_twice_the_standard_error() {
+        let pair = |layer_top1: f64| {
+            [
+                point("global", 8, 3.0, 84.0, 0.3),
+                point("global", 6, 2.0, 80.0, 0.3),
+                point("layer", 8, 3.0, layer_top1, 0.3),
+                point("layer", 6, 2.0, layer_top1 - 4.0, 0.3),
+            ]
+        };
+        // both at 82 % at 2.5 bits, 2 SE = 2 sqrt(2 * 0.09 / 3) = 0.49
+        let verdicts = |layer_top1: f64| {
+            let settings = pair(layer_top1);
+            let found = at_rate(&settings);
+            let pairs = scope_pairs(&found);
+            assert_eq!(pairs.len(), 1);
+            pairs[0].verdict()
+        };
+        assert_eq!(verdicts(84.0), "within noise");
+        assert_eq!(verdicts(83.0), "global better");
+        assert_eq!(verdicts(85.0), "layer better");
+        let text = section(&pair(83.0));
+        assert!(
+            text.contains("+1.00") && text.contains("global better"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn budget_searches_and_swept_settings_are_left_out() {
+        let mut s = point("global", 8, 3.0, 84.0, 0.3);
+        s.search_rate = None;
+        s.search_budget = Some(0.1);
+        assert!(at_rate(&[s.clone()]).is_empty());
+        s.search = None;
+        assert_eq!(section(&[s]), "");
+    }
+}
