@@ -348,3 +348,64 @@ fn a_search_walks_its_bisection_over_seeds_and_resumes_from_the_cache() {
     let csv = std::fs::read_to_string(results.join("tiny/results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 + points.len());
 }
+
+/// A search for a rate: the points walk toward the target rate (not the
+/// accuracy), end with it bracketed, carry `search_rate`, replay in `plan`,
+/// and the report compares the scopes at the target.
+#[test]
+fn a_rate_search_brackets_its_target_and_the_report_compares_scopes_there() {
+    use nq_exp::search::{BoundarySearch, SearchSpace};
+    let tmp = TempDir::new().unwrap();
+    let grid = unweighted_kmeans(GRID)
+        .replace("[grid]", "[search]\nrate = 1.5\nk = [2, 16]\n\n[grid]")
+        .replace("prune = [\"half\"]", "prune = [\"none\"]")
+        .replace("method = [\"none\", ", "method = [")
+        .replace("k = [4]\nlambda = [0.01]\nfinetune = [true]\n", "");
+    assert!(!grid.contains("\"none\", \"kmeans\""), "{grid}");
+    let grid = write_grid(tmp.path(), &grid);
+    let results = tmp.path().join("results");
+    run(&grid, &results);
+    let table = rows(&results);
+    for scope in ["layer", "global"] {
+        let mut points: Vec<(u64, u64, f64)> = table
+            .iter()
+            .filter(|r| r["scope"] == scope)
+            .map(|r| {
+                assert_eq!(r["search_rate"].as_f64(), Some(1.5), "{r}");
+                assert!(r["search_budget"].is_null() && r["search_reference"].is_null());
+                (
+                    r["search_step"].as_u64().unwrap(),
+                    r["k"].as_u64().unwrap(),
+                    r["avg_codeword_bits"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        points.sort_by_key(|p| p.0);
+        let mut replay = BoundarySearch::new(SearchSpace::k(2, 16), 1.5);
+        for &(_, k, bits) in &points {
+            assert_eq!(replay.next(), Some(k as f64), "{points:?}");
+            replay.record(k as f64, bits);
+        }
+        assert_eq!(replay.next(), None, "{points:?}");
+        assert!(points.iter().any(|p| p.2 >= 1.5), "{points:?}");
+        assert!(points.iter().any(|p| p.2 < 1.5), "{points:?}");
+    }
+    let plan = nq()
+        .args(["plan", s(&grid), "--results", s(&results)])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    let line = plan
+        .lines()
+        .find(|l| l.starts_with("search none.kmeans.none.global.huffman: 1 seeds"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(line.contains("; finished: "), "{line}");
+    let report = nq().args(["report", s(&results)]).output().unwrap();
+    assert!(report.status.success());
+    let md = std::fs::read_to_string(results.join("tiny/report.md")).unwrap();
+    assert!(
+        md.contains("## At one rate") && md.contains("### Global against layer-by-layer"),
+        "{md}"
+    );
+    assert!(!md.contains("## Searches"), "{md}");
+}
