@@ -25,6 +25,7 @@ pub mod rate;
 pub mod row;
 pub mod summary;
 pub mod table;
+pub mod verdict;
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};

@@ -15,9 +15,9 @@ use std::fmt::Write;
 
 use nq_catalog::Metric;
 
-use crate::findings::{Claim, Comparison, Verdict};
 use crate::markdown::{digits, parameter, quality, setting_label};
 use crate::summary::{Setting, Spread};
+use crate::verdict::{Claim, Comparison, Verdict};
 
 /// One search for a rate, at its target.
 #[derive(Debug, Clone, PartialEq)]
