@@ -11,7 +11,7 @@
 //! DIR/<grid>/report.md                      its table (nq-exp report)
 //! DIR/<grid>/figures/*.svg, *.png           its figures (nq-exp figures)
 //! DIR/table1.md                             Table 1 over the grids named *table1*
-//! DIR/findings.md                           the paper's claims judged (table1, fig1, fig2 grids)
+//! DIR/findings.md                           the paper's claims judged (table1, fig1, fig2, review grids)
 //! DIR/reference_comparison.md               Table 1 against a reference run (--reference)
 //! ```
 
@@ -146,10 +146,11 @@ pub fn write_reports(results: &Path, reference: Option<&Path>) -> Result<Vec<Pat
         }
         every_grid.push((name, settings));
     }
-    if every_grid
-        .iter()
-        .any(|(name, _)| ["table1", "fig1", "fig2"].iter().any(|n| name.contains(n)))
-    {
+    if every_grid.iter().any(|(name, _)| {
+        ["table1", "fig1", "fig2", "review"]
+            .iter()
+            .any(|n| name.contains(n))
+    }) {
         let path = results.join("findings.md");
         table::write_text(&path, &findings::findings(&every_grid))?;
         written.push(path);
