@@ -7,15 +7,16 @@
 //! the same rate instead of at the same `k`, which mixes rate and method
 //! (the review's suggestion 3).
 //!
-//! Pairs of searches that differ only in their scope are then compared:
-//! global minus layer by layer, judged by the rule of the findings page (a
-//! difference counts when it exceeds twice its standard error).
+//! Pairs of searches that differ only in their scope (global minus layer by
+//! layer), or only in their weighting, are then compared, judged by the
+//! rule of the findings page (a difference counts when it exceeds twice its
+//! standard error).
 
 use std::fmt::Write;
 
 use nq_catalog::Metric;
 
-use crate::markdown::{digits, parameter, quality, setting_label};
+use crate::markdown::{digits, method_label, parameter, quality, setting_label};
 use crate::summary::{Setting, Spread};
 use crate::verdict::{Claim, Comparison, Verdict};
 
@@ -90,27 +91,67 @@ pub fn at_rate(settings: &[Setting]) -> Vec<AtRate<'_>> {
     out
 }
 
-/// Global against layer-by-layer codebooks at one rate: `None` where the
-/// pair has too few seeds or no bracket.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScopePair<'a> {
-    /// The search with one codebook for all layers.
-    pub global: &'a AtRate<'a>,
-    /// Its twin with one per layer.
-    pub layer: &'a AtRate<'a>,
-    /// Global minus layer in the task metric, oriented so that a positive
-    /// difference means global is better.
+/// The axis two searches at one rate differ in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    /// One codebook for all layers (`global`, first) or one per layer.
+    Scope,
+    /// The importance weighting (in order of first appearance; `none` for
+    /// unweighted).
+    Weighting,
+}
+
+impl Axis {
+    fn value(self, s: &Setting) -> String {
+        match self {
+            Axis::Scope => s.scope.clone().unwrap_or_default(),
+            Axis::Weighting => s.weighting.clone().unwrap_or_else(|| "none".into()),
+        }
+    }
+
+    /// Whether `a` and `b` agree on every axis but this one.
+    fn twins(self, a: &Setting, b: &Setting) -> bool {
+        let rest = |s: &Setting| {
+            (
+                s.experiment.clone(),
+                s.prune.clone(),
+                s.method.clone(),
+                s.coding.clone(),
+                s.finetuned,
+                s.rounding.clone(),
+                (self != Axis::Scope).then(|| s.scope.clone()),
+                (self != Axis::Weighting).then(|| s.weighting.clone()),
+            )
+        };
+        rest(a) == rest(b)
+    }
+}
+
+/// Two searches at one rate that differ in one axis, A against B; the
+/// comparison is `None` where either has too few seeds or no bracket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair<'a> {
+    /// A's value of the axis (`global`, `hessian`).
+    pub a_name: String,
+    /// B's.
+    pub b_name: String,
+    /// The search with A.
+    pub a: &'a AtRate<'a>,
+    /// Its twin with B.
+    pub b: &'a AtRate<'a>,
+    /// A minus B in the task metric, oriented so that a positive
+    /// difference means A is better.
     pub comparison: Option<Comparison>,
 }
 
-impl ScopePair<'_> {
-    /// Which scope the comparison favours, in words.
-    pub fn verdict(&self) -> &'static str {
+impl Pair<'_> {
+    /// Which side the comparison favours, in words.
+    pub fn verdict(&self) -> String {
         match self.comparison.map(|c| c.verdict(Claim::Beats)) {
-            Some(Verdict::Confirmed) => "global better",
-            Some(Verdict::Contradicted) => "layer better",
-            Some(_) => "within noise",
-            None => "not judged",
+            Some(Verdict::Confirmed) => format!("{} better", self.a_name),
+            Some(Verdict::Contradicted) => format!("{} better", self.b_name),
+            Some(_) => "within noise".into(),
+            None => "not judged".into(),
         }
     }
 }
@@ -123,51 +164,46 @@ fn oriented(s: Spread, metric: Metric) -> Spread {
     }
 }
 
-/// The pairs of searches among `found` that differ only in their scope.
-pub fn scope_pairs<'a>(found: &'a [AtRate<'a>]) -> Vec<ScopePair<'a>> {
-    let twin = |a: &Setting, b: &Setting| {
-        (
-            &a.experiment,
-            &a.prune,
-            &a.method,
-            &a.weighting,
-            &a.coding,
-            a.finetuned,
-            &a.rounding,
-        ) == (
-            &b.experiment,
-            &b.prune,
-            &b.method,
-            &b.weighting,
-            &b.coding,
-            b.finetuned,
-            &b.rounding,
-        )
-    };
+/// The pairs of searches among `found` that differ only in `axis`: for
+/// every two of its values (global before layer; weightings in order of
+/// first appearance), each search with the first and its twin with the
+/// second.
+pub fn pairs<'a>(found: &'a [AtRate<'a>], axis: Axis) -> Vec<Pair<'a>> {
+    let mut values: Vec<String> = Vec::new();
+    for a in found {
+        let v = axis.value(a.setting);
+        if !values.contains(&v) {
+            values.push(v);
+        }
+    }
+    if axis == Axis::Scope {
+        values.sort_by_key(|v| v != "global");
+    }
     let mut out = Vec::new();
-    for global in found
-        .iter()
-        .filter(|a| a.setting.scope.as_deref() == Some("global"))
-    {
-        let layer = found.iter().find(|l| {
-            l.setting.scope.as_deref() == Some("layer")
-                && l.target == global.target
-                && twin(l.setting, global.setting)
-        });
-        if let Some(layer) = layer {
-            let metric = global.setting.metric;
-            let comparison = Comparison::of(
-                oriented(global.quality, metric),
-                global.seeds,
-                oriented(layer.quality, metric),
-                layer.seeds,
-                0.0,
-            );
-            out.push(ScopePair {
-                global,
-                layer,
-                comparison,
-            });
+    for (i, first) in values.iter().enumerate() {
+        for second in &values[i + 1..] {
+            for a in found.iter().filter(|a| &axis.value(a.setting) == first) {
+                let twin = found.iter().find(|b| {
+                    &axis.value(b.setting) == second
+                        && b.target == a.target
+                        && axis.twins(a.setting, b.setting)
+                });
+                let Some(b) = twin else { continue };
+                let metric = a.setting.metric;
+                out.push(Pair {
+                    a_name: first.clone(),
+                    b_name: second.clone(),
+                    a,
+                    b,
+                    comparison: Comparison::of(
+                        oriented(a.quality, metric),
+                        a.seeds,
+                        oriented(b.quality, metric),
+                        b.seeds,
+                        0.0,
+                    ),
+                });
+            }
         }
     }
     out
@@ -185,6 +221,43 @@ fn point(s: &Setting) -> String {
 
 fn prune_label(s: &Setting) -> &str {
     s.prune.as_deref().unwrap_or("none")
+}
+
+/// The table of `pairs` under the heading `title`.
+fn pair_table(pairs: &[Pair<'_>], title: &str, setting: fn(&Setting) -> String) -> String {
+    let mut out = format!(
+        "### {title} at the same rate\n\nThe difference (A minus B, in the task metric; for \
+         text, bits per character, where lower is better) counts when it exceeds twice its \
+         standard error.\n\n| pruning | setting | coding | fine-tuned | target bits | A | B | \
+         A − B | 2 SE | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    );
+    for p in pairs {
+        let s = p.a.setting;
+        let d = digits(s.metric);
+        let (difference, two_se) = match (p.a.quality.mean, p.b.quality.mean) {
+            (Some(a), Some(b)) => (
+                format!("{:+.d$}", a - b),
+                p.comparison
+                    .map_or("-".into(), |c| format!("{:.d$}", c.two_se)),
+            ),
+            _ => ("-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {}: {} | {}: {} | {difference} | {two_se} | {} |",
+            prune_label(s),
+            setting(s),
+            s.coding.as_deref().unwrap_or("-"),
+            if s.finetuned { "yes" } else { "no" },
+            p.a.target,
+            p.a_name,
+            quality(p.a.quality, s.metric),
+            p.b_name,
+            quality(p.b.quality, s.metric),
+            p.verdict(),
+        );
+    }
+    out
 }
 
 /// The markdown section of a grid's report: every search for a rate at its
@@ -220,39 +293,20 @@ pub fn section(settings: &[Setting]) -> String {
             quality(a.quality, s.metric),
         );
     }
-    let pairs = scope_pairs(&found);
-    if !pairs.is_empty() {
-        let _ = write!(
-            out,
-            "\n### Global against layer-by-layer codebooks at the same rate\n\nThe difference \
-             (global minus layer, in the task metric; for text, bits per character, where \
-             lower is better) counts when it exceeds twice its standard error.\n\n| pruning | \
-             setting | coding | fine-tuned | target bits | global | layer | global − layer | \
-             2 SE | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n"
-        );
-        for p in &pairs {
-            let s = p.global.setting;
-            let d = digits(s.metric);
-            let (difference, two_se) = match (p.global.quality.mean, p.layer.quality.mean) {
-                (Some(g), Some(l)) => (
-                    format!("{:+.d$}", g - l),
-                    p.comparison
-                        .map_or("-".into(), |c| format!("{:.d$}", c.two_se)),
-                ),
-                _ => ("-".into(), "-".into()),
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {difference} | {two_se} | {} |",
-                prune_label(s),
-                setting_label(s),
-                s.coding.as_deref().unwrap_or("-"),
-                if s.finetuned { "yes" } else { "no" },
-                p.global.target,
-                quality(p.global.quality, s.metric),
-                quality(p.layer.quality, s.metric),
-                p.verdict(),
-            );
+    for (axis, title, setting) in [
+        (
+            Axis::Scope,
+            "Global against layer-by-layer codebooks",
+            setting_label as fn(&Setting) -> String,
+        ),
+        (Axis::Weighting, "Weightings", |s: &Setting| {
+            let label = method_label(&s.method, None);
+            format!("{label}, {}", s.scope.as_deref().unwrap_or("-"))
+        }),
+    ] {
+        let pairs = pairs(&found, axis);
+        if !pairs.is_empty() {
+            let _ = write!(out, "\n{}", pair_table(&pairs, title, setting));
         }
     }
     out
@@ -322,8 +376,10 @@ mod tests {
         let verdicts = |layer_top1: f64| {
             let settings = pair(layer_top1);
             let found = at_rate(&settings);
-            let pairs = scope_pairs(&found);
+            let pairs = pairs(&found, Axis::Scope);
             assert_eq!(pairs.len(), 1);
+            // the same settings have no weighting pair
+            assert!(super::pairs(&found, Axis::Weighting).is_empty());
             pairs[0].verdict()
         };
         assert_eq!(verdicts(84.0), "within noise");
@@ -332,6 +388,35 @@ mod tests {
         let text = section(&pair(83.0));
         assert!(
             text.contains("+1.00") && text.contains("global better"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn weightings_are_paired_in_order_of_appearance() {
+        let weighted = |weighting: &str, k: u64, bits: f64, top1: f64| Setting {
+            weighting: Some(weighting.into()),
+            search: Some(format!("{weighting}.global")),
+            ..point("global", k, bits, top1, 0.1)
+        };
+        let settings = [
+            weighted("hessian", 8, 3.0, 84.0),
+            weighted("hessian", 6, 2.0, 80.0),
+            weighted("adam", 8, 3.0, 74.0),
+            weighted("adam", 6, 2.0, 70.0),
+        ];
+        let found = at_rate(&settings);
+        let p = pairs(&found, Axis::Weighting);
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].a_name.as_str(), p[0].b_name.as_str()),
+            ("hessian", "adam")
+        );
+        assert_eq!(p[0].verdict(), "hessian better");
+        let text = section(&settings);
+        assert!(text.contains("### Weightings at the same rate"), "{text}");
+        assert!(
+            text.contains("| hessian: 82.00 ± 0.10 % | adam: 72.00 ± 0.10 % | +10.00 |"),
             "{text}"
         );
     }
