@@ -29,6 +29,9 @@ pub struct Series {
     pub errors: Vec<f64>,
     /// Whether the points are joined by a line.
     pub line: bool,
+    /// Whether the standard deviations are drawn as a shaded band around
+    /// the line instead of error bars.
+    pub band: bool,
 }
 
 /// One panel of a figure.
@@ -196,15 +199,32 @@ where
                 .collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let style = colour.stroke_width(2);
+            if s.band && pts.iter().any(|p| p.2 > 0.0) {
+                let upper = pts.iter().map(|p| (p.0, p.1 + p.2));
+                let lower = pts.iter().rev().map(|p| (p.0, p.1 - p.2));
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        upper.chain(lower).collect::<Vec<_>>(),
+                        colour.mix(0.2).filled(),
+                    )))
+                    .map_err(e)?;
+            }
             if s.line {
                 chart
                     .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), style))
                     .map_err(e)?;
             }
             chart
-                .draw_series(pts.iter().filter(|p| p.2 > 0.0).map(|&(x, y, err)| {
-                    PathElement::new(vec![(x, y - err), (x, y + err)], colour.stroke_width(1))
-                }))
+                .draw_series(
+                    pts.iter()
+                        .filter(|p| !s.band && p.2 > 0.0)
+                        .map(|&(x, y, err)| {
+                            PathElement::new(
+                                vec![(x, y - err), (x, y + err)],
+                                colour.stroke_width(1),
+                            )
+                        }),
+                )
                 .map_err(e)?;
             let pts: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
             // past the palette's ten colours, the marker tells series apart
@@ -310,31 +330,94 @@ impl Varies {
     }
 }
 
-/// Series of `settings` grouped by label, each point `point(setting)`.
+/// Series of `settings` grouped by label, each point `point(setting)`
+/// with the standard deviation of its task metric over the seeds.
 fn series(
     settings: &[&Setting],
     varies: &Varies,
     line: bool,
     point: impl Fn(&Setting) -> Option<(f64, f64)>,
 ) -> Vec<Series> {
+    series_spread(settings, varies, line, point, |s| s.quality.std)
+}
+
+/// [`series`] with each point's spread `spread(setting)` (0 where `None`).
+fn series_spread(
+    settings: &[&Setting],
+    varies: &Varies,
+    line: bool,
+    point: impl Fn(&Setting) -> Option<(f64, f64)>,
+    spread: impl Fn(&Setting) -> Option<f64>,
+) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
     for s in settings {
         let Some(p) = point(s) else { continue };
         let label = varies.label(s);
+        let error = spread(s).unwrap_or(0.0);
         match out.iter_mut().find(|x| x.label == label) {
             Some(x) => {
                 x.points.push(p);
-                x.errors.push(s.quality.std.unwrap_or(0.0));
+                x.errors.push(error);
             }
             None => out.push(Series {
                 label,
                 points: vec![p],
-                errors: vec![s.quality.std.unwrap_or(0.0)],
+                errors: vec![error],
                 line,
+                band: false,
             }),
         }
     }
     out
+}
+
+/// The panels of a sensitivity figure, the task metric against `x`, with
+/// the spread over seeds as bands: one panel titled `title`, or, where the
+/// grid ran the quantizer with seeds of its own, one panel per source of
+/// the spread (a quantizer that draws nothing spreads by 0 over them).
+fn sensitivity_panels(
+    settings: &[&Setting],
+    title: &str,
+    x: impl Fn(&Setting) -> Option<f64> + Copy,
+) -> Vec<Panel> {
+    let varies = Varies::of(settings);
+    let point = |s: &Setting| Some((x(s)?, s.quality.mean?));
+    let banded = |mut series: Vec<Series>| {
+        for s in &mut series {
+            s.band = true;
+        }
+        series
+    };
+    if !settings.iter().any(|s| s.seed_sources.is_some()) {
+        return vec![Panel {
+            title: title.to_owned(),
+            series: banded(series(settings, &varies, true, point)),
+        }];
+    }
+    let over_training = |s: &Setting| match s.seed_sources {
+        Some(src) => src.over_training,
+        None => s.quality.std,
+    };
+    let over_quantizer = |s: &Setting| match s.seed_sources {
+        Some(src) => src.over_quantizer,
+        None => Some(0.0),
+    };
+    vec![
+        Panel {
+            title: format!("{title}: spread over training seeds"),
+            series: banded(series_spread(settings, &varies, true, point, over_training)),
+        },
+        Panel {
+            title: format!("{title}: spread over quantizer seeds"),
+            series: banded(series_spread(
+                settings,
+                &varies,
+                true,
+                point,
+                over_quantizer,
+            )),
+        },
+    ]
 }
 
 /// `fig` with each panel's vertical axis cut to `window` (in the figure's
@@ -570,20 +653,15 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         .filter(|s| s.k.is_some())
         .collect();
     if distinct(&with_k, |s| s.k).len() > 1 {
-        let varies = Varies::of(&with_k);
-        let panel = Panel {
-            title: "k-means and uniform".into(),
-            series: series(&with_k, &varies, true, |s| {
-                Some((s.k? as f64, s.quality.mean?))
-            }),
-        };
-        out.push(figure(
+        let fig = figure(
             "sensitivity_k",
             "sensitivity to k",
             "k (clusters)",
             true,
-            vec![panel],
-        ));
+            sensitivity_panels(&with_k, "k-means and uniform", |s| Some(s.k? as f64)),
+        );
+        out.push(zoomed(&fig, zoom_window(metric)));
+        out.push(fig);
     }
     let with_lambda: Vec<&Setting> = quantized
         .iter()
@@ -591,20 +669,15 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         .filter(|s| s.lambda.is_some())
         .collect();
     if distinct(&with_lambda, |s| s.lambda.map(f64::to_bits)).len() > 1 {
-        let varies = Varies::of(&with_lambda);
-        let panel = Panel {
-            title: "ECSQ".into(),
-            series: series(&with_lambda, &varies, true, |s| {
-                Some((s.lambda?, s.quality.mean?))
-            }),
-        };
-        out.push(figure(
+        let fig = figure(
             "sensitivity_lambda",
             "sensitivity to lambda",
             "lambda",
             true,
-            vec![panel],
-        ));
+            sensitivity_panels(&with_lambda, "ECSQ", |s| s.lambda),
+        );
+        out.push(zoomed(&fig, zoom_window(metric)));
+        out.push(fig);
     }
 
     // accuracy against compression ratio: with several prunings, a panel
@@ -691,6 +764,7 @@ fn ratio_panels_by_pruning(quantized: &[&Setting], metric: Metric) -> Vec<Panel>
                             .map(|s| s.quality.std.unwrap_or(0.0))
                             .collect(),
                         line: false,
+                        band: false,
                     }
                 })
                 .filter(|s| !s.points.is_empty())
@@ -715,6 +789,7 @@ fn push_pareto_front(series: &mut Vec<Series>, metric: Metric) {
         errors: vec![0.0; front.len()],
         points: front,
         line: true,
+        band: false,
     });
 }
 
@@ -769,6 +844,61 @@ mod tests {
     }
 
     #[test]
+    fn sensitivity_draws_bands_one_panel_per_source_where_the_quantizer_had_seeds() {
+        use crate::summary::{SeedSources, Spread};
+        let setting = |method: &str, k: u64, sources: Option<SeedSources>| Setting {
+            method: method.into(),
+            scope: Some("global".into()),
+            k: Some(k),
+            quality: Spread::measured(80.0 + k as f64, 1.5),
+            seed_sources: sources,
+            ..Setting::default()
+        };
+        let sources = SeedSources {
+            training_seeds: 3,
+            quantizer_seeds: 3,
+            over_training: Some(0.5),
+            over_quantizer: Some(2.0),
+        };
+        let mut settings = vec![
+            setting("kmeans", 4, Some(sources)),
+            setting("kmeans", 8, Some(sources)),
+            setting("uniform", 4, None),
+            setting("uniform", 8, None),
+        ];
+        let sensitivity = |settings: &[Setting]| {
+            figures("g", settings)
+                .into_iter()
+                .find(|f| f.name == "sensitivity_k")
+                .unwrap()
+        };
+        let fig = sensitivity(&settings);
+        assert_eq!(fig.panels.len(), 2);
+        let errors = |panel: usize, label: &str| {
+            let p = &fig.panels[panel];
+            let s = p.series.iter().find(|s| s.label == label).unwrap();
+            assert!(s.band && s.line);
+            s.errors.clone()
+        };
+        assert!(fig.panels[0].title.ends_with("spread over training seeds"));
+        assert_eq!(errors(0, "k-means"), vec![0.5, 0.5]);
+        assert_eq!(errors(1, "k-means"), vec![2.0, 2.0]);
+        // uniform draws nothing: its spread is the training seeds'
+        assert_eq!(errors(0, "uniform"), vec![1.5, 1.5]);
+        assert_eq!(errors(1, "uniform"), vec![0.0, 0.0]);
+        // without quantizer seeds one panel, banded by the whole spread
+        for s in &mut settings {
+            s.seed_sources = None;
+        }
+        let fig = sensitivity(&settings);
+        assert_eq!(fig.panels.len(), 1);
+        assert!(fig.panels[0]
+            .series
+            .iter()
+            .all(|s| s.band && s.errors == [1.5, 1.5]));
+    }
+
+    #[test]
     fn the_legend_room_stops_at_zero_for_values_that_cannot_be_negative() {
         let panel = |ys: &[f64]| Panel {
             title: String::new(),
@@ -778,6 +908,7 @@ mod tests {
                     points: ys.iter().enumerate().map(|(i, &y)| (i as f64, y)).collect(),
                     errors: vec![1.0; ys.len()],
                     line: true,
+                    band: false,
                 })
                 .collect(),
         };
@@ -835,6 +966,7 @@ mod tests {
             [
                 "accuracy_vs_codeword_zoom",
                 "accuracy_vs_codeword",
+                "sensitivity_k_zoom",
                 "sensitivity_k",
                 "accuracy_vs_ratio"
             ]

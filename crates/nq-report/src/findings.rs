@@ -35,6 +35,7 @@ use crate::markdown::{
     table1_reference, tolerance_of,
 };
 use crate::rate;
+use crate::sensitivity;
 use crate::summary::{distinct, Setting, Spread};
 pub use crate::verdict::{combine, Claim, Comparison, Verdict};
 
@@ -394,6 +395,67 @@ fn at_rate_claim(
     }
 }
 
+/// Review question 3, sensitivity to `k` and `lambda`: along every sweep
+/// of the grids named `sensitivity*`, each step to the next setting with
+/// more bits once both are within [`sensitivity::knee_window`] of the
+/// network unquantized, judged equal or not over the training seeds.
+fn sensitivity_claim(grids: &[GridSettings]) -> Finding {
+    let mut verdicts = Vec::new();
+    let mut evidence = Vec::new();
+    for (name, settings) in grids.iter().filter(|(n, _)| n.contains("sensitivity")) {
+        let mut sweeps: Vec<(String, Vec<String>)> = Vec::new();
+        for step in sensitivity::steps(settings) {
+            let verdict = step
+                .comparison
+                .map_or(Verdict::NotJudged, |c| c.verdict(Claim::Equals));
+            verdicts.push(verdict);
+            let s = step.from;
+            let sweep = format!(
+                "{} {} {}",
+                method_label(&s.method, s.weighting.as_deref()),
+                s.scope.as_deref().unwrap_or("-"),
+                s.coding.as_deref().unwrap_or("-"),
+            );
+            let point = format!(
+                "{} to {}: {} against {} {} ({})",
+                parameter(step.from),
+                parameter(step.to),
+                spread(step.to.quality, digits(s.metric)),
+                spread(step.from.quality, digits(s.metric)),
+                s.metric.unit(),
+                match verdict {
+                    Verdict::Confirmed => "equal within noise",
+                    Verdict::Contradicted => "differs",
+                    _ => "not judged",
+                }
+            );
+            match sweeps.iter_mut().find(|(n, _)| *n == sweep) {
+                Some((_, points)) => points.push(point),
+                None => sweeps.push((sweep, vec![point])),
+            }
+        }
+        for (sweep, points) in sweeps {
+            let s = &settings[0];
+            evidence.push(format!(
+                "{} on {}, `{name}`, {sweep} (mean ± std over all runs; judged by the spread \
+                 of the training seeds' means): {}",
+                s.model,
+                s.dataset,
+                points.join("; ")
+            ));
+        }
+    }
+    Finding {
+        claim: "Once within 1 point of top-1 (0.05 bits per character) of the network \
+                unquantized, accuracy no longer depends on k or lambda (each step to more bits \
+                equal within noise over the training seeds)",
+        paper: "the review's question 3 (sensitivity to k and lambda); Figure 1 sweeps both",
+        verdict: combine(&verdicts),
+        evidence,
+        robust: None,
+    }
+}
+
 /// The findings page over the grids of a results directory: the Table 1
 /// grids (names with `table1`), Figure 1 (`fig1`) and Figure 2 (`fig2`).
 pub fn findings(grids: &[GridSettings]) -> String {
@@ -548,6 +610,8 @@ pub fn findings(grids: &[GridSettings]) -> String {
         "not in the paper: the review's suggestion 1 (off-diagonal terms)",
         "grids with both roundings",
     ));
+
+    found.push(sensitivity_claim(grids));
 
     let mut out = String::from(
         "# Findings: the paper's claims, judged from these results\n\n\
@@ -779,5 +843,29 @@ mod tests {
             page.contains("76.00 ± 0.30 against 75.00 ± 0.30 % (better)"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn the_sensitivity_line_judges_each_step_past_the_knee() {
+        let point = |k: u64, top1: f64, std: f64| Setting {
+            experiment: "sensitivity_k".into(),
+            prune: None,
+            weighting: Some("hessian".into()),
+            search: None,
+            search_budget: None,
+            search_reference: None,
+            baseline_quality: at(91.0, 0.1),
+            ..setting(Some("hessian"), k, at(top1, std), at(10.0, 0.1))
+        };
+        // k = 2 is far below the baseline; 4 -> 8 differs, 8 -> 16 does not
+        let sweep = vec![
+            point(2, 60.0, 5.0),
+            point(4, 90.0, 0.1),
+            point(8, 90.8, 0.1),
+            point(16, 90.9, 0.1),
+        ];
+        let page = findings(&[("sensitivity_k".into(), sweep)]);
+        assert!(page.contains("accuracy no longer depends on k or lambda (each step to more bits equal within noise over the training seeds) | **mixed** |"), "{page}");
+        assert!(page.contains("lenet5 on fashion-mnist, `sensitivity_k`, hessian-weighted k-means global huffman (mean ± std over all runs; judged by the spread of the training seeds' means): k=4 to k=8: 90.80 ± 0.10 against 90.00 ± 0.10 % (differs); k=8 to k=16: 90.90 ± 0.10 against 90.80 ± 0.10 % (equal within noise)"), "{page}");
     }
 }

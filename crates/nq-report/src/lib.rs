@@ -11,7 +11,7 @@
 //! DIR/<grid>/report.md                      its table (nq-exp report)
 //! DIR/<grid>/figures/*.svg, *.png           its figures (nq-exp figures)
 //! DIR/table1.md                             Table 1 over the grids named *table1*
-//! DIR/findings.md                           the paper's claims judged (table1, fig1, fig2, review grids)
+//! DIR/findings.md                           the paper's claims judged (table1, fig1, fig2, review, sensitivity grids)
 //! DIR/reference_comparison.md               Table 1 against a reference run (--reference)
 //! ```
 
@@ -23,6 +23,7 @@ pub mod markdown;
 pub mod merge;
 pub mod rate;
 pub mod row;
+pub mod sensitivity;
 pub mod summary;
 pub mod table;
 pub mod verdict;
@@ -131,6 +132,10 @@ pub fn write_reports(results: &Path, reference: Option<&Path>) -> Result<Vec<Pat
         if !at_rate.is_empty() {
             let _ = write!(text, "\n{at_rate}");
         }
+        let by_source = sensitivity::section(&settings);
+        if !by_source.is_empty() {
+            let _ = write!(text, "\n{by_source}");
+        }
         let failed = failures(&df)?;
         if !failed.is_empty() {
             let _ = writeln!(text, "\n## Failed cells\n");
@@ -147,7 +152,7 @@ pub fn write_reports(results: &Path, reference: Option<&Path>) -> Result<Vec<Pat
         every_grid.push((name, settings));
     }
     if every_grid.iter().any(|(name, _)| {
-        ["table1", "fig1", "fig2", "review"]
+        ["table1", "fig1", "fig2", "review", "sensitivity"]
             .iter()
             .any(|n| name.contains(n))
     }) {

@@ -96,7 +96,7 @@ pub fn parameter(s: &Setting) -> String {
 /// A column of a table: its header and how a setting fills it.
 type Column = (&'static str, fn(&Setting) -> String);
 
-fn render(headers: &[String], rows: &[Vec<String>]) -> String {
+pub(crate) fn render(headers: &[String], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| {} |", headers.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(headers.len()));

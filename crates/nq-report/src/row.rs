@@ -26,7 +26,8 @@ pub struct Row {
     pub model: String,
     /// Dataset.
     pub dataset: String,
-    /// Seed of training and quantization.
+    /// Seed of training (and of the quantizer's draws without
+    /// `quantizer_seed`).
     pub seed: u64,
     /// Name of the pruning setting.
     pub prune: Option<String>,
@@ -54,6 +55,11 @@ pub struct Row {
     /// rounding (and for the unquantized network).
     #[serde(default)]
     pub rounding: Option<String>,
+    /// Seed of the quantizer's own draws where the grid gave them apart
+    /// from the training seed (`grid.quantizer_seed`); `None`: the training
+    /// seed, or a quantizer that draws nothing.
+    #[serde(default)]
+    pub quantizer_seed: Option<u64>,
     /// Whether the shared values were fine-tuned.
     pub finetuned: bool,
     /// The search (`[search]` of the grid) this cell is a point of, by id.
@@ -191,7 +197,8 @@ pub fn to_frame(rows: &[Row]) -> Result<DataFrame> {
     let columns = columns![rows;
         experiment, cell, index, status, error,
         model, dataset, seed, prune, keep, weighting, estimator, samples, method, scope, k,
-        lambda, coding, rounding, finetuned, search, search_step, search_budget, search_reference,
+        lambda, coding, rounding, quantizer_seed, finetuned, search, search_step, search_budget,
+        search_reference,
         search_rate,
         params, quantized_weights, clusters, entropy, avg_codeword_bits, index_bits,
         codebook_bits, code_table_bits, position_bits, position_table_bits, float_bits,

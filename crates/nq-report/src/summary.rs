@@ -38,6 +38,26 @@ pub(crate) fn distinct<T: PartialEq>(settings: &[&Setting], f: impl Fn(&Setting)
     out
 }
 
+/// The spread of a setting's task metric split by where it comes from,
+/// when the grid ran the quantizer with seeds of its own
+/// (`grid.quantizer_seed`): each training seed's runs differ only in the
+/// quantizer's draws (k-means++ centres, dither), and the training seeds
+/// differ in everything before.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SeedSources {
+    /// Training seeds that finished some run.
+    pub training_seeds: u64,
+    /// Quantizer seeds per training seed (the most any had).
+    pub quantizer_seeds: u64,
+    /// Sample standard deviation over the training seeds of their means
+    /// over the quantizer seeds (`None` with one training seed).
+    pub over_training: Option<f64>,
+    /// Sample standard deviation over the quantizer seeds within a
+    /// training seed, pooled: the square root of the mean of the training
+    /// seeds' sample variances (`None` with one quantizer seed).
+    pub over_quantizer: Option<f64>,
+}
+
 /// One setting of a grid (every axis but the seed) over its seeds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Setting {
@@ -78,8 +98,12 @@ pub struct Setting {
     pub search_reference: Option<f64>,
     /// The rate its search held its points to (bits per weight).
     pub search_rate: Option<f64>,
-    /// Seeds that finished.
+    /// Runs that finished: one per seed, or per training and quantizer
+    /// seed where the grid has quantizer seeds.
     pub seeds: u64,
+    /// The spread of `quality` by its source, where the grid has quantizer
+    /// seeds and this setting's quantizer draws.
+    pub seed_sources: Option<SeedSources>,
     /// What the dataset is judged by: the unit of every `*quality` below.
     pub metric: Metric,
     /// The task metric of the network the setting ends with (top-1 %, or
@@ -155,6 +179,65 @@ fn with_quality(results: LazyFrame) -> LazyFrame {
             .otherwise(col(top1).cast(DataType::Float64))
             .alias(name)
     }))
+}
+
+/// Each row's values of the setting axes ([`KEYS`]), as text: what tells
+/// the settings of two frames grouped differently apart.
+fn setting_keys(df: &DataFrame) -> Result<Vec<Vec<Option<String>>>> {
+    let columns = KEYS
+        .iter()
+        .map(|k| strings(df, k))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((0..df.height())
+        .map(|row| columns.iter().map(|c| c[row].clone()).collect())
+        .collect())
+}
+
+/// [`SeedSources`] of every setting of `results` run with quantizer seeds,
+/// by the setting's [`setting_keys`].
+fn seed_sources(
+    results: &DataFrame,
+) -> Result<std::collections::HashMap<Vec<Option<String>>, SeedSources>> {
+    let mut keys_and_seed: Vec<Expr> = KEYS.map(col).to_vec();
+    keys_and_seed.push(col("seed"));
+    let df = with_quality(results.clone().lazy())
+        .filter(
+            col("status")
+                .eq(lit("ok"))
+                .and(col("quantizer_seed").is_not_null()),
+        )
+        .group_by_stable(keys_and_seed)
+        .agg([
+            col("quality").mean().alias("training_mean"),
+            col("quality").var(1).alias("quantizer_var"),
+            col("quantizer_seed").count().alias("quantizer_seeds"),
+        ])
+        .group_by_stable(KEYS.map(col))
+        .agg([
+            col("training_mean").std(1).alias("over_training"),
+            col("quantizer_var").mean().sqrt().alias("over_quantizer"),
+            col("seed").count().alias("training_seeds"),
+            col("quantizer_seeds").max(),
+        ])
+        .collect()?;
+    let over_training = floats(&df, "over_training")?;
+    let over_quantizer = floats(&df, "over_quantizer")?;
+    let training_seeds = floats(&df, "training_seeds")?;
+    let quantizer_seeds = floats(&df, "quantizer_seeds")?;
+    let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
+    Ok(setting_keys(&df)?
+        .into_iter()
+        .enumerate()
+        .map(|(row, key)| {
+            let sources = SeedSources {
+                training_seeds: training_seeds[row].unwrap_or(0.0) as u64,
+                quantizer_seeds: quantizer_seeds[row].unwrap_or(0.0) as u64,
+                over_training: finite(over_training[row]),
+                over_quantizer: finite(over_quantizer[row]),
+            };
+            (key, sources)
+        })
+        .collect())
 }
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
@@ -233,6 +316,8 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
         .map(|m| spreads(&df, m))
         .collect::<Result<_>>()?;
     let mut take = |i: usize, row: usize| std::mem::take(&mut measures[i][row]);
+    let sources = seed_sources(results)?;
+    let keys = setting_keys(&df)?;
     let mut out = Vec::with_capacity(df.height());
     for row in 0..df.height() {
         out.push(Setting {
@@ -255,6 +340,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             search_reference: search_reference[row],
             search_rate: search_rate[row],
             seeds: seeds[row].unwrap_or(0.0) as u64,
+            seed_sources: sources.get(&keys[row]).copied(),
             metric: Metric::of_dataset_name(dataset[row].as_deref().unwrap_or_default()),
             quality: take(0, row),
             top5: take(1, row),
@@ -308,6 +394,35 @@ mod tests {
         assert_eq!((s[1].k, s[1].seeds, s[1].quality.std), (Some(8), 1, None));
         assert_eq!(s[1].pruned_quality.mean, None);
         assert_eq!(s[0].metric, Metric::Top1);
+    }
+
+    #[test]
+    fn the_spread_splits_into_training_and_quantizer_seeds() {
+        let drawn = |seed: u64, quantizer_seed: u64, top1: f64| Row {
+            quantizer_seed: Some(quantizer_seed),
+            ..row(seed, 4, top1, 10.0)
+        };
+        let deterministic = |seed: u64, top1: f64| Row {
+            method: "uniform".into(),
+            ..row(seed, 4, top1, 10.0)
+        };
+        let rows = [
+            drawn(0, 0, 90.0),
+            drawn(0, 1, 92.0),
+            drawn(1, 0, 94.0),
+            drawn(1, 1, 94.0),
+            deterministic(0, 80.0),
+            deterministic(1, 81.0),
+        ];
+        let s = settings(&to_frame(&rows).unwrap()).unwrap();
+        assert_eq!((s[0].method.as_str(), s[0].seeds), ("kmeans", 4));
+        let src = s[0].seed_sources.unwrap();
+        assert_eq!((src.training_seeds, src.quantizer_seeds), (2, 2));
+        // the training seeds' means 91 and 94; their variances 2 and 0
+        assert!((src.over_training.unwrap() - 3.0 / 2f64.sqrt()).abs() < 1e-12);
+        assert!((src.over_quantizer.unwrap() - 1.0).abs() < 1e-12);
+        assert_eq!(s[0].quality.mean, Some(92.5));
+        assert_eq!((s[1].method.as_str(), s[1].seed_sources), ("uniform", None));
     }
 
     #[test]

@@ -492,7 +492,8 @@ pub fn quantize(
             (applied, Some(masks), Some(record))
         }
         spec => {
-            let method = method(spec, cell.seed)?.context("`none` is not quantized")?;
+            let method =
+                method(spec, cell.quantizer_draws())?.context("`none` is not quantized")?;
             // the layer inputs of the network before any weight is rounded
             let moments = cell
                 .rounding

@@ -754,6 +754,15 @@ pub fn grid(ctx: &Context<'_>, raw: RawGrid) -> Result<Grid, GridError> {
         finetune.as_ref(),
         search.as_ref(),
     );
+    ctx.ensure(
+        !axes.has_quantizer_seeds() || cells.iter().any(|c| c.quantizer_seed.is_some()),
+        "grid.quantizer_seed",
+        || {
+            "no quantizer of the grid draws anything (k-means with kmeans++ centres and \
+             universal quantization do): drop the list"
+                .into()
+        },
+    )?;
     Ok(Grid {
         name: raw.name,
         description: raw.description,

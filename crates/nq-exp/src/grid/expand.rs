@@ -3,7 +3,8 @@
 //! Order (fixed, so that cell indices and ids are stable): seed, prune,
 //! method, then for quantizing methods weighting, scope, the method's own
 //! parameter (`k`, or `lambda` for ECSQ and soft-sharing), coding,
-//! finetune, rounding. Axes that do not apply to a method do not multiply its cells:
+//! finetune, rounding, quantizer seed. Axes that do not apply to a method do
+//! not multiply its cells:
 //! `method = "none"` gives one cell per seed and pruning, and soft-sharing
 //! (one mixture over all layers, no importance) takes only the weighting
 //! `none` and the scope `global`.
@@ -54,6 +55,9 @@ pub struct Axes {
     finetune: Vec<bool>,
     /// `false` for nearest rounding, `true` for compensated.
     compensated: Vec<bool>,
+    /// The quantizer seeds of the methods that draw; `[None]` (the training
+    /// seed) without the axis.
+    quantizer_seed: Vec<Option<u64>>,
 }
 
 fn no_duplicates<T: std::fmt::Debug>(
@@ -97,6 +101,18 @@ impl Axes {
         no_duplicates(ctx, "grid.coding", &coding_names, Clone::clone)?;
         no_duplicates(ctx, "grid.finetune", &finetune, |v| v.to_string())?;
         no_duplicates(ctx, "grid.rounding", &rounding, Clone::clone)?;
+        let quantizer_seed = match raw.quantizer_seed {
+            None => vec![None],
+            Some(seeds) => {
+                no_duplicates(ctx, "grid.quantizer_seed", &seeds, |v| v.to_string())?;
+                ctx.ensure(search.is_none(), "grid.quantizer_seed", || {
+                    "not with [search], whose points are judged by their mean over grid.seed: \
+                     drop one of the two"
+                        .into()
+                })?;
+                seeds.into_iter().map(Some).collect()
+            }
+        };
         for r in &rounding {
             ctx.one_of("grid.rounding", r, &["nearest", "compensated"])?;
         }
@@ -229,7 +245,13 @@ impl Axes {
             coding,
             finetune,
             compensated: rounding.iter().map(|r| r == "compensated").collect(),
+            quantizer_seed,
         })
+    }
+
+    /// Whether `grid.quantizer_seed` was given.
+    pub fn has_quantizer_seeds(&self) -> bool {
+        self.quantizer_seed != [None]
     }
 
     /// Whether some cell rounds with compensation.
@@ -246,6 +268,25 @@ fn roundings<'a>(method: &str, axes: &'a Axes) -> &'a [bool] {
         &axes.compensated
     } else {
         &[false]
+    }
+}
+
+/// The quantizer seeds of `spec`'s cells: only a quantizer that draws
+/// (k-means from k-means++ centres, universal quantization's dither) is
+/// run once per seed.
+fn quantizer_seeds<'a>(spec: &MethodSpec, axes: &'a Axes) -> &'a [Option<u64>] {
+    let draws = match spec {
+        MethodSpec::Kmeans { init, .. } => {
+            init.parse::<nq_quant::kmeans::KmeansInit>()
+                == Ok(nq_quant::kmeans::KmeansInit::PlusPlus)
+        }
+        MethodSpec::Universal { .. } => true,
+        _ => false,
+    };
+    if draws {
+        &axes.quantizer_seed
+    } else {
+        &[None]
     }
 }
 
@@ -355,7 +396,7 @@ impl SearchGroup {
         });
         CellSpec {
             index: 0,
-            id: cell_id(seed, prune, &method, rest),
+            id: cell_id(seed, prune, &method, rest, None),
             seed,
             method,
             ..t.clone()
@@ -368,6 +409,7 @@ fn cell_id(
     prune: &str,
     method: &MethodSpec,
     rest: Option<(&str, Scope, Coding, bool, bool)>,
+    quantizer_seed: Option<u64>,
 ) -> String {
     let mut id = format!("s{seed}.{prune}.{}", method.name());
     if let Some(k) = method.k() {
@@ -388,6 +430,9 @@ fn cell_id(
         if compensated {
             id.push_str(".comp");
         }
+    }
+    if let Some(q) = quantizer_seed {
+        id.push_str(&format!(".q{q}"));
     }
     id
 }
@@ -417,7 +462,7 @@ pub fn expand(
                 if method == "none" {
                     push(CellSpec {
                         index: 0,
-                        id: cell_id(seed, prune_name, &MethodSpec::None, None),
+                        id: cell_id(seed, prune_name, &MethodSpec::None, None, None),
                         seed,
                         prune: prune.clone(),
                         weighting: None,
@@ -426,6 +471,7 @@ pub fn expand(
                         coding: None,
                         finetune: None,
                         rounding: None,
+                        quantizer_seed: None,
                     });
                     continue;
                 }
@@ -436,23 +482,27 @@ pub fn expand(
                             for &coding in &axes.coding {
                                 for &ft in &axes.finetune {
                                     for &comp in roundings(method, axes) {
-                                        push(CellSpec {
-                                            index: 0,
-                                            id: cell_id(
+                                        for &qs in quantizer_seeds(&spec, axes) {
+                                            push(CellSpec {
+                                                index: 0,
+                                                id: cell_id(
+                                                    seed,
+                                                    prune_name,
+                                                    &spec,
+                                                    Some((weighting, scope, coding, ft, comp)),
+                                                    qs,
+                                                ),
                                                 seed,
-                                                prune_name,
-                                                &spec,
-                                                Some((weighting, scope, coding, ft, comp)),
-                                            ),
-                                            seed,
-                                            prune: prune.clone(),
-                                            weighting: importances.get(weighting).cloned(),
-                                            method: spec.clone(),
-                                            scope: Some(scope),
-                                            coding: Some(coding),
-                                            finetune: if ft { finetune.cloned() } else { None },
-                                            rounding: comp.then_some(q.compensation),
-                                        });
+                                                prune: prune.clone(),
+                                                weighting: importances.get(weighting).cloned(),
+                                                method: spec.clone(),
+                                                scope: Some(scope),
+                                                coding: Some(coding),
+                                                finetune: if ft { finetune.cloned() } else { None },
+                                                rounding: comp.then_some(q.compensation),
+                                                quantizer_seed: qs,
+                                            });
+                                        }
                                     }
                                 }
                             }
@@ -493,6 +543,7 @@ pub fn expand(
                                         prune_name,
                                         &spec,
                                         Some((weighting, scope, coding, ft, comp)),
+                                        None,
                                     ),
                                     seed: first_seed,
                                     prune: prunes.get(prune_name).cloned(),
@@ -502,6 +553,7 @@ pub fn expand(
                                     coding: Some(coding),
                                     finetune: if ft { finetune.cloned() } else { None },
                                     rounding: comp.then_some(q.compensation),
+                                    quantizer_seed: None,
                                 };
                                 searches.push(SearchGroup {
                                     id,

@@ -76,6 +76,12 @@ pub struct CellKeys {
     pub result: String,
 }
 
+/// A quantizer seed apart from the training seed, named in the key.
+#[derive(Serialize)]
+struct QuantizerSeed {
+    quantizer_seed: u64,
+}
+
 fn digest(stage: &str, parent: Option<&str>, settings: &impl Serialize) -> String {
     #[derive(Serialize)]
     struct Input<'a, T> {
@@ -115,19 +121,18 @@ pub fn cell_keys(grid: &Grid, cell: &CellSpec) -> CellKeys {
         digest("importance", Some(&network), &settings)
     });
     let parent = importance.as_deref().unwrap_or(&network);
-    // compensated rounding joins the settings only where it is used, so
-    // that the keys of nearest rounding are as they always were
-    let quantized = match &cell.rounding {
-        None => digest(
-            "quantize",
-            Some(parent),
-            &(&cell.method, cell.scope, &cell.finetune),
-        ),
-        Some(rounding) => digest(
-            "quantize",
-            Some(parent),
-            &(&cell.method, cell.scope, &cell.finetune, rounding),
-        ),
+    // compensated rounding and a quantizer seed of its own join the
+    // settings only where they are used, so that the keys of nearest
+    // rounding with the training seed are as they always were
+    let (method, scope, finetune) = (&cell.method, cell.scope, &cell.finetune);
+    let seed = cell
+        .quantizer_seed
+        .map(|quantizer_seed| QuantizerSeed { quantizer_seed });
+    let quantized = match (&cell.rounding, seed) {
+        (None, None) => digest("quantize", Some(parent), &(method, scope, finetune)),
+        (Some(r), None) => digest("quantize", Some(parent), &(method, scope, finetune, r)),
+        (None, Some(q)) => digest("quantize", Some(parent), &(method, scope, finetune, q)),
+        (Some(r), Some(q)) => digest("quantize", Some(parent), &(method, scope, finetune, r, q)),
     };
     let result = digest(
         "result",

@@ -121,13 +121,18 @@
 //! # finetune = [false]
 //! # rounding = ["nearest"]   # nearest | compensated (GPTQ-style, onto the same codebooks;
 //!                            # kmeans, kmeans-optimal, uniform, ecsq; not for torchscript)
+//! # quantizer_seed = [0, 1, 2]  # seeds of the quantizer's own draws (k-means++ centres,
+//!                            # universal's dither) apart from the training seed, which
+//!                            # they are by default; kmeans and universal only (the
+//!                            # others draw nothing); not with [search]
 //! ```
 //!
 //! Axes that do not apply to a method do not multiply its cells: `k` is not
 //! an axis of `ecsq`, `lambda` only of `ecsq` and `soft-sharing`, weighting
 //! and scope not of `soft-sharing` (unweighted, global), rounding not of
-//! `universal` and `soft-sharing` (nearest only), and `method = "none"` (the
-//! pruned or baseline network as is) takes only `seed` and `prune`.
+//! `universal` and `soft-sharing` (nearest only), quantizer seeds only of
+//! `kmeans` and `universal`, and `method = "none"` (the pruned or baseline
+//! network as is) takes only `seed` and `prune`.
 //!
 //! With `[search]`, a searched parameter is not an axis: for every other
 //! combination of the axes but the seed (a [`spec::SearchGroup`]), the runner

@@ -161,6 +161,8 @@ pub struct RawAxes {
     pub finetune: Option<Vec<bool>>,
     /// `nearest` (default) or `compensated`.
     pub rounding: Option<Vec<String>>,
+    /// Seeds of the quantizer's own draws, apart from the training seed.
+    pub quantizer_seed: Option<Vec<u64>>,
 }
 
 /// `[search]`: per method, the most aggressive parameter within a loss

@@ -384,7 +384,8 @@ pub struct CellSpec {
     /// Readable name, unique in the grid, such as
     /// `s0.paper.kmeans.k16.hessian.layer.huffman.ft`.
     pub id: String,
-    /// Seed of training and of the quantizer's initialisation.
+    /// Seed of training and, without `quantizer_seed`, of the quantizer's
+    /// draws.
     pub seed: u64,
     /// Pruning, if any.
     pub prune: Option<PruneSpec>,
@@ -401,6 +402,17 @@ pub struct CellSpec {
     /// Compensated rounding, if any (`None`: each weight to its nearest
     /// centre, as the quantizer left it).
     pub rounding: Option<CompensationSpec>,
+    /// Seed of the quantizer's own draws (k-means++ centres, universal's
+    /// dither); `None`: the training seed (`seed`), or a quantizer that
+    /// draws nothing.
+    pub quantizer_seed: Option<u64>,
+}
+
+impl CellSpec {
+    /// The seed the quantizer draws with.
+    pub fn quantizer_draws(&self) -> u64 {
+        self.quantizer_seed.unwrap_or(self.seed)
+    }
 }
 
 /// A validated grid.

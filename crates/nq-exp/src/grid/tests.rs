@@ -1147,3 +1147,90 @@ fn rounding_mistakes_name_their_key() {
     let e = err(table("sample = 10"));
     assert!(e.to_string().contains("unknown field"), "{e}");
 }
+
+fn with_quantizer_seeds(seeds: &str) -> String {
+    BASE.replacen(
+        "method = [\"none\", \"kmeans\", \"ecsq\"]",
+        "method = [\"none\", \"kmeans\", \"ecsq\", \"universal\"]",
+        1,
+    )
+    .replacen(
+        "finetune = [false, true]",
+        &format!("finetune = [false, true]\nquantizer_seed = {seeds}"),
+        1,
+    )
+}
+
+#[test]
+fn quantizer_seeds_multiply_only_the_quantizers_that_draw() {
+    let g = load_str(&with_quantizer_seeds("[7, 8, 9]")).unwrap();
+    // per seed and pruning: none 1; kmeans (k-means++) 16 and universal 16,
+    // each 3 quantizer seeds; ecsq (uniform initial codebook) 8, once
+    assert_eq!(g.cells.len(), 2 * 2 * (1 + 3 * 16 + 8 + 3 * 16));
+    let cell = |g: &Grid, id: &str| g.cells.iter().find(|c| c.id == id).unwrap().clone();
+    let id = "s1.paper.kmeans.k8.hessian.global.huffman.ft";
+    let drawn = cell(&g, &format!("{id}.q8"));
+    assert_eq!((drawn.seed, drawn.quantizer_seed), (1, Some(8)));
+    assert_eq!(drawn.quantizer_draws(), 8);
+    let ecsq = cell(&g, "s1.paper.ecsq.l0.1.hessian.global.huffman.ft");
+    assert_eq!((ecsq.quantizer_seed, ecsq.quantizer_draws()), (None, 1));
+    assert!(g
+        .cells
+        .iter()
+        .filter(|c| c.quantizer_seed.is_some())
+        .all(|c| matches!(
+            c.method,
+            MethodSpec::Kmeans { .. } | MethodSpec::Universal { .. }
+        )));
+
+    // a quantizer seed changes the quantized network's key, not the
+    // importance's; cells without one keep the keys they always had
+    let base = load_str(BASE).unwrap();
+    let ecsq_base = cell(&base, "s1.paper.ecsq.l0.1.hessian.global.huffman.ft");
+    assert_eq!(cell_keys(&g, &ecsq), cell_keys(&base, &ecsq_base));
+    let by_training_seed = cell_keys(&base, &cell(&base, id));
+    let keys: Vec<_> = [7, 8, 9]
+        .iter()
+        .map(|q| cell_keys(&g, &cell(&g, &format!("{id}.q{q}"))))
+        .collect();
+    for k in &keys {
+        assert_eq!(k.importance, by_training_seed.importance);
+        assert_ne!(k.quantized, by_training_seed.quantized);
+    }
+    assert_ne!(keys[0].quantized, keys[1].quantized);
+    assert_ne!(keys[1].quantized, keys[2].quantized);
+}
+
+#[test]
+fn quantizer_seed_mistakes_name_their_key() {
+    let err = |source: String| load_str(&source).unwrap_err();
+    let e = err(with_quantizer_seeds("[1, 1]"));
+    assert_eq!(e.key, "grid.quantizer_seed", "{e}");
+    assert!(e.message.contains("twice"), "{e}");
+    let e = err(with_quantizer_seeds("[]"));
+    assert_eq!(e.key, "grid.quantizer_seed", "{e}");
+    // nothing draws: ECSQ alone, or k-means from a fixed initial codebook
+    let e = err(BASE
+        .replacen(
+            "method = [\"none\", \"kmeans\", \"ecsq\"]",
+            "method = [\"ecsq\"]",
+            1,
+        )
+        .replacen("k = [4, 8]\n", "", 1)
+        .replacen("finetune = [false, true]", "quantizer_seed = [0, 1]", 1));
+    assert_eq!(e.key, "grid.quantizer_seed", "{e}");
+    assert!(e.message.contains("draws anything"), "{e}");
+    let e = err(with_quantizer_seeds("[0, 1]")
+        .replacen(
+            "[grid]",
+            "[quantizer]\nkmeans_init = \"linear\"\n\n[grid]",
+            1,
+        )
+        .replacen(", \"universal\"]", "]", 1));
+    assert_eq!(e.key, "grid.quantizer_seed", "{e}");
+    // a search judges its points by their mean over the training seeds
+    let searched = searched_grid().replacen("[grid]\n", "[grid]\nquantizer_seed = [0, 1]\n", 1);
+    let e = err(searched);
+    assert_eq!(e.key, "grid.quantizer_seed", "{e}");
+    assert!(e.message.contains("[search]"), "{e}");
+}
