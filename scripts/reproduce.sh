@@ -10,8 +10,9 @@
 # - Table 1 (both scopes, searched to 0.1 point), Figure 1 and Figure 2 (nq-exp run, cached
 #   under results/cache), then `nq-exp report` (results/*/report.md, results/table1.md,
 #   results/findings.md) and `nq-exp figures` (results/*/figures/).
-# make reproduce-full adds the review's grids on one seed (importance, layer vs global,
-# sensitivity) and on 3 (compensated rounding; layer vs global at one rate), the grids of experiments/full/ (Table 1 for LeNet-5 on the MNIST subset and
+# make reproduce-full adds the review's grids on one seed (importance, layer vs global) and on
+# 3 (sensitivity to k and lambda, with 3 k-means++ seeds each; compensated rounding; layer vs
+# global at one rate; Adam against the Hessian at one rate), the grids of experiments/full/ (Table 1 for LeNet-5 on the MNIST subset and
 # LeNet-300-100 on both data sets, LeNet-5 at full budget, Table 1 and Figure 1 for resnet20 and
 # for the ViT on Fashion-MNIST and for the character-level GPT on Shakespeare), and the
 # ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data is missing is skipped
