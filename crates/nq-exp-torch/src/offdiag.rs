@@ -1,7 +1,9 @@
 //! `nq-exp offdiag`: what the off-diagonal Hessian terms of one layer carry
 //! (issue 12, item 1). For one quantizable tensor of a trained model, the
 //! exact Hessian block of the mean training loss over the first examples
-//! ([`hessian_block`]); then, for that layer quantized alone (k-means,
+//! ([`hessian_block`]), or its Gauss-Newton block ([`gauss_newton_block`]:
+//! positive semi-definite, and minutes where the exact block takes hours);
+//! then, for that layer quantized alone (k-means,
 //! Hessian-weighted k-means and uniform, over `k` and the k-means seeds),
 //! three numbers per quantization: the loss increase predicted by the
 //! diagonal, `1/2 sum_i H_ii d_i^2`, by the full quadratic form
@@ -19,12 +21,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use nq_exp::error::{bad_input, print_line};
 use nq_nn::data::Dataset;
-use nq_nn::importance::{first_batches, hessian_block};
+use nq_nn::importance::{first_batches, gauss_newton_block, hessian_block};
 use nq_nn::models::{Arch, InputSpec, Model};
-use nq_quant::compensation::{compensated, quadratic_form, CompensationParams};
+use nq_quant::compensation::{quadratic_form, CompensationParams, Compensator};
 use nq_quant::kmeans::KmeansParams;
 use nq_quant::method::Method;
 use nq_quant::uniform::UniformParams;
@@ -33,6 +35,16 @@ use serde::Serialize;
 use tch::{Kind, Tensor};
 
 use crate::train::DeviceName;
+
+/// Which curvature block `offdiag` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockName {
+    /// The exact Hessian, by double backward (one pass per weight and batch).
+    Hessian,
+    /// The generalised Gauss-Newton matrix (one pass per example and class).
+    GaussNewton,
+}
 
 /// Arguments of `nq-exp offdiag`.
 #[derive(Debug, Args)]
@@ -49,9 +61,15 @@ pub struct OffdiagArgs {
     /// Data directory (default: the dataset's).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// The quantizable tensor whose block is computed (such as `conv1.weight`).
-    #[arg(long)]
-    pub layer: String,
+    /// The quantizable tensor whose block is computed (such as
+    /// `conv1.weight`); with `--block gauss-newton`, several
+    /// (comma-separated), quantized together with one codebook, their
+    /// cross-layer terms in the block.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub layer: Vec<String>,
+    /// The curvature block: the exact Hessian or the Gauss-Newton matrix.
+    #[arg(long, value_enum, default_value = "hessian")]
+    pub block: BlockName,
     /// The first N training examples: the loss whose Hessian is taken and
     /// whose increase is measured.
     #[arg(long, default_value_t = 1000)]
@@ -89,6 +107,9 @@ struct Row {
     rounding: &'static str,
     clusters: usize,
     diagonal: f64,
+    /// `1/2 sum_l d_l^T G_ll d_l`: each layer's own block, no cross-layer
+    /// terms (the full form with one layer).
+    layerwise: f64,
     full: f64,
     measured: f64,
 }
@@ -105,20 +126,26 @@ struct RoundingSummary {
     rounding: &'static str,
     quantizations: usize,
     diagonal: Fit,
+    layerwise: Fit,
     full: Fit,
     /// Median of `(full - diagonal) / full`.
     median_off_diagonal_share: f64,
+    /// Median of `(full - layerwise) / full`: what the cross-layer terms
+    /// carry (0 with one layer).
+    median_cross_layer_share: f64,
 }
 
 #[derive(Debug, Serialize)]
 struct Summary {
     arch: String,
-    layer: String,
+    layers: Vec<String>,
+    block: BlockName,
     weights: usize,
     examples: usize,
     baseline_loss: f64,
     block_seconds: f64,
     hessian_vector_products: u64,
+    backward_passes: u64,
     roundings: Vec<RoundingSummary>,
     /// Quantizations where compensation lowered the measured increase.
     compensation_lowered: usize,
@@ -162,31 +189,51 @@ fn fit(predicted: &[f64], measured: &[f64]) -> Fit {
     }
 }
 
-/// The mean loss over `batches` with `weight` set to `values` (restored
-/// after).
+/// The mean loss over `batches` with the tensors `weights` set to
+/// `values` (their entries one after the other; restored after).
 fn loss_with(
     model: &Model,
-    weight: &Tensor,
+    weights: &[Tensor],
     values: &[f32],
     batches: &[(Tensor, Tensor)],
 ) -> Result<f64> {
     tch::no_grad(|| -> Result<f64> {
-        let saved = weight.copy();
-        let mut w = weight.shallow_clone();
-        w.copy_(
-            &Tensor::from_slice(values)
-                .view(weight.size().as_slice())
-                .to_device(weight.device()),
-        );
+        let saved: Vec<Tensor> = weights.iter().map(Tensor::copy).collect();
+        let mut offset = 0;
+        for weight in weights {
+            let n = weight.numel();
+            let mut w = weight.shallow_clone();
+            w.copy_(
+                &Tensor::from_slice(&values[offset..offset + n])
+                    .view(weight.size().as_slice())
+                    .to_device(weight.device()),
+            );
+            offset += n;
+        }
         let (mut sum, mut count) = (0.0, 0usize);
         for (x, y) in batches {
             let logits = model.forward_t(x, false);
             sum += nq_nn::loss::cross_entropy_sum(&logits, y).double_value(&[]);
             count += nq_nn::loss::count(y);
         }
-        w.copy_(&saved);
+        for (weight, saved) in weights.iter().zip(&saved) {
+            weight.shallow_clone().copy_(saved);
+        }
         Ok(sum / count as f64)
     })
+}
+
+/// The square sub-blocks of `block` (`n x n`, row-major) on its diagonal,
+/// one per range of `ranges`.
+fn diagonal_blocks(block: &[f64], n: usize, ranges: &[std::ops::Range<usize>]) -> Vec<Vec<f64>> {
+    ranges
+        .iter()
+        .map(|r| {
+            r.clone()
+                .flat_map(|i| block[i * n + r.start..i * n + r.end].iter().copied())
+                .collect()
+        })
+        .collect()
 }
 
 /// Runs `nq-exp offdiag`.
@@ -217,19 +264,29 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
     model
         .load(&args.model)
         .map_err(|e| bad_input(e.to_string()))?;
-    if !model.quantizable().iter().any(|q| q.name == args.layer) {
-        let names: Vec<&str> = model
-            .quantizable()
-            .iter()
-            .map(|q| q.name.as_str())
-            .collect();
+    let names: Vec<&str> = model
+        .quantizable()
+        .iter()
+        .map(|q| q.name.as_str())
+        .collect();
+    if let Some(unknown) = args.layer.iter().find(|l| !names.contains(&l.as_str())) {
         return Err(bad_input(format!(
-            "--layer {}: not a quantizable tensor of {arch} ({})",
-            args.layer,
+            "--layer {unknown}: not a quantizable tensor of {arch} ({})",
             names.join(", ")
         )));
     }
-    let weight = model.tensor(&args.layer)?;
+    if args.layer.len() > 1 && args.block == BlockName::Hessian {
+        return Err(bad_input(format!(
+            "--layer {}: the exact Hessian block is of one layer; several layers (with their \
+             cross-layer terms) need --block gauss-newton",
+            args.layer.join(",")
+        )));
+    }
+    let weights = args
+        .layer
+        .iter()
+        .map(|l| model.tensor(l))
+        .collect::<Result<Vec<Tensor>, _>>()?;
     let batches: Vec<(Tensor, Tensor)> =
         first_batches(splits.train.as_ref(), args.samples, args.batch_size)
             .map_err(|e| bad_input(e.to_string()))?
@@ -238,18 +295,38 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
             .collect();
     let examples: usize = batches.iter().map(|(_, y)| nq_nn::loss::count(y)).sum();
     let forward = |x: &Tensor| model.forward_t(x, false);
-    let (block, cost) = hessian_block(&forward, &weight, &batches)?;
-    let w: Vec<f32> = Vec::<f32>::try_from(weight.detach().to_kind(Kind::Float).flatten(0, -1))?;
+    let (block, cost) = match args.block {
+        BlockName::Hessian => hessian_block(&forward, &weights[0], &batches)?,
+        BlockName::GaussNewton => gauss_newton_block(&forward, &weights, &batches)?,
+    };
+    let mut w: Vec<f32> = Vec::new();
+    let mut ranges = Vec::new();
+    for weight in &weights {
+        let values = Vec::<f32>::try_from(weight.detach().to_kind(Kind::Float).flatten(0, -1))?;
+        ranges.push(w.len()..w.len() + values.len());
+        w.extend(values);
+    }
     let n = w.len();
+    let own_blocks = diagonal_blocks(&block, n, &ranges);
     let diagonal: Vec<f64> = (0..n).map(|i| block[i * n + i]).collect();
     let h: Vec<f32> = diagonal.iter().map(|&v| v.max(0.0) as f32).collect();
     let ones = vec![1f32; n];
-    let baseline_loss = loss_with(&model, &weight, &w, &batches)?;
+    let baseline_loss = loss_with(&model, &weights, &w, &batches)?;
 
-    let mut rows = Vec::new();
-    let params = CompensationParams {
-        damping: args.damping,
+    let curvature = Curvature {
+        block: &block,
+        diagonal: &diagonal,
+        own_blocks: &own_blocks,
+        ranges: &ranges,
     };
+    let mut rows = Vec::new();
+    let compensator = Compensator::new(
+        &block,
+        n,
+        &CompensationParams {
+            damping: args.damping,
+        },
+    )?;
     for &k in &args.k {
         for seed in 0..args.seeds {
             let kmeans = Method::Kmeans(KmeansParams {
@@ -266,29 +343,22 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
             }
             for (name, method, importance) in runs {
                 let plain = method.quantize(&w, importance)?;
-                let comp = compensated(&w, &block, &plain.centres, &params)?;
+                let comp = compensator.round(&w, &plain.centres)?;
                 for (rounding, q) in [("plain", &plain), ("compensated", &comp)] {
                     rows.push(
-                        measure(
-                            &model,
-                            &weight,
-                            &w,
-                            &block,
-                            &diagonal,
-                            q,
-                            &batches,
-                            baseline_loss,
-                        )
-                        .map(|(diagonal, full, measured)| Row {
-                            method: name,
-                            k,
-                            seed,
-                            rounding,
-                            clusters: q.clusters(),
-                            diagonal,
-                            full,
-                            measured,
-                        })?,
+                        measure(&model, &weights, &w, &curvature, q, &batches, baseline_loss).map(
+                            |(diagonal, layerwise, full, measured)| Row {
+                                method: name,
+                                k,
+                                seed,
+                                rounding,
+                                clusters: q.clusters(),
+                                diagonal,
+                                layerwise,
+                                full,
+                                measured,
+                            },
+                        )?,
                     );
                 }
             }
@@ -306,18 +376,24 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
             let these: Vec<&Row> = rows.iter().filter(|r| r.rounding == rounding).collect();
             let measured: Vec<f64> = these.iter().map(|r| r.measured).collect();
             let diagonal: Vec<f64> = these.iter().map(|r| r.diagonal).collect();
+            let layerwise: Vec<f64> = these.iter().map(|r| r.layerwise).collect();
             let full: Vec<f64> = these.iter().map(|r| r.full).collect();
+            let share = |part: fn(&Row) -> f64| {
+                median(
+                    these
+                        .iter()
+                        .map(|r| (r.full - part(r)) / r.full.abs().max(1e-12))
+                        .collect(),
+                )
+            };
             RoundingSummary {
                 rounding,
                 quantizations: these.len(),
                 diagonal: fit(&diagonal, &measured),
+                layerwise: fit(&layerwise, &measured),
                 full: fit(&full, &measured),
-                median_off_diagonal_share: median(
-                    these
-                        .iter()
-                        .map(|r| (r.full - r.diagonal) / r.full.abs().max(1e-12))
-                        .collect(),
-                ),
+                median_off_diagonal_share: share(|r| r.diagonal),
+                median_cross_layer_share: share(|r| r.layerwise),
             }
         })
         .collect();
@@ -327,12 +403,14 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
         .collect();
     let summary = Summary {
         arch: arch.to_string(),
-        layer: args.layer.clone(),
+        layers: args.layer.clone(),
+        block: args.block,
         weights: n,
         examples,
         baseline_loss,
         block_seconds: cost.seconds,
         hessian_vector_products: cost.hessian_vector_products,
+        backward_passes: cost.backward_passes,
         roundings,
         compensation_lowered: pairs.iter().filter(|(p, c)| c < p).count(),
         median_compensated_over_plain: median(
@@ -343,28 +421,46 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
     print_line(&serde_json::to_string_pretty(&summary)?)
 }
 
-/// Predicted (diagonal, full) and measured loss increase of `q`.
-#[allow(clippy::too_many_arguments)]
+/// The curvature the predictors use: the whole block, its diagonal, and
+/// each layer's own block with the range of its weights.
+struct Curvature<'a> {
+    block: &'a [f64],
+    diagonal: &'a [f64],
+    own_blocks: &'a [Vec<f64>],
+    ranges: &'a [std::ops::Range<usize>],
+}
+
+/// Predicted (diagonal, layer by layer, full) and measured loss increase
+/// of `q`.
 fn measure(
     model: &Model,
-    weight: &Tensor,
+    weights: &[Tensor],
     w: &[f32],
-    block: &[f64],
-    diagonal: &[f64],
+    curvature: &Curvature<'_>,
     q: &Quantization,
     batches: &[(Tensor, Tensor)],
     baseline_loss: f64,
-) -> Result<(f64, f64, f64)> {
+) -> Result<(f64, f64, f64, f64)> {
     let values = q.quantized();
     let d: Vec<f64> = w
         .iter()
         .zip(&values)
         .map(|(&a, &b)| f64::from(a) - f64::from(b))
         .collect();
-    let diag = 0.5 * d.iter().zip(diagonal).map(|(d, h)| h * d * d).sum::<f64>();
-    let full = quadratic_form(&d, block);
-    let measured = loss_with(model, weight, &values, batches)? - baseline_loss;
-    Ok((diag, full, measured))
+    let diag = 0.5
+        * d.iter()
+            .zip(curvature.diagonal)
+            .map(|(d, h)| h * d * d)
+            .sum::<f64>();
+    let layerwise = curvature
+        .ranges
+        .iter()
+        .zip(curvature.own_blocks)
+        .map(|(r, own)| quadratic_form(&d[r.clone()], own))
+        .sum();
+    let full = quadratic_form(&d, curvature.block);
+    let measured = loss_with(model, weights, &values, batches)? - baseline_loss;
+    Ok((diag, layerwise, full, measured))
 }
 
 fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<()> {
@@ -372,12 +468,23 @@ fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<()> {
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?,
     );
-    writeln!(f, "method,k,seed,rounding,clusters,diagonal,full,measured")?;
+    writeln!(
+        f,
+        "method,k,seed,rounding,clusters,diagonal,layerwise,full,measured"
+    )?;
     for r in rows {
         writeln!(
             f,
-            "{},{},{},{},{},{:e},{:e},{:e}",
-            r.method, r.k, r.seed, r.rounding, r.clusters, r.diagonal, r.full, r.measured
+            "{},{},{},{},{},{:e},{:e},{:e},{:e}",
+            r.method,
+            r.k,
+            r.seed,
+            r.rounding,
+            r.clusters,
+            r.diagonal,
+            r.layerwise,
+            r.full,
+            r.measured
         )?;
     }
     f.into_inner()

@@ -1,6 +1,7 @@
 //! `nq-exp offdiag` on a small net trained on generated images: the rows
 //! of every quantization under both roundings, a summary whose predictors
-//! are measured against the real loss change, and a bad layer named.
+//! are measured against the real loss change, with the exact Hessian
+//! block and the Gauss-Newton one, and a bad layer named.
 
 mod common;
 
@@ -66,7 +67,7 @@ fn offdiag_measures_both_predictors_and_both_roundings() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "method,k,seed,rounding,clusters,diagonal,full,measured"
+        "method,k,seed,rounding,clusters,diagonal,layerwise,full,measured"
     );
     // per k: k-means and Hessian-weighted k-means for 2 seeds, uniform once; 2 roundings
     assert_eq!(lines.len() - 1, 2 * (2 * 2 + 1) * 2);
@@ -74,6 +75,61 @@ fn offdiag_measures_both_predictors_and_both_roundings() {
         let full = rounding["full"]["correlation"].as_f64().unwrap();
         assert!(full.is_finite() && full > 0.0, "{rounding}");
     }
+    // the Gauss-Newton block: one backward pass per example and class, and
+    // positive semi-definite, so no quadratic form below 0
+    let out = nq()
+        .args(["offdiag", "--arch", "small-conv", "--model", s(&model)])
+        .args(["--data-dir", s(&data), "--layer", "conv1.weight"])
+        .args([
+            "--block",
+            "gauss-newton",
+            "--samples",
+            "64",
+            "--batch-size",
+            "32",
+        ])
+        .args([
+            "--k",
+            "2,4",
+            "--seeds",
+            "2",
+            "--threads",
+            "1",
+            "--out",
+            s(&rows),
+        ])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
+    assert_eq!(summary["block"], "gauss-newton");
+    assert_eq!(summary["hessian_vector_products"], 0);
+    assert_eq!(summary["backward_passes"], 64 * 10);
+    let text = std::fs::read_to_string(&rows).unwrap();
+    for line in text.lines().skip(1) {
+        let full: f64 = line.split(',').nth(7).unwrap().parse().unwrap();
+        assert!(full >= 0.0, "{line}");
+    }
+    // two layers with one codebook: the layer-by-layer form leaves out the
+    // cross-layer terms; the exact block is of one layer only
+    let two = |block: &str| {
+        nq().args(["offdiag", "--arch", "small-conv", "--model", s(&model)])
+            .args(["--data-dir", s(&data), "--layer", "conv1.weight,fc.weight"])
+            .args(["--block", block, "--samples", "32", "--batch-size", "32"])
+            .args(["--k", "4", "--seeds", "1", "--threads", "1"])
+            .output()
+            .unwrap()
+    };
+    let summary: Value = serde_json::from_slice(&stdout_of(two("gauss-newton"))).unwrap();
+    assert_eq!(
+        summary["layers"],
+        serde_json::json!(["conv1.weight", "fc.weight"])
+    );
+    let plain = &summary["roundings"][0];
+    let cross = plain["median_cross_layer_share"].as_f64().unwrap();
+    assert!(cross.is_finite() && cross != 0.0, "{plain}");
+    let out = two("hessian");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--block gauss-newton"));
     let out = nq()
         .args([
             "offdiag",

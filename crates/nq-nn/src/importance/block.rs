@@ -2,12 +2,15 @@
 //! ([`super::exact_diag`]) and the whole block of one tensor
 //! ([`hessian_block`]), for the off-diagonal terms that the diagonal
 //! weighting leaves out (issue 12: how much of `1/2 d^T H d` they carry,
-//! and the compensated rounding of `nq_quant::compensation`).
+//! and the compensated rounding of `nq_quant::compensation`); and the
+//! Gauss-Newton block of one tensor ([`gauss_newton_block`]), positive
+//! semi-definite and far cheaper.
 
 use std::time::Instant;
 
 use tch::Tensor;
 
+use super::ggn::per_example_class_gradients;
 use super::{examples, Cost};
 use crate::error::Result;
 
@@ -71,4 +74,45 @@ pub fn hessian_block(
         }
     }
     Ok((block, cost))
+}
+
+/// The generalised Gauss-Newton block of the mean cross-entropy over
+/// `batches` with respect to the tensors `params` together, `G = mean_n
+/// J_n^T H_n J_n` restricted to them (see [`super::ggn`]): `n x n`
+/// row-major for their `n` entries (each in `flatten` order, one tensor
+/// after the other), cross-tensor terms included. Positive semi-definite,
+/// and equal to the Hessian block where the logits are linear in the
+/// tensors (the last layer). One backward pass per example and class, and
+/// a rank-`C` update of the block per example (`n^2 C` multiply-adds):
+/// seconds for 5,000 weights over 1,000 examples, where [`hessian_block`]
+/// takes hours.
+pub fn gauss_newton_block(
+    forward: &dyn Fn(&Tensor) -> Tensor,
+    params: &[Tensor],
+    batches: &[(Tensor, Tensor)],
+) -> Result<(Vec<f64>, Cost)> {
+    let n: usize = params.iter().map(Tensor::numel).sum();
+    let device = params.first().map_or(tch::Device::Cpu, Tensor::device);
+    let mut block = Tensor::zeros([n as i64, n as i64], (tch::Kind::Double, device));
+    let mut rows: Vec<Tensor> = Vec::new();
+    let flush = |rows: &mut Vec<Tensor>, block: &mut Tensor| {
+        if !rows.is_empty() {
+            let v = Tensor::stack(rows, 0);
+            *block += v.tr().mm(&v);
+            rows.clear();
+        }
+    };
+    let cost = per_example_class_gradients(forward, params, batches, |w, g| {
+        let flat: Vec<Tensor> = g.iter().map(|t| t.flatten(0, -1)).collect();
+        rows.push(Tensor::cat(&flat, 0).to_kind(tch::Kind::Double) * w.sqrt());
+        // a few hundred rows per product keep the updates in large matmuls
+        if rows.len() >= 256 {
+            flush(&mut rows, &mut block);
+        }
+    })?;
+    tch::no_grad(|| flush(&mut rows, &mut block));
+    let block = tch::no_grad(|| (&block + block.tr()) * 0.5);
+    let mut out = vec![0f64; n * n];
+    block.to_device(tch::Device::Cpu).copy_data(&mut out, n * n);
+    Ok((out, cost))
 }

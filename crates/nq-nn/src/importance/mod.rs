@@ -37,7 +37,7 @@ use crate::train::Adam;
 mod block;
 pub mod ggn;
 
-pub use block::hessian_block;
+pub use block::{gauss_newton_block, hessian_block};
 pub use ggn::{gauss_newton_diag, gauss_newton_diag_per_example, gauss_newton_mc_diag};
 
 /// What an estimate cost.

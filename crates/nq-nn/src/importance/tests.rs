@@ -337,3 +337,72 @@ fn the_hessian_block_matches_finite_differences_and_holds_the_exact_diagonal() {
         .sum();
     assert!(off > 0.0);
 }
+
+#[test]
+fn the_gauss_newton_block_is_the_hessian_block_of_the_last_layer_and_holds_its_diagonal() {
+    let t = tiny(6);
+    let forward = |x: &Tensor| t.net.forward(x);
+    let param = |name: &str| {
+        t.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .shallow_clone()
+    };
+    // the logits are linear in fc2's weights: no curvature of the network
+    // itself, so the Gauss-Newton block is the whole Hessian block
+    let fc2 = param("fc2.weight");
+    let n = fc2.numel();
+    let (ggn, cost) = gauss_newton_block(&forward, &[fc2.shallow_clone()], &t.batches).unwrap();
+    assert_eq!((ggn.len(), cost.backward_passes), (n * n, 12 * 3));
+    let (exact, _) = hessian_block(&forward, &fc2, &t.batches).unwrap();
+    for (g, h) in ggn.iter().zip(&exact) {
+        assert!((g - h).abs() <= 1e-6 + 1e-4 * h.abs(), "{g} against {h}");
+    }
+    // through the tanh it is not, but it holds the Gauss-Newton diagonal,
+    // is symmetric and positive semi-definite
+    let fc1 = param("fc1.weight");
+    let n = fc1.numel();
+    let (ggn, _) = gauss_newton_block(&forward, &[fc1.shallow_clone()], &t.batches).unwrap();
+    let params = [("fc1.weight".to_string(), fc1.shallow_clone())];
+    let (diag, _) = gauss_newton_diag_per_example(&forward, &params, &t.batches).unwrap();
+    for (i, d) in flat(&diag).iter().enumerate() {
+        assert!((ggn[i * n + i] - d).abs() <= 1e-7 + 1e-5 * d.abs());
+        for j in 0..i {
+            assert_eq!(ggn[i * n + j], ggn[j * n + i]);
+        }
+    }
+    let block = Tensor::from_slice(&ggn).view([n as i64, n as i64]);
+    let smallest = block.linalg_eigvalsh("L").min().double_value(&[]);
+    assert!(smallest >= -1e-10, "{smallest}");
+    let (exact, _) = hessian_block(&forward, &fc1, &t.batches).unwrap();
+    let apart = ggn
+        .iter()
+        .zip(&exact)
+        .map(|(g, h)| (g - h).abs())
+        .fold(0.0, f64::max);
+    assert!(apart > 1e-4, "{apart}");
+    // two tensors together: each one's own block on the diagonal, and
+    // cross terms between them
+    let (both, _) = gauss_newton_block(
+        &forward,
+        &[fc1.shallow_clone(), fc2.shallow_clone()],
+        &t.batches,
+    )
+    .unwrap();
+    let m = n + fc2.numel();
+    assert_eq!(both.len(), m * m);
+    for i in 0..n {
+        for j in 0..n {
+            assert!(
+                (both[i * m + j] - ggn[i * n + j]).abs() <= 1e-12 + 1e-9 * ggn[i * n + j].abs()
+            );
+        }
+    }
+    let cross: f64 = (0..n)
+        .flat_map(|i| (n..m).map(move |j| (i, j)))
+        .map(|(i, j)| both[i * m + j].abs())
+        .sum();
+    assert!(cross > 0.0);
+}

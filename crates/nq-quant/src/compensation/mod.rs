@@ -47,6 +47,7 @@ mod algorithm;
 mod scoped;
 
 pub use algorithm::{
-    compensated, compensated_rows, nearest, quadratic_form, CompensationParams, WeightRows,
+    compensated, compensated_rows, nearest, quadratic_form, CompensationParams, Compensator,
+    WeightRows,
 };
 pub use scoped::{compensate_tensors, LayerMoment};

@@ -558,10 +558,29 @@ pub fn gauss_newton_diag_per_example(
     params: &[(String, Tensor)],
     batches: &[(Tensor, Tensor)],
 ) -> Result<(Vec<Tensor>, Cost)> {
-    let started = Instant::now();
-    let inputs = tensors(params);
-    let total = examples(batches);
     let mut diag = zeros_like_all(params);
+    let cost = per_example_class_gradients(forward, &tensors(params), batches, |weight, g| {
+        for (d, g) in diag.iter_mut().zip(g) {
+            *d += g * g * weight;
+        }
+    })?;
+    Ok((diag, cost))
+}
+
+/// Calls `each(w, g)` for every example `n` of `batches` and class `c`
+/// with `g` the gradients of `inputs` of `z_c - p^T z` (`z` the example's
+/// logits, `p` their softmax, held fixed), that is `J_n^T (e_c - p_n)`, and
+/// `w = p_c / N`: then `G = sum w g g^T` over all calls, since `H_n =
+/// sum_c p_c (e_c - p_n)(e_c - p_n)^T`. One backward pass per example and
+/// class; `each` runs without a graph.
+pub(crate) fn per_example_class_gradients(
+    forward: &dyn Fn(&Tensor) -> Tensor,
+    inputs: &[Tensor],
+    batches: &[(Tensor, Tensor)],
+    mut each: impl FnMut(f64, &[Tensor]),
+) -> Result<Cost> {
+    let started = Instant::now();
+    let total = examples(batches);
     let mut cost = Cost::default();
     for (x, _) in batches {
         for n in 0..x.size()[0] {
@@ -570,19 +589,15 @@ pub fn gauss_newton_diag_per_example(
             let mean_z = (&p * &z).sum(Kind::Float);
             for c in 0..z.size()[0] {
                 let s = z.get(c) - &mean_z;
-                let g = Tensor::f_run_backward(&[&s], &inputs, true, false)?;
+                let g = Tensor::f_run_backward(&[&s], inputs, true, false)?;
                 cost.backward_passes += 1;
                 let weight = p.double_value(&[c]) / total;
-                tch::no_grad(|| {
-                    for (d, g) in diag.iter_mut().zip(&g) {
-                        *d += g * g * weight;
-                    }
-                });
+                tch::no_grad(|| each(weight, &g));
             }
         }
     }
     cost.seconds = started.elapsed().as_secs_f64();
-    Ok((diag, cost))
+    Ok(cost)
 }
 
 #[cfg(test)]
