@@ -11,6 +11,11 @@ cp results/lenet5/{train.json,lenet5_nqz_size.json,lenet5_nqz_size.md} "$ref/len
 cp results/table1.md "$ref/table1.md"
 [[ -f results/findings.md ]] && cp results/findings.md "$ref/findings.md"
 [[ -f results/adam_collapse.md ]] && cp results/adam_collapse.md "$ref/adam_collapse.md"
+[[ -f results/importance_agreement.md ]] && cp results/importance_agreement.md "$ref/importance_agreement.md"
+if [[ -f results/offdiag/summary.md ]]; then
+  mkdir -p "$ref/offdiag"
+  cp results/offdiag/summary.md results/offdiag/*_s[0-9].{csv,json} "$ref/offdiag/"
+fi
 for dir in results/*/; do
   name=$(basename "$dir")
   [[ -f "$dir/results.csv" ]] || continue

@@ -81,6 +81,14 @@ if (( full )); then
     "$nq" merge --out results/compare_lenet5_fashion "${compared[@]}" > /dev/null
     say "wrote results/compare_lenet5_fashion (merged: ${compared[*]})"
   fi
+  if compgen -G "results/review_adam_*/cells" > /dev/null; then
+    "$py" scripts/importance_agreement.py results > /dev/null
+    say "wrote results/importance_agreement.md (sqrt(v) against the Gauss-Newton diagonal per layer)"
+  fi
+  # issue 12 item 1 over training seeds: Gauss-Newton blocks of conv1, fc2 and both, the
+  # exact Hessian block of conv1 (about 45 min in all on one thread)
+  scripts/offdiag_seeds.sh --exact results/offdiag > /dev/null
+  say "wrote results/offdiag/summary.md (off-diagonal curvature terms over 3 training seeds)"
 fi
 "$nq" report results --reference results/reference/grids > /dev/null
 "$nq" figures results > /dev/null
