@@ -28,7 +28,7 @@ for seed in 0 1 2; do
     stem="$out/${name}_${block}_s$seed"
     [[ -f "$stem.json" ]] && continue
     "$nq" offdiag --arch lenet5 --model "$model" --layer "$layers" --block "$block" \
-      --threads 1 --out "$stem.csv" > "$stem.json.tmp"
+      --threads 1 --out "$stem.csv" --figure "$stem" > "$stem.json.tmp"
     mv "$stem.json.tmp" "$stem.json"
     echo "offdiag: wrote $stem.{csv,json}"
   done

@@ -98,10 +98,19 @@ fn offdiag_measures_both_predictors_and_both_roundings() {
             "--out",
             s(&rows),
         ])
+        .args(["--figure", s(&root.path().join("fig/conv1"))])
         .output()
         .unwrap();
     let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
     assert_eq!(summary["block"], "gauss-newton");
+    for ext in ["svg", "png"] {
+        let drawn = root.path().join(format!("fig/conv1.{ext}"));
+        assert!(
+            std::fs::metadata(&drawn).unwrap().len() > 1000,
+            "{}",
+            drawn.display()
+        );
+    }
     assert_eq!(summary["hessian_vector_products"], 0);
     assert_eq!(summary["backward_passes"], 64 * 10);
     let text = std::fs::read_to_string(&rows).unwrap();

@@ -36,6 +36,8 @@ use tch::{Kind, Tensor};
 
 use crate::train::DeviceName;
 
+mod figure;
+
 /// Which curvature block `offdiag` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -95,11 +97,15 @@ pub struct OffdiagArgs {
     /// Write one row per quantization and rounding here (CSV).
     #[arg(long, value_name = "ROWS.csv")]
     pub out: Option<PathBuf>,
+    /// Draw each predictor against the measured increase into STEM.svg
+    /// and STEM.png (log10 axes, a panel per rounding).
+    #[arg(long, value_name = "STEM")]
+    pub figure: Option<PathBuf>,
 }
 
 /// One quantization of the layer under one rounding.
 #[derive(Debug, Clone, Serialize)]
-struct Row {
+pub(crate) struct Row {
     method: &'static str,
     k: usize,
     seed: u64,
@@ -369,6 +375,13 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
     }
     if let Some(out) = &args.out {
         write_rows(out, &rows)?;
+    }
+    if let Some(stem) = &args.figure {
+        let block = match args.block {
+            BlockName::Hessian => "Hessian",
+            BlockName::GaussNewton => "Gauss-Newton",
+        };
+        figure::write(&rows, &args.layer, block, stem)?;
     }
     let roundings = ["plain", "compensated"]
         .into_iter()
