@@ -14,7 +14,9 @@ cp results/table1.md "$ref/table1.md"
 [[ -f results/importance_agreement.md ]] && cp results/importance_agreement.md "$ref/importance_agreement.md"
 if [[ -f results/offdiag/summary.md ]]; then
   mkdir -p "$ref/offdiag"
-  cp results/offdiag/summary.md results/offdiag/*_s[0-9].{csv,json} "$ref/offdiag/"
+  for f in results/offdiag/summary.md results/offdiag/*_s[0-9].{csv,json,png}; do
+    [[ -f "$f" ]] && cp "$f" "$ref/offdiag/"
+  done
 fi
 for dir in results/*/; do
   name=$(basename "$dir")
