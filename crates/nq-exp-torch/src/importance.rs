@@ -9,13 +9,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use nq_exp::error::{bad_input, print_line};
-use nq_nn::data::Dataset;
 use nq_nn::importance::{hessian_importance, HessianEstimator};
-use nq_nn::models::{Arch, InputSpec, Model};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::train::DeviceName;
+use crate::train::{arch_and_data, load_trained, DeviceName};
 
 /// Estimators on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,28 +110,12 @@ struct Summary {
 /// Runs `nq-exp importance`.
 pub fn run(args: &ImportanceArgs) -> Result<()> {
     let started = Instant::now();
-    let arch: Arch = args
-        .arch
-        .parse()
-        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
-    let dataset: Dataset = args
-        .data
-        .parse()
-        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
     let device = args.device.resolve()?;
     if let Some(threads) = args.threads {
         tch::set_num_threads(threads as i32);
     }
-    let splits = nq_nn::data::load(dataset, args.data_dir.as_deref())
-        .map_err(|e| bad_input(e.to_string()))?;
-    let input = InputSpec {
-        image: splits.train.image_shape(),
-        classes: splits.train.classes(),
-    };
-    let mut model = Model::new(arch, input, device).map_err(|e| bad_input(e.to_string()))?;
-    model
-        .load(&args.model)
-        .map_err(|e| bad_input(e.to_string()))?;
+    let (arch, dataset, splits) = arch_and_data(&args.arch, &args.data, args.data_dir.as_deref())?;
+    let model = load_trained(arch, &splits, &args.model, device)?;
     let estimator = match args.estimator {
         EstimatorName::GaussNewton => HessianEstimator::GaussNewton,
         EstimatorName::GaussNewtonMc => HessianEstimator::GaussNewtonMc { draws: args.draws },

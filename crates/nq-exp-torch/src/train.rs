@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use nq_nn::data::{Dataset, Source};
+use nq_nn::data::{Dataset, Source, Splits};
 use nq_nn::models::{Arch, InputSpec, Model};
 use nq_nn::train::{evaluate, train, OptimizerConfig, Schedule, TrainConfig};
 use serde::Serialize;
@@ -125,20 +125,46 @@ struct Summary {
     torch_version: &'static str,
 }
 
+/// The architecture and the data set named on the command line, and the
+/// data set's splits loaded from `data_dir` (or its own directory); a bad name or a
+/// missing directory is bad input (exit status 2).
+pub fn arch_and_data(
+    arch: &str,
+    data: &str,
+    data_dir: Option<&std::path::Path>,
+) -> Result<(Arch, Dataset, Splits)> {
+    let arch: Arch = arch
+        .parse()
+        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
+    let dataset: Dataset = data
+        .parse()
+        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
+    let splits = nq_nn::data::load(dataset, data_dir).map_err(|e| bad_input(e.to_string()))?;
+    Ok((arch, dataset, splits))
+}
+
+/// A model of `arch` for the images of `splits`, with the trained weights
+/// of `path` (safetensors); a bad file is bad input.
+pub fn load_trained(
+    arch: Arch,
+    splits: &Splits,
+    path: &std::path::Path,
+    device: Device,
+) -> Result<Model> {
+    let input = InputSpec {
+        image: splits.train.image_shape(),
+        classes: splits.train.classes(),
+    };
+    let mut model = Model::new(arch, input, device).map_err(|e| bad_input(e.to_string()))?;
+    model.load(path).map_err(|e| bad_input(e.to_string()))?;
+    Ok(model)
+}
+
 /// Runs `nq-exp train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let started = Instant::now();
-    let arch: Arch = args
-        .arch
-        .parse()
-        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
-    let dataset: Dataset = args
-        .data
-        .parse()
-        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
     let device = args.device.resolve()?;
-    let splits = nq_nn::data::load(dataset, args.data_dir.as_deref())
-        .map_err(|e| bad_input(e.to_string()))?;
+    let (arch, dataset, splits) = arch_and_data(&args.arch, &args.data, args.data_dir.as_deref())?;
     let train_set: Box<dyn Source> = match args.train_examples {
         Some(n) => Box::new(crate::run::truncated(splits.train.as_ref(), n)?),
         None => splits.train,

@@ -28,36 +28,26 @@ fn offdiag_measures_both_predictors_and_both_roundings() {
         .unwrap();
     stdout_of(out);
     let rows = root.path().join("rows.csv");
-    let out = nq()
-        .args([
-            "offdiag",
-            "--arch",
-            "small-conv",
-            "--model",
-            s(&model),
-            "--data-dir",
-            s(&data),
-        ])
-        .args([
-            "--layer",
-            "conv1.weight",
-            "--samples",
-            "64",
-            "--batch-size",
-            "32",
-        ])
-        .args([
-            "--k",
-            "2,4",
-            "--seeds",
-            "2",
-            "--threads",
-            "1",
-            "--out",
-            s(&rows),
-        ])
-        .output()
-        .unwrap();
+    // conv1 over 64 images in 2 batches, k = 2 and 4, 2 k-means seeds
+    let conv1 = |extra: &[&str]| {
+        nq().args(["offdiag", "--arch", "small-conv", "--model", s(&model)])
+            .args(["--data-dir", s(&data), "--layer", "conv1.weight"])
+            .args([
+                "--samples",
+                "64",
+                "--batch-size",
+                "32",
+                "--k",
+                "2,4",
+                "--seeds",
+                "2",
+            ])
+            .args(["--threads", "1", "--out", s(&rows)])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = conv1(&[]);
     let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
     assert_eq!(summary["weights"], 72);
     assert_eq!(summary["examples"], 64);
@@ -77,30 +67,8 @@ fn offdiag_measures_both_predictors_and_both_roundings() {
     }
     // the Gauss-Newton block: one backward pass per example and class, and
     // positive semi-definite, so no quadratic form below 0
-    let out = nq()
-        .args(["offdiag", "--arch", "small-conv", "--model", s(&model)])
-        .args(["--data-dir", s(&data), "--layer", "conv1.weight"])
-        .args([
-            "--block",
-            "gauss-newton",
-            "--samples",
-            "64",
-            "--batch-size",
-            "32",
-        ])
-        .args([
-            "--k",
-            "2,4",
-            "--seeds",
-            "2",
-            "--threads",
-            "1",
-            "--out",
-            s(&rows),
-        ])
-        .args(["--figure", s(&root.path().join("fig/conv1"))])
-        .output()
-        .unwrap();
+    let figure = root.path().join("fig/conv1");
+    let out = conv1(&["--block", "gauss-newton", "--figure", s(&figure)]);
     let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
     assert_eq!(summary["block"], "gauss-newton");
     for ext in ["svg", "png"] {

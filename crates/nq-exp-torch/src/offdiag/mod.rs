@@ -23,9 +23,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use nq_exp::error::{bad_input, print_line};
-use nq_nn::data::Dataset;
 use nq_nn::importance::{first_batches, gauss_newton_block, hessian_block};
-use nq_nn::models::{Arch, InputSpec, Model};
+use nq_nn::models::Model;
 use nq_quant::compensation::{quadratic_form, CompensationParams, Compensator};
 use nq_quant::kmeans::KmeansParams;
 use nq_quant::method::Method;
@@ -34,7 +33,7 @@ use nq_quant::Quantization;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
-use crate::train::DeviceName;
+use crate::train::{arch_and_data, load_trained, DeviceName};
 
 mod figure;
 
@@ -245,14 +244,6 @@ fn diagonal_blocks(block: &[f64], n: usize, ranges: &[std::ops::Range<usize>]) -
 /// Runs `nq-exp offdiag`.
 pub fn run(args: &OffdiagArgs) -> Result<()> {
     let started = Instant::now();
-    let arch: Arch = args
-        .arch
-        .parse()
-        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
-    let dataset: Dataset = args
-        .data
-        .parse()
-        .map_err(|e: nq_catalog::UnknownName| bad_input(e.to_string()))?;
     if args.k.iter().any(|&k| k < 1) || args.seeds < 1 {
         return Err(bad_input("--k and --seeds: expected at least 1"));
     }
@@ -260,16 +251,8 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
     if let Some(threads) = args.threads {
         tch::set_num_threads(threads as i32);
     }
-    let splits = nq_nn::data::load(dataset, args.data_dir.as_deref())
-        .map_err(|e| bad_input(e.to_string()))?;
-    let input = InputSpec {
-        image: splits.train.image_shape(),
-        classes: splits.train.classes(),
-    };
-    let mut model = Model::new(arch, input, device).map_err(|e| bad_input(e.to_string()))?;
-    model
-        .load(&args.model)
-        .map_err(|e| bad_input(e.to_string()))?;
+    let (arch, _, splits) = arch_and_data(&args.arch, &args.data, args.data_dir.as_deref())?;
+    let model = load_trained(arch, &splits, &args.model, device)?;
     let names: Vec<&str> = model
         .quantizable()
         .iter()
