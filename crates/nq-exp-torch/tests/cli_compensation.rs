@@ -3,7 +3,7 @@
 //! to its network bit for bit; here each compensated network is compared
 //! with the nearest-rounded one of the same cell: the same codebooks, so
 //! its values are among theirs, the same pruned positions, and other
-//! assignments.
+//! assignments; in act-order, other assignments again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -39,7 +39,7 @@ fn compensated_cells_round_onto_the_same_codebooks_with_other_assignments() {
         )
         .replace(
             "finetune = [true]",
-            "finetune = [false]\nrounding = [\"nearest\", \"compensated\"]",
+            "finetune = [false]\nrounding = [\"nearest\", \"compensated\", \"compensated-act-order\"]",
         )
         .replace("[grid]", "[compensation]\nsamples = 200\n\n[grid]");
     let grid = write_grid(root.path(), &text);
@@ -47,46 +47,59 @@ fn compensated_cells_round_onto_the_same_codebooks_with_other_assignments() {
     let summary = run(&grid, &results);
     assert_eq!(summary["failed"], 0, "{summary}");
     let rows = rows(&results);
-    let mut compared = 0;
+    let (mut compared, mut orders_differ) = (0, 0);
     for cell in ["kmeans.k4", "ecsq.l0.01"] {
         for scope in ["layer", "global"] {
-            let id = format!("s0.half.{cell}.none.{scope}.huffman");
-            let comp_id = format!("{id}.comp");
-            let row = |id: &str| rows.iter().find(|r| r["cell"] == id).unwrap().clone();
-            assert_eq!(row(&comp_id)["rounding"], "compensated");
-            assert!(row(&id)["rounding"].is_null());
-            assert_eq!(
-                row(&comp_id)["quantized_weights"],
-                row(&id)["quantized_weights"]
-            );
-            let (nearest, compensated) = (weights(&results, &id), weights(&results, &comp_id));
-            let all = |w: &BTreeMap<String, Vec<f32>>| -> Vec<f32> {
-                w.values().flatten().copied().collect()
-            };
-            let mut moved = 0;
-            for (name, near) in &nearest {
-                let comp = &compensated[name];
-                // the same pruned positions
-                assert!(near
-                    .iter()
-                    .zip(comp)
-                    .all(|(a, b)| (*a == 0.0) == (*b == 0.0)));
-                let codebook = if scope == "layer" {
-                    distinct(near)
-                } else {
-                    distinct(&all(&nearest))
-                };
-                assert!(
-                    distinct(comp).is_subset(&codebook),
-                    "{comp_id} {name}: values off the codebook"
+            for (suffix, rounding) in [
+                (".comp", "compensated"),
+                (".comp-act", "compensated-act-order"),
+            ] {
+                let id = format!("s0.half.{cell}.none.{scope}.huffman");
+                let comp_id = format!("{id}{suffix}");
+                let row = |id: &str| rows.iter().find(|r| r["cell"] == id).unwrap().clone();
+                assert_eq!(row(&comp_id)["rounding"], rounding);
+                assert!(row(&id)["rounding"].is_null());
+                assert_eq!(
+                    row(&comp_id)["quantized_weights"],
+                    row(&id)["quantized_weights"]
                 );
-                moved += near.iter().zip(comp).filter(|(a, b)| a != b).count();
+                let (nearest, compensated) = (weights(&results, &id), weights(&results, &comp_id));
+                let all = |w: &BTreeMap<String, Vec<f32>>| -> Vec<f32> {
+                    w.values().flatten().copied().collect()
+                };
+                let mut moved = 0;
+                for (name, near) in &nearest {
+                    let comp = &compensated[name];
+                    // the same pruned positions
+                    assert!(near
+                        .iter()
+                        .zip(comp)
+                        .all(|(a, b)| (*a == 0.0) == (*b == 0.0)));
+                    let codebook = if scope == "layer" {
+                        distinct(near)
+                    } else {
+                        distinct(&all(&nearest))
+                    };
+                    assert!(
+                        distinct(comp).is_subset(&codebook),
+                        "{comp_id} {name}: values off the codebook"
+                    );
+                    moved += near.iter().zip(comp).filter(|(a, b)| a != b).count();
+                }
+                assert!(moved > 0, "{comp_id}: no weight moved");
+                if suffix == ".comp-act" && compensated != weights(&results, &format!("{id}.comp"))
+                {
+                    orders_differ += 1;
+                }
+                compared += 1;
             }
-            assert!(moved > 0, "{comp_id}: no weight moved");
-            compared += 1;
         }
     }
-    assert_eq!(compared, 4);
+    assert_eq!(compared, 8);
+    assert!(
+        orders_differ > 0,
+        "act-order rounded as the own order did everywhere"
+    );
 
     // the report names the rounding of each setting
     let out = nq().args(["report", s(&results)]).output().unwrap();
@@ -94,4 +107,5 @@ fn compensated_cells_round_onto_the_same_codebooks_with_other_assignments() {
     let report = std::fs::read_to_string(results.join("tiny/report.md")).unwrap();
     assert!(report.contains("| rounding |"), "{report}");
     assert!(report.contains("| compensated |"), "{report}");
+    assert!(report.contains("| compensated-act-order |"), "{report}");
 }

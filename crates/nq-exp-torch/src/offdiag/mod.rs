@@ -314,6 +314,7 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
         n,
         &CompensationParams {
             damping: args.damping,
+            ..CompensationParams::default()
         },
     )?;
     for &k in &args.k {

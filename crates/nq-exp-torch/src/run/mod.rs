@@ -635,7 +635,7 @@ fn describe(grid: &Grid, cell: &CellSpec, row: &mut Row) {
     row.k = cell.method.k().map(|k| k as u64);
     row.lambda = cell.method.lambda();
     row.coding = cell.coding.map(|c| c.to_string());
-    row.rounding = cell.rounding.map(|_| "compensated".to_owned());
+    row.rounding = cell.rounding.map(|r| r.name().to_owned());
     row.quantizer_seed = cell.quantizer_seed;
     row.finetuned = cell.finetune.is_some();
 }

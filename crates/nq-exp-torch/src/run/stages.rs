@@ -512,6 +512,7 @@ pub fn quantize(
             if let (Some(spec), Some(moments)) = (&cell.rounding, &moments) {
                 let params = CompensationParams {
                     damping: spec.damping,
+                    act_order: spec.act_order,
                 };
                 let done = compensate(&model, &mut applied, moments, &params)?;
                 log(format!(

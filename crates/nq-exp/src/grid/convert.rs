@@ -532,6 +532,7 @@ fn compensation(
     let spec = CompensationSpec {
         samples: raw.samples.unwrap_or(1024),
         damping: raw.damping.unwrap_or(0.01),
+        act_order: false,
     };
     ctx.ensure(spec.samples >= 1, "compensation.samples", || {
         "expected at least 1".into()

@@ -17,8 +17,8 @@ use nq_quant::scope::Scope;
 use super::convert::{Context, QuantizerSettings};
 use super::raw::RawAxes;
 use super::spec::{
-    CellSpec, FinetuneSpec, ImportanceSpec, MethodSpec, PruneSpec, SearchGroup, SearchSettings,
-    MAX_K,
+    CellSpec, CompensationSpec, FinetuneSpec, ImportanceSpec, MethodSpec, PruneSpec, SearchGroup,
+    SearchSettings, MAX_K,
 };
 use super::GridError;
 use crate::search::SearchSpace;
@@ -53,8 +53,8 @@ pub struct Axes {
     lambda: Vec<f64>,
     coding: Vec<Coding>,
     finetune: Vec<bool>,
-    /// `false` for nearest rounding, `true` for compensated.
-    compensated: Vec<bool>,
+    /// `None` for nearest rounding; compensated: whether in act-order.
+    roundings: Vec<Option<bool>>,
     /// The quantizer seeds of the methods that draw; `[None]` (the training
     /// seed) without the axis.
     quantizer_seed: Vec<Option<u64>>,
@@ -114,7 +114,11 @@ impl Axes {
             }
         };
         for r in &rounding {
-            ctx.one_of("grid.rounding", r, &["nearest", "compensated"])?;
+            ctx.one_of(
+                "grid.rounding",
+                r,
+                &["nearest", "compensated", "compensated-act-order"],
+            )?;
         }
         for m in &raw.method {
             ctx.ensure(METHODS.contains(&m.as_str()), "grid.method", || {
@@ -244,7 +248,10 @@ impl Axes {
             lambda,
             coding,
             finetune,
-            compensated: rounding.iter().map(|r| r == "compensated").collect(),
+            roundings: rounding
+                .iter()
+                .map(|r| (r != "nearest").then_some(r == "compensated-act-order"))
+                .collect(),
             quantizer_seed,
         })
     }
@@ -256,19 +263,28 @@ impl Axes {
 
     /// Whether some cell rounds with compensation.
     pub fn compensates(&self) -> bool {
-        self.compensated.contains(&true)
+        self.roundings.iter().any(Option::is_some)
     }
 }
 
-/// The roundings of `method`'s cells: compensated rounding needs a
-/// codebook that the values are rounded onto, which universal quantization
-/// (dithered values) and soft-sharing (its own retraining) do not leave.
-fn roundings<'a>(method: &str, axes: &'a Axes) -> &'a [bool] {
+/// The roundings of `method`'s cells (`None`: nearest; compensated:
+/// whether in act-order): compensated rounding needs a codebook that the
+/// values are rounded onto, which universal quantization (dithered values)
+/// and soft-sharing (its own retraining) do not leave.
+fn roundings<'a>(method: &str, axes: &'a Axes) -> &'a [Option<bool>] {
     if ROUNDED_METHODS.contains(&method) {
-        &axes.compensated
+        &axes.roundings
     } else {
-        &[false]
+        &[None]
     }
+}
+
+/// The compensation of a cell rounded as `rounding` (see [`roundings`]).
+fn compensation(settings: &QuantizerSettings, rounding: Option<bool>) -> Option<CompensationSpec> {
+    rounding.map(|act_order| CompensationSpec {
+        act_order,
+        ..settings.compensation
+    })
 }
 
 /// The quantizer seeds of `spec`'s cells: only a quantizer that draws
@@ -391,7 +407,7 @@ impl SearchGroup {
                 scope,
                 coding,
                 t.finetune.is_some(),
-                t.rounding.is_some(),
+                t.rounding.as_ref(),
             )
         });
         CellSpec {
@@ -408,7 +424,7 @@ fn cell_id(
     seed: u64,
     prune: &str,
     method: &MethodSpec,
-    rest: Option<(&str, Scope, Coding, bool, bool)>,
+    rest: Option<(&str, Scope, Coding, bool, Option<&CompensationSpec>)>,
     quantizer_seed: Option<u64>,
 ) -> String {
     let mut id = format!("s{seed}.{prune}.{}", method.name());
@@ -427,14 +443,23 @@ fn cell_id(
         if finetune {
             id.push_str(".ft");
         }
-        if compensated {
-            id.push_str(".comp");
+        if let Some(rounding) = compensated {
+            id.push_str(rounding_suffix(rounding));
         }
     }
     if let Some(q) = quantizer_seed {
         id.push_str(&format!(".q{q}"));
     }
     id
+}
+
+/// The end of the ids of compensated cells.
+fn rounding_suffix(rounding: &CompensationSpec) -> &'static str {
+    if rounding.act_order {
+        ".comp-act"
+    } else {
+        ".comp"
+    }
 }
 
 /// Every cell of the grid, in the fixed order, and the searches (in the
@@ -482,6 +507,7 @@ pub fn expand(
                             for &coding in &axes.coding {
                                 for &ft in &axes.finetune {
                                     for &comp in roundings(method, axes) {
+                                        let rounding = compensation(q, comp);
                                         for &qs in quantizer_seeds(&spec, axes) {
                                             push(CellSpec {
                                                 index: 0,
@@ -489,7 +515,13 @@ pub fn expand(
                                                     seed,
                                                     prune_name,
                                                     &spec,
-                                                    Some((weighting, scope, coding, ft, comp)),
+                                                    Some((
+                                                        weighting,
+                                                        scope,
+                                                        coding,
+                                                        ft,
+                                                        rounding.as_ref(),
+                                                    )),
                                                     qs,
                                                 ),
                                                 seed,
@@ -499,7 +531,7 @@ pub fn expand(
                                                 scope: Some(scope),
                                                 coding: Some(coding),
                                                 finetune: if ft { finetune.cloned() } else { None },
-                                                rounding: comp.then_some(q.compensation),
+                                                rounding,
                                                 quantizer_seed: qs,
                                             });
                                         }
@@ -527,14 +559,15 @@ pub fn expand(
                     for &coding in &axes.coding {
                         for &ft in &axes.finetune {
                             for &comp in roundings(method, axes) {
+                                let rounding = compensation(q, comp);
                                 let spec = method_at(method, space.conservative(), q);
                                 let mut id =
                                     format!("{prune_name}.{method}.{weighting}.{scope}.{coding}");
                                 if ft {
                                     id.push_str(".ft");
                                 }
-                                if comp {
-                                    id.push_str(".comp");
+                                if let Some(rounding) = &rounding {
+                                    id.push_str(rounding_suffix(rounding));
                                 }
                                 let template = CellSpec {
                                     index: 0,
@@ -542,7 +575,7 @@ pub fn expand(
                                         first_seed,
                                         prune_name,
                                         &spec,
-                                        Some((weighting, scope, coding, ft, comp)),
+                                        Some((weighting, scope, coding, ft, rounding.as_ref())),
                                         None,
                                     ),
                                     seed: first_seed,
@@ -552,7 +585,7 @@ pub fn expand(
                                     scope: Some(scope),
                                     coding: Some(coding),
                                     finetune: if ft { finetune.cloned() } else { None },
-                                    rounding: comp.then_some(q.compensation),
+                                    rounding,
                                     quantizer_seed: None,
                                 };
                                 searches.push(SearchGroup {

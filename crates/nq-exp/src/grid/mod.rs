@@ -121,6 +121,8 @@
 //! # finetune = [false]
 //! # rounding = ["nearest"]   # nearest | compensated (GPTQ-style, onto the same codebooks;
 //!                            # kmeans, kmeans-optimal, uniform, ecsq; not for torchscript)
+//!                            # | compensated-act-order (the same, inputs of largest
+//!                            # second moment first: GPTQ's act-order)
 //! # quantizer_seed = [0, 1, 2]  # seeds of the quantizer's own draws (k-means++ centres,
 //!                            # universal's dither) apart from the training seed, which
 //!                            # they are by default; kmeans and universal only (the

@@ -374,6 +374,22 @@ pub struct CompensationSpec {
     pub samples: usize,
     /// Added to the diagonal of `X^T X`, relative to its mean.
     pub damping: f64,
+    /// GPTQ's act-order: the inputs of largest second moment first
+    /// (`rounding = "compensated-act-order"`); left out of the cache key
+    /// when unset, so that older keys stay valid.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub act_order: bool,
+}
+
+impl CompensationSpec {
+    /// The cell's `rounding` column and `grid.rounding` value.
+    pub fn name(&self) -> &'static str {
+        if self.act_order {
+            "compensated-act-order"
+        } else {
+            "compensated"
+        }
+    }
 }
 
 /// One cell: a complete recipe from baseline to result row.

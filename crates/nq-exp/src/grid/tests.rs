@@ -1097,7 +1097,8 @@ fn compensated_rounding_multiplies_the_quantizers_with_a_codebook_only() {
         comp.rounding,
         Some(CompensationSpec {
             samples: 1024,
-            damping: 0.01
+            damping: 0.01,
+            act_order: false,
         })
     );
     assert_eq!(cell(&g, id).rounding, None);
@@ -1125,6 +1126,35 @@ fn compensated_rounding_multiplies_the_quantizers_with_a_codebook_only() {
     let comp2 = cell(&g2, &format!("{id}.comp"));
     assert_eq!(comp2.rounding.map(|r| r.samples), Some(512));
     assert_ne!(cell_keys(&g2, &comp2).quantized, compensated.quantized);
+}
+
+#[test]
+fn act_order_is_a_third_rounding_with_keys_of_its_own() {
+    let g = load_str(&with_rounding("").replacen(
+        "\"compensated\"]",
+        "\"compensated\", \"compensated-act-order\"]",
+        1,
+    ))
+    .unwrap();
+    assert_eq!(g.cells.len(), 2 * 2 * (1 + 3 * 16 + 3 * 8 + 16));
+    let cell = |id: &str| g.cells.iter().find(|c| c.id == id).unwrap().clone();
+    let id = "s0.paper.kmeans.k8.hessian.global.huffman.ft";
+    let act = cell(&format!("{id}.comp-act"));
+    let own = cell(&format!("{id}.comp"));
+    assert_eq!(
+        act.rounding.map(|r| (r.act_order, r.name())),
+        Some((true, "compensated-act-order"))
+    );
+    assert_eq!(own.rounding.map(|r| r.name()), Some("compensated"));
+    // the own order's key is the one it had before act-order existed
+    let two = load_str(&with_rounding("")).unwrap();
+    let own_before = two.cells.iter().find(|c| c.id == own.id).unwrap();
+    assert_eq!(cell_keys(&g, &own), cell_keys(&two, own_before));
+    assert_ne!(cell_keys(&g, &act).quantized, cell_keys(&g, &own).quantized);
+    assert_eq!(
+        cell_keys(&g, &act).importance,
+        cell_keys(&g, &own).importance
+    );
 }
 
 #[test]

@@ -12,12 +12,21 @@ use crate::quantization::Quantization;
 pub struct CompensationParams {
     /// Added to the diagonal, relative to its mean; finite and `>= 0`.
     pub damping: f64,
+    /// Round the weights in order of decreasing diagonal entry instead of
+    /// their own order: GPTQ's "act-order" (`desc_act`), which rounds the
+    /// weights on the inputs of largest second moment first, while the most
+    /// weights are left to take up their errors.
+    #[serde(default)]
+    pub act_order: bool,
 }
 
 impl Default for CompensationParams {
-    /// GPTQ's default, 1 % of the mean diagonal.
+    /// GPTQ's defaults: 1 % of the mean diagonal, the weights' own order.
     fn default() -> Self {
-        Self { damping: 0.01 }
+        Self {
+            damping: 0.01,
+            act_order: false,
+        }
     }
 }
 
@@ -135,13 +144,7 @@ pub fn nearest(w: &[f32], centres: &[f32]) -> Result<Quantization> {
 /// inverse (`H^-1 = L L^T`), whose column `i` over `L_ii` holds the moves
 /// of the weights after `i` per unit of `i`'s rounding error.
 fn inverse_factor(hessian: &[f64], n: usize, params: &CompensationParams) -> Result<DMatrix<f64>> {
-    if hessian.len() != n * n {
-        return Err(QuantError::Inconsistent(format!(
-            "the Hessian block has {} entries; {n} weights need {n} x {n} = {}",
-            hessian.len(),
-            n * n
-        )));
-    }
+    debug_assert_eq!(hessian.len(), n * n);
     if let Some(i) = hessian.iter().position(|v| !v.is_finite()) {
         return Err(QuantError::Inconsistent(format!(
             "Hessian entry ({}, {}) is not finite",
@@ -177,6 +180,64 @@ fn inverse_factor(hessian: &[f64], n: usize, params: &CompensationParams) -> Res
     let inverse = h.cholesky().ok_or_else(not_definite)?.inverse();
     // H^-1 = L L^T, so U = L^T is the upper factor with H^-1 = U^T U
     Ok(inverse.cholesky().ok_or_else(not_definite)?.unpack())
+}
+
+/// A block factorised for rounding a subset of its weights in the order
+/// [`CompensationParams::act_order`] asks for.
+#[derive(Debug, Clone)]
+struct OrderedFactor {
+    /// Block indices in rounding order.
+    order: Vec<usize>,
+    /// [`inverse_factor`] of the block restricted to `order`, in that order.
+    lower: DMatrix<f64>,
+    /// Where each of the weights (ascending block index) comes in `order`.
+    rank: Vec<usize>,
+}
+
+impl OrderedFactor {
+    /// `block` is `n x n` row-major; `weights` (ascending) are the indices
+    /// rounded, the others take no share of the errors.
+    fn new(
+        block: &[f64],
+        n: usize,
+        weights: Vec<usize>,
+        params: &CompensationParams,
+    ) -> Result<Self> {
+        if block.len() != n * n {
+            return Err(QuantError::Inconsistent(format!(
+                "the Hessian block has {} entries; {n} weights need {n} x {n} = {}",
+                block.len(),
+                n * n
+            )));
+        }
+        let mut order = weights;
+        if params.act_order {
+            // stable: ties keep the weights' own order
+            order.sort_by(|&a, &b| block[b * n + b].total_cmp(&block[a * n + a]));
+        }
+        let lower = if order.iter().copied().eq(0..n) {
+            inverse_factor(block, n, params)?
+        } else {
+            let sub: Vec<f64> = order
+                .iter()
+                .flat_map(|&i| order.iter().map(move |&j| block[i * n + j]))
+                .collect();
+            inverse_factor(&sub, order.len(), params)?
+        };
+        let mut by_index: Vec<(usize, usize)> =
+            order.iter().enumerate().map(|(t, &i)| (i, t)).collect();
+        by_index.sort_unstable();
+        let rank = by_index.into_iter().map(|(_, t)| t).collect();
+        Ok(Self { order, lower, rank })
+    }
+
+    /// The compensated pass with `value(i)` the weight at block index `i`:
+    /// the index in `centres` (sorted) chosen for each weight, in
+    /// ascending block index.
+    fn round(&self, value: impl Fn(usize) -> f32, centres: &[f32]) -> Vec<usize> {
+        let in_order = round_in_order(&self.lower, self.order.iter().map(|&i| value(i)), centres);
+        self.rank.iter().map(|&t| in_order[t]).collect()
+    }
 }
 
 /// The compensated pass over `w` with the factor of [`inverse_factor`]:
@@ -221,7 +282,7 @@ pub fn compensated(
 /// `O(n^2)`).
 #[derive(Debug, Clone)]
 pub struct Compensator {
-    lower: DMatrix<f64>,
+    factor: OrderedFactor,
 }
 
 impl Compensator {
@@ -230,7 +291,7 @@ impl Compensator {
     pub fn new(hessian: &[f64], n: usize, params: &CompensationParams) -> Result<Self> {
         params.validate()?;
         Ok(Self {
-            lower: inverse_factor(hessian, n, params)?,
+            factor: OrderedFactor::new(hessian, n, (0..n).collect(), params)?,
         })
     }
 
@@ -238,15 +299,15 @@ impl Compensator {
     /// with compensation, as [`compensated`] does.
     pub fn round(&self, w: &[f32], centres: &[f32]) -> Result<Quantization> {
         check_weights(w)?;
-        if w.len() != self.lower.nrows() {
+        if w.len() != self.factor.order.len() {
             return Err(QuantError::Inconsistent(format!(
                 "{} weights against a block of {} rows",
                 w.len(),
-                self.lower.nrows()
+                self.factor.order.len()
             )));
         }
         let centres = sorted_centres(centres)?;
-        let chosen = round_in_order(&self.lower, w.iter().copied(), &centres);
+        let chosen = self.factor.round(|i| w[i], &centres);
         Ok(compact(&centres, &chosen))
     }
 }
@@ -308,7 +369,12 @@ pub fn compensated_rows(
     let full_row = |r: usize| keep.is_none_or(|k| k[r * cols..(r + 1) * cols].iter().all(|&x| x));
     let rows = values.len() / cols;
     let shared = if (0..rows).any(full_row) {
-        Some(inverse_factor(moment, cols, params)?)
+        Some(OrderedFactor::new(
+            moment,
+            cols,
+            (0..cols).collect(),
+            params,
+        )?)
     } else {
         if moment.len() != cols * cols {
             return Err(QuantError::Inconsistent(format!(
@@ -324,7 +390,7 @@ pub fn compensated_rows(
         .map(|r| -> Result<Vec<u32>> {
             let row = &values[r * cols..(r + 1) * cols];
             let chosen = match (&shared, full_row(r)) {
-                (Some(lower), true) => round_in_order(lower, row.iter().copied(), &sorted),
+                (Some(factor), true) => factor.round(|c| row[c], &sorted),
                 _ => {
                     let kept: Vec<usize> = (0..cols)
                         .filter(|&c| keep.is_none_or(|k| k[r * cols + c]))
@@ -332,12 +398,7 @@ pub fn compensated_rows(
                     if kept.is_empty() {
                         return Ok(Vec::new());
                     }
-                    let sub: Vec<f64> = kept
-                        .iter()
-                        .flat_map(|&i| kept.iter().map(move |&j| moment[i * cols + j]))
-                        .collect();
-                    let lower = inverse_factor(&sub, kept.len(), params)?;
-                    round_in_order(&lower, kept.iter().map(|&c| row[c]), &sorted)
+                    OrderedFactor::new(moment, cols, kept, params)?.round(|c| row[c], &sorted)
                 }
             };
             Ok(chosen.into_iter().map(|c| original[c]).collect())
@@ -361,7 +422,10 @@ mod tests {
             .collect()
     }
 
-    const NO_DAMPING: CompensationParams = CompensationParams { damping: 0.0 };
+    const NO_DAMPING: CompensationParams = CompensationParams {
+        damping: 0.0,
+        act_order: false,
+    };
 
     #[test]
     fn two_correlated_weights_by_hand() {
@@ -379,10 +443,69 @@ mod tests {
     }
 
     #[test]
+    fn act_order_rounds_the_weight_of_larger_curvature_first_by_hand() {
+        // H = [[1, .9], [.9, 4]], w = [0.4, 0.4] onto {0, 1}.
+        // Own order: w0 -> 0 (d0 = 0.4), w1 moves by -0.4 * (-0.9 / 4) to
+        // 0.49 -> 0; 1/2 d^T H d = 1/2 (0.16 + 0.64 + 0.288) = 0.544.
+        // Act order: w1 first -> 0 (d1 = 0.4), w0 moves by -0.4 * (-0.9 / 1)
+        // to 0.76 -> 1; d = (-0.6, 0.4): 1/2 (0.36 + 0.64 - 0.432) = 0.284.
+        let h = [1.0, 0.9, 0.9, 4.0];
+        let w = [0.4f32, 0.4];
+        let own = compensated(&w, &h, &[0.0, 1.0], &NO_DAMPING).unwrap();
+        assert_eq!(own.quantized(), vec![0.0, 0.0]);
+        let act = CompensationParams {
+            act_order: true,
+            ..NO_DAMPING
+        };
+        let q = compensated(&w, &h, &[0.0, 1.0], &act).unwrap();
+        assert_eq!(q.quantized(), vec![1.0, 0.0]);
+        assert!((quadratic_form(&error(&w, &own), &h) - 0.544).abs() < 1e-6);
+        assert!((quadratic_form(&error(&w, &q), &h) - 0.284).abs() < 1e-6);
+    }
+
+    #[test]
+    fn act_order_is_the_own_order_pass_on_the_block_sorted_by_its_diagonal() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let act = CompensationParams {
+            act_order: true,
+            ..CompensationParams::default()
+        };
+        for _ in 0..20 {
+            let n = rng.random_range(2..16);
+            let h = random_block(&mut rng, n);
+            let w: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let centres = [-0.6f32, -0.2, 0.2, 0.6];
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by(|&a, &b| h[b * n + b].total_cmp(&h[a * n + a]));
+            let sorted_w: Vec<f32> = order.iter().map(|&i| w[i]).collect();
+            let sorted_h: Vec<f64> = order
+                .iter()
+                .flat_map(|&i| order.iter().map(|&j| h[i * n + j]).collect::<Vec<_>>())
+                .collect();
+            let own = compensated(
+                &sorted_w,
+                &sorted_h,
+                &centres,
+                &CompensationParams::default(),
+            )
+            .unwrap()
+            .quantized();
+            let mut expected = vec![0.0f32; n];
+            for (t, &i) in order.iter().enumerate() {
+                expected[i] = own[t];
+            }
+            assert_eq!(
+                compensated(&w, &h, &centres, &act).unwrap().quantized(),
+                expected
+            );
+        }
+    }
+
+    #[test]
     fn one_factorisation_rounds_many_weight_vectors_as_compensated_does() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let h = random_block(&mut rng, 12);
-        let params = CompensationParams { damping: 0.01 };
+        let params = CompensationParams::default();
         let compensator = Compensator::new(&h, 12, &params).unwrap();
         for _ in 0..5 {
             let w: Vec<f32> = (0..12).map(|_| rng.random_range(-1.0f32..1.0)).collect();
@@ -420,7 +543,10 @@ mod tests {
         let err = compensated(&w, &[1.0, 0.0, 0.0, f64::NAN], &[0.0], &p).unwrap_err();
         assert!(err.to_string().contains("(1, 1)"), "{err}");
         assert!(compensated(&w, &[1.0; 4], &[], &p).is_err());
-        let bad = CompensationParams { damping: -1.0 };
+        let bad = CompensationParams {
+            damping: -1.0,
+            ..CompensationParams::default()
+        };
         assert!(compensated(&w, &[1.0, 0.0, 0.0, 1.0], &[0.0], &bad).is_err());
         // a singular block (one sample, two weights) is usable once damped
         assert!(compensated(&w, &[1.0; 4], &[0.0, 1.0], &p).is_ok());
@@ -452,13 +578,15 @@ mod tests {
             w in prop::collection::vec(-3.0f32..3.0, 1..40),
             diag in prop::collection::vec(0.01f64..10.0, 40),
             centres in prop::collection::vec(-3.0f32..3.0, 1..9),
+            act_order in any::<bool>(),
         ) {
             let n = w.len();
             let mut h = vec![0.0; n * n];
             for i in 0..n {
                 h[i * n + i] = diag[i];
             }
-            let q = compensated(&w, &h, &centres, &CompensationParams::default()).unwrap();
+            let params = CompensationParams { act_order, ..CompensationParams::default() };
+            let q = compensated(&w, &h, &centres, &params).unwrap();
             prop_assert_eq!(q, nearest(&w, &centres).unwrap());
         }
     }
@@ -478,23 +606,28 @@ mod tests {
             .collect();
         // unsorted, with a repeat: indices refer to the list as given
         let centres = [0.5f32, -0.5, 0.0, 0.5];
-        let p = CompensationParams::default();
-        let layer = WeightRows {
-            values: &w,
-            cols,
-            keep: None,
-        };
-        let chosen = compensated_rows(layer, &h, &centres, &p).unwrap();
-        assert_eq!(chosen.len(), rows * cols);
-        assert!(chosen.iter().all(|&c| c < 3), "the first 0.5 is taken");
-        for r in 0..rows {
-            let row = &w[r * cols..(r + 1) * cols];
-            let block = compensated(row, &h, &centres, &p).unwrap();
-            assert_eq!(
-                row_values(&centres, &chosen[r * cols..(r + 1) * cols]),
-                block.quantized(),
-                "row {r}"
-            );
+        for act_order in [false, true] {
+            let p = CompensationParams {
+                act_order,
+                ..CompensationParams::default()
+            };
+            let layer = WeightRows {
+                values: &w,
+                cols,
+                keep: None,
+            };
+            let chosen = compensated_rows(layer, &h, &centres, &p).unwrap();
+            assert_eq!(chosen.len(), rows * cols);
+            assert!(chosen.iter().all(|&c| c < 3), "the first 0.5 is taken");
+            for r in 0..rows {
+                let row = &w[r * cols..(r + 1) * cols];
+                let block = compensated(row, &h, &centres, &p).unwrap();
+                assert_eq!(
+                    row_values(&centres, &chosen[r * cols..(r + 1) * cols]),
+                    block.quantized(),
+                    "row {r}, act order {act_order}"
+                );
+            }
         }
     }
 
@@ -512,14 +645,6 @@ mod tests {
         keep[cols + 4] = false;
         keep[2 * cols..].iter_mut().for_each(|k| *k = false);
         let centres = [-1.0f32, -0.25, 0.25, 1.0];
-        let p = CompensationParams::default();
-        let layer = WeightRows {
-            values: &w,
-            cols,
-            keep: Some(&keep),
-        };
-        let chosen = compensated_rows(layer, &h, &centres, &p).unwrap();
-        assert_eq!(chosen.len(), cols + cols - 2);
         let kept = [0, 2, 3, 5];
         let h_ref = &h;
         let sub: Vec<f64> = kept
@@ -527,8 +652,25 @@ mod tests {
             .flat_map(|&i| kept.iter().map(move |&j| h_ref[i * cols + j]))
             .collect();
         let row1: Vec<f32> = kept.iter().map(|&c| w[cols + c]).collect();
-        let block = compensated(&row1, &sub, &centres, &p).unwrap();
-        assert_eq!(row_values(&centres, &chosen[cols..]), block.quantized());
+        for act_order in [false, true] {
+            let p = CompensationParams {
+                act_order,
+                ..CompensationParams::default()
+            };
+            let layer = WeightRows {
+                values: &w,
+                cols,
+                keep: Some(&keep),
+            };
+            let chosen = compensated_rows(layer, &h, &centres, &p).unwrap();
+            assert_eq!(chosen.len(), cols + cols - 2);
+            let block = compensated(&row1, &sub, &centres, &p).unwrap();
+            assert_eq!(
+                row_values(&centres, &chosen[cols..]),
+                block.quantized(),
+                "act order {act_order}"
+            );
+        }
     }
 
     #[test]
