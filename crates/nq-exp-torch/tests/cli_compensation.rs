@@ -3,7 +3,8 @@
 //! to its network bit for bit; here each compensated network is compared
 //! with the nearest-rounded one of the same cell: the same codebooks, so
 //! its values are among theirs, the same pruned positions, and other
-//! assignments; in act-order, other assignments again.
+//! assignments; in act-order and in the sequential form, other
+//! assignments again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -39,7 +40,7 @@ fn compensated_cells_round_onto_the_same_codebooks_with_other_assignments() {
         )
         .replace(
             "finetune = [true]",
-            "finetune = [false]\nrounding = [\"nearest\", \"compensated\", \"compensated-act-order\"]",
+            "finetune = [false]\nrounding = [\"nearest\", \"compensated\", \"compensated-act-order\", \"compensated-sequential\"]",
         )
         .replace("[grid]", "[compensation]\nsamples = 200\n\n[grid]");
     let grid = write_grid(root.path(), &text);
@@ -47,12 +48,13 @@ fn compensated_cells_round_onto_the_same_codebooks_with_other_assignments() {
     let summary = run(&grid, &results);
     assert_eq!(summary["failed"], 0, "{summary}");
     let rows = rows(&results);
-    let (mut compared, mut orders_differ) = (0, 0);
+    let (mut compared, mut variants_differ) = (0, BTreeSet::new());
     for cell in ["kmeans.k4", "ecsq.l0.01"] {
         for scope in ["layer", "global"] {
             for (suffix, rounding) in [
                 (".comp", "compensated"),
                 (".comp-act", "compensated-act-order"),
+                (".comp-seq", "compensated-sequential"),
             ] {
                 let id = format!("s0.half.{cell}.none.{scope}.huffman");
                 let comp_id = format!("{id}{suffix}");
@@ -87,18 +89,18 @@ fn compensated_cells_round_onto_the_same_codebooks_with_other_assignments() {
                     moved += near.iter().zip(comp).filter(|(a, b)| a != b).count();
                 }
                 assert!(moved > 0, "{comp_id}: no weight moved");
-                if suffix == ".comp-act" && compensated != weights(&results, &format!("{id}.comp"))
-                {
-                    orders_differ += 1;
+                if suffix != ".comp" && compensated != weights(&results, &format!("{id}.comp")) {
+                    variants_differ.insert(suffix);
                 }
                 compared += 1;
             }
         }
     }
-    assert_eq!(compared, 8);
-    assert!(
-        orders_differ > 0,
-        "act-order rounded as the own order did everywhere"
+    assert_eq!(compared, 12);
+    assert_eq!(
+        variants_differ,
+        BTreeSet::from([".comp-act", ".comp-seq"]),
+        "act-order and the sequential form each change some network"
     );
 
     // the report names the rounding of each setting

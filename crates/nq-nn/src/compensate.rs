@@ -12,13 +12,20 @@
 //! weight's elements). Tensors without a tap (embeddings, whose rows do not
 //! mix inputs, and the layers of grouped convolutions) keep their nearest
 //! rounding; [`Compensated`] says how many were compensated.
+//!
+//! [`compensate`] takes every moment from the network before any weight
+//! is rounded; [`compensate_sequential`] (GPTQ's default) rounds the layers
+//! one after the other, each through the inputs it sees once the layers
+//! before it are rounded.
 
 use std::collections::BTreeMap;
 
-use nq_quant::compensation::{compensate_tensors, CompensationParams, LayerMoment, WeightRows};
+use nq_quant::compensation::{
+    compensate_tensor, compensate_tensors, CompensationParams, LayerMoment, WeightRows,
+};
 use tch::{Kind, Tensor};
 
-use crate::apply::Applied;
+use crate::apply::{Applied, Extracted};
 use crate::data::Source;
 use crate::error::{ensure_setting, NnError, Result};
 use crate::importance::first_batches;
@@ -103,6 +110,62 @@ pub struct Compensated {
     pub nearest: usize,
 }
 
+/// Every tensor's weights before quantization at all positions (0 where
+/// pruned), and which survived pruning.
+fn full_weights(applied: &Applied) -> Vec<(Vec<f32>, Option<Vec<bool>>)> {
+    applied
+        .tensors
+        .iter()
+        .map(|e| match &e.survivors {
+            None => (e.values.clone(), None),
+            Some(positions) => {
+                let numel = e.numel() as usize;
+                let (mut values, mut keep) = (vec![0f32; numel], vec![false; numel]);
+                for (&p, &v) in positions.iter().zip(&e.values) {
+                    values[p as usize] = v;
+                    keep[p as usize] = true;
+                }
+                (values, Some(keep))
+            }
+        })
+        .collect()
+}
+
+/// Tensor `t`'s rows against its layer's moment, checked; `None` without
+/// a moment.
+fn layer_moment<'a>(
+    tensors: &'a [Extracted],
+    full: &'a [(Vec<f32>, Option<Vec<bool>>)],
+    t: usize,
+    moments: &'a BTreeMap<String, InputMoment>,
+) -> Result<Option<LayerMoment<'a>>> {
+    let e = &tensors[t];
+    let Some(moment) = moments.get(&e.name) else {
+        return Ok(None);
+    };
+    let (values, keep) = &full[t];
+    let rows = e.shape.first().copied().unwrap_or(1).max(1) as usize;
+    let cols = values.len() / rows;
+    if cols != moment.cols {
+        return Err(NnError::BadTensor {
+            name: e.name.clone(),
+            reason: format!(
+                "rows of {cols} weights, but its layer's inputs have {} columns",
+                moment.cols
+            ),
+        });
+    }
+    Ok(Some(LayerMoment {
+        name: &e.name,
+        rows: WeightRows {
+            values,
+            cols,
+            keep: keep.as_deref(),
+        },
+        moment: &moment.values,
+    }))
+}
+
 /// Rounds the tensors of `applied` that have a moment in `moments` again,
 /// with compensation, onto their codebooks, and writes the result into
 /// `model`.
@@ -112,51 +175,48 @@ pub fn compensate(
     moments: &BTreeMap<String, InputMoment>,
     params: &CompensationParams,
 ) -> Result<Compensated> {
-    // every tensor's weights at all positions, and which survived pruning
-    let mut full: Vec<(Vec<f32>, Option<Vec<bool>>)> = Vec::new();
-    for e in &applied.tensors {
-        let numel = e.numel() as usize;
-        full.push(match &e.survivors {
-            None => (e.values.clone(), None),
-            Some(positions) => {
-                let (mut values, mut keep) = (vec![0f32; numel], vec![false; numel]);
-                for (&p, &v) in positions.iter().zip(&e.values) {
-                    values[p as usize] = v;
-                    keep[p as usize] = true;
-                }
-                (values, Some(keep))
-            }
-        });
-    }
-    let mut layers = Vec::with_capacity(applied.tensors.len());
-    for (e, (values, keep)) in applied.tensors.iter().zip(&full) {
-        let Some(moment) = moments.get(&e.name) else {
-            layers.push(None);
-            continue;
-        };
-        let rows = e.shape.first().copied().unwrap_or(1).max(1) as usize;
-        let cols = values.len() / rows;
-        if cols != moment.cols {
-            return Err(NnError::BadTensor {
-                name: e.name.clone(),
-                reason: format!(
-                    "rows of {cols} weights, but its layer's inputs have {} columns",
-                    moment.cols
-                ),
-            });
-        }
-        layers.push(Some(LayerMoment {
-            name: &e.name,
-            rows: WeightRows {
-                values,
-                cols,
-                keep: keep.as_deref(),
-            },
-            moment: &moment.values,
-        }));
-    }
+    let full = full_weights(applied);
+    let layers = (0..applied.tensors.len())
+        .map(|t| layer_moment(&applied.tensors, &full, t, moments))
+        .collect::<Result<Vec<_>>>()?;
     let tensors = compensate_tensors(&mut applied.quantization, &layers, params)?;
     applied.write(model)?;
+    Ok(Compensated {
+        tensors,
+        nearest: applied.tensors.len() - tensors,
+    })
+}
+
+/// GPTQ's sequential form of [`compensate`]: the tensors are rounded one
+/// at a time in the model's order, each through the moment of its layer's
+/// inputs in the network as it is by then (the layers before it already
+/// rounded with compensation, the later ones nearest), so that each layer
+/// sees the errors of the ones before it. `model` must hold `applied`'s
+/// nearest rounding (as [`crate::apply::quantize_model`] leaves it); the
+/// moments take one pass over the first `samples` examples of `data` per
+/// compensated tensor.
+pub fn compensate_sequential(
+    model: &Model,
+    applied: &mut Applied,
+    data: &dyn Source,
+    samples: usize,
+    batch_size: usize,
+    params: &CompensationParams,
+) -> Result<Compensated> {
+    let full = full_weights(applied);
+    let mut tensors = 0;
+    for t in 0..applied.tensors.len() {
+        let moments = input_moments(model, data, samples, batch_size)?;
+        let Some(layer) = layer_moment(&applied.tensors, &full, t, &moments)? else {
+            continue;
+        };
+        compensate_tensor(&mut applied.quantization, t, &layer, params)?;
+        applied.write(model)?;
+        tensors += 1;
+    }
+    for codebook in &mut applied.quantization.codebooks {
+        codebook.drop_empty_clusters();
+    }
     Ok(Compensated {
         tensors,
         nearest: applied.tensors.len() - tensors,
@@ -288,5 +348,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_sequential_form_takes_each_moment_after_the_layers_before_are_rounded() {
+        let kmeans = Method::Kmeans(KmeansParams {
+            k: 3,
+            init: KmeansInit::Linear,
+            max_iter: 50,
+            seed: 0,
+        });
+        let d = data(64);
+        let p = CompensationParams::default();
+        let seq = model();
+        let mut applied = quantize_model(&seq, None, None, &kmeans, Scope::Global).unwrap();
+        let done = compensate_sequential(&seq, &mut applied, &d, 64, 16, &p).unwrap();
+        assert_eq!(
+            done,
+            Compensated {
+                tensors: 3,
+                nearest: 0
+            }
+        );
+
+        // by hand: one tensor at a time through the moments of the network
+        // as it is then
+        let by_hand = model();
+        let mut expected = quantize_model(&by_hand, None, None, &kmeans, Scope::Global).unwrap();
+        for e in expected.tensors.clone() {
+            let mut moments = input_moments(&by_hand, &d, 64, 16).unwrap();
+            moments.retain(|name, _| *name == e.name);
+            compensate(&by_hand, &mut expected, &moments, &p).unwrap();
+        }
+        // and in one pass, through the moments of the unquantized network
+        let one_pass = model();
+        let moments = input_moments(&one_pass, &d, 64, 16).unwrap();
+        let mut once = quantize_model(&one_pass, None, None, &kmeans, Scope::Global).unwrap();
+        compensate(&one_pass, &mut once, &moments, &p).unwrap();
+
+        for t in 0..applied.tensors.len() {
+            assert_eq!(applied.values(t), expected.values(t), "tensor {t}");
+            let w =
+                Vec::<f32>::try_from(seq.tensor(&applied.tensors[t].name).unwrap().flatten(0, -1))
+                    .unwrap();
+            assert_eq!(w, applied.values(t), "tensor {t} written");
+        }
+        // the first layer's inputs are the images either way; a later one's are not
+        assert_eq!(applied.values(0), once.values(0));
+        assert!(
+            (1..applied.tensors.len()).any(|t| applied.values(t) != once.values(t)),
+            "no later layer saw the earlier layers' rounding"
+        );
     }
 }

@@ -271,10 +271,11 @@ pub(crate) fn networks(settings: &[&Setting]) -> Vec<(String, String)> {
 /// network that agree on `same` and are told apart by `side` (A when
 /// `Some(true)`, B when `Some(false)`, left out when `None`); a line of
 /// evidence per network.
-/// The `rounding` column of compensated rows, in the weights' own order
-/// and in act-order.
+/// The `rounding` column of compensated rows: in the weights' own order,
+/// in act-order, and in the sequential form.
 const COMPENSATED: &str = "compensated";
 const COMPENSATED_ACT_ORDER: &str = "compensated-act-order";
+const COMPENSATED_SEQUENTIAL: &str = "compensated-sequential";
 
 /// A claim about two roundings (`side` of the `rounding` column) of the
 /// same k-means codebooks, judged only on grids that hold both sides: the
@@ -651,6 +652,18 @@ pub fn findings(grids: &[GridSettings]) -> String {
          more accurate than in the weights' own order, onto the same k-means codebook",
         "grids with both orders",
     ));
+    found.push(rounding_claim(
+        grids,
+        |rounding| match rounding {
+            Some(COMPENSATED_SEQUENTIAL) => Some(true),
+            Some(COMPENSATED) => Some(false),
+            _ => None,
+        },
+        "Compensated rounding in GPTQ's sequential form (each layer's inputs taken after the \
+         layers before it are rounded) is more accurate than through the unquantized network's \
+         inputs, onto the same k-means codebook",
+        "grids with both forms",
+    ));
 
     found.push(sensitivity_claim(grids));
 
@@ -878,12 +891,18 @@ mod tests {
                     rounding(None, 75.0),
                     rounding(Some("compensated"), 76.0),
                     rounding(Some("compensated-act-order"), 76.1),
+                    rounding(Some("compensated-sequential"), 78.0),
                 ],
             ),
         ]);
         assert!(page.contains("| Compensated rounding in GPTQ's act-order (inputs of largest second moment first) is more accurate than in the weights' own order, onto the same k-means codebook | **not confirmed (within noise)** |"), "{page}");
         assert!(
             page.contains("76.10 ± 0.30 against 76.00 ± 0.30 % (within noise)"),
+            "{page}"
+        );
+        assert!(page.contains("| Compensated rounding in GPTQ's sequential form (each layer's inputs taken after the layers before it are rounded) is more accurate than through the unquantized network's inputs, onto the same k-means codebook | **confirmed** |"), "{page}");
+        assert!(
+            page.contains("78.00 ± 0.30 against 76.00 ± 0.30 % (better)"),
             "{page}"
         );
         assert!(page.contains("| At the same rate, Hessian-weighted quantization of all layers together is more accurate than layer by layer | **confirmed** |"), "{page}");

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use nq_nn::apply::{quantize_model, Applied};
-use nq_nn::compensate::{compensate, input_moments};
+use nq_nn::compensate::{compensate, compensate_sequential, input_moments};
 use nq_nn::data::Source;
 use nq_nn::finetune::{finetune, CenterGrad, FinetuneConfig};
 use nq_nn::importance::{
@@ -495,9 +495,11 @@ pub fn quantize(
             let method =
                 method(spec, cell.quantizer_draws())?.context("`none` is not quantized")?;
             // the layer inputs of the network before any weight is rounded
+            // (the sequential form takes its own as it goes)
             let moments = cell
                 .rounding
                 .as_ref()
+                .filter(|r| !r.sequential)
                 .map(|r| {
                     input_moments(
                         &model,
@@ -509,14 +511,25 @@ pub fn quantize(
                 .transpose()?;
             let mut applied =
                 quantize_model(&model, masks.as_ref(), importance.as_ref(), &method, scope)?;
-            if let (Some(spec), Some(moments)) = (&cell.rounding, &moments) {
+            if let Some(spec) = &cell.rounding {
                 let params = CompensationParams {
                     damping: spec.damping,
                     act_order: spec.act_order,
                 };
-                let done = compensate(&model, &mut applied, moments, &params)?;
+                let done = match &moments {
+                    Some(moments) => compensate(&model, &mut applied, moments, &params)?,
+                    None => compensate_sequential(
+                        &model,
+                        &mut applied,
+                        data.train.as_ref(),
+                        spec.samples,
+                        grid.train.batch_size,
+                        &params,
+                    )?,
+                };
                 log(format!(
-                    "compensated rounding: {} tensors (layer inputs of {} examples), {} left nearest",
+                    "{} rounding: {} tensors (layer inputs of {} examples), {} left nearest",
+                    spec.name(),
                     done.tensors,
                     spec.samples.min(data.train.len()),
                     done.nearest

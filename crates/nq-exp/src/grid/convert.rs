@@ -533,6 +533,7 @@ fn compensation(
         samples: raw.samples.unwrap_or(1024),
         damping: raw.damping.unwrap_or(0.01),
         act_order: false,
+        sequential: false,
     };
     ctx.ensure(spec.samples >= 1, "compensation.samples", || {
         "expected at least 1".into()

@@ -53,8 +53,8 @@ pub struct Axes {
     lambda: Vec<f64>,
     coding: Vec<Coding>,
     finetune: Vec<bool>,
-    /// `None` for nearest rounding; compensated: whether in act-order.
-    roundings: Vec<Option<bool>>,
+    /// `grid.rounding`.
+    roundings: Vec<Rounding>,
     /// The quantizer seeds of the methods that draw; `[None]` (the training
     /// seed) without the axis.
     quantizer_seed: Vec<Option<u64>>,
@@ -114,11 +114,7 @@ impl Axes {
             }
         };
         for r in &rounding {
-            ctx.one_of(
-                "grid.rounding",
-                r,
-                &["nearest", "compensated", "compensated-act-order"],
-            )?;
+            ctx.one_of("grid.rounding", r, &Rounding::NAMES)?;
         }
         for m in &raw.method {
             ctx.ensure(METHODS.contains(&m.as_str()), "grid.method", || {
@@ -248,10 +244,7 @@ impl Axes {
             lambda,
             coding,
             finetune,
-            roundings: rounding
-                .iter()
-                .map(|r| (r != "nearest").then_some(r == "compensated-act-order"))
-                .collect(),
+            roundings: rounding.iter().filter_map(|r| Rounding::parse(r)).collect(),
             quantizer_seed,
         })
     }
@@ -263,28 +256,68 @@ impl Axes {
 
     /// Whether some cell rounds with compensation.
     pub fn compensates(&self) -> bool {
-        self.roundings.iter().any(Option::is_some)
+        self.roundings.iter().any(|&r| r != Rounding::Nearest)
     }
 }
 
-/// The roundings of `method`'s cells (`None`: nearest; compensated:
-/// whether in act-order): compensated rounding needs a codebook that the
-/// values are rounded onto, which universal quantization (dithered values)
-/// and soft-sharing (its own retraining) do not leave.
-fn roundings<'a>(method: &str, axes: &'a Axes) -> &'a [Option<bool>] {
+/// A value of `grid.rounding`: each weight to its nearest centre, or
+/// compensated (`nq_quant::compensation`) in the weights' own order or in
+/// act-order, through moments of the unquantized network or sequentially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rounding {
+    Nearest,
+    Compensated { act_order: bool, sequential: bool },
+}
+
+impl Rounding {
+    const NAMES: [&'static str; 5] = [
+        "nearest",
+        "compensated",
+        "compensated-act-order",
+        "compensated-sequential",
+        "compensated-sequential-act-order",
+    ];
+
+    fn parse(name: &str) -> Option<Self> {
+        let compensated = |sequential, act_order| Rounding::Compensated {
+            act_order,
+            sequential,
+        };
+        match name {
+            "nearest" => Some(Rounding::Nearest),
+            "compensated" => Some(compensated(false, false)),
+            "compensated-act-order" => Some(compensated(false, true)),
+            "compensated-sequential" => Some(compensated(true, false)),
+            "compensated-sequential-act-order" => Some(compensated(true, true)),
+            _ => None,
+        }
+    }
+
+    /// A cell's compensation with the grid's `[compensation]` settings.
+    fn spec(self, settings: &QuantizerSettings) -> Option<CompensationSpec> {
+        match self {
+            Rounding::Nearest => None,
+            Rounding::Compensated {
+                act_order,
+                sequential,
+            } => Some(CompensationSpec {
+                act_order,
+                sequential,
+                ..settings.compensation
+            }),
+        }
+    }
+}
+
+/// The roundings of `method`'s cells: compensated rounding needs a
+/// codebook that the values are rounded onto, which universal quantization
+/// (dithered values) and soft-sharing (its own retraining) do not leave.
+fn roundings<'a>(method: &str, axes: &'a Axes) -> &'a [Rounding] {
     if ROUNDED_METHODS.contains(&method) {
         &axes.roundings
     } else {
-        &[None]
+        &[Rounding::Nearest]
     }
-}
-
-/// The compensation of a cell rounded as `rounding` (see [`roundings`]).
-fn compensation(settings: &QuantizerSettings, rounding: Option<bool>) -> Option<CompensationSpec> {
-    rounding.map(|act_order| CompensationSpec {
-        act_order,
-        ..settings.compensation
-    })
 }
 
 /// The quantizer seeds of `spec`'s cells: only a quantizer that draws
@@ -455,10 +488,11 @@ fn cell_id(
 
 /// The end of the ids of compensated cells.
 fn rounding_suffix(rounding: &CompensationSpec) -> &'static str {
-    if rounding.act_order {
-        ".comp-act"
-    } else {
-        ".comp"
+    match (rounding.sequential, rounding.act_order) {
+        (false, false) => ".comp",
+        (false, true) => ".comp-act",
+        (true, false) => ".comp-seq",
+        (true, true) => ".comp-seq-act",
     }
 }
 
@@ -507,7 +541,7 @@ pub fn expand(
                             for &coding in &axes.coding {
                                 for &ft in &axes.finetune {
                                     for &comp in roundings(method, axes) {
-                                        let rounding = compensation(q, comp);
+                                        let rounding = comp.spec(q);
                                         for &qs in quantizer_seeds(&spec, axes) {
                                             push(CellSpec {
                                                 index: 0,
@@ -559,7 +593,7 @@ pub fn expand(
                     for &coding in &axes.coding {
                         for &ft in &axes.finetune {
                             for &comp in roundings(method, axes) {
-                                let rounding = compensation(q, comp);
+                                let rounding = comp.spec(q);
                                 let spec = method_at(method, space.conservative(), q);
                                 let mut id =
                                     format!("{prune_name}.{method}.{weighting}.{scope}.{coding}");

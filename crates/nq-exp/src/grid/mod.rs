@@ -123,6 +123,9 @@
 //!                            # kmeans, kmeans-optimal, uniform, ecsq; not for torchscript)
 //!                            # | compensated-act-order (the same, inputs of largest
 //!                            # second moment first: GPTQ's act-order)
+//!                            # | compensated-sequential (each layer's inputs taken after
+//!                            # the layers before it were rounded: GPTQ's sequential form)
+//!                            # | compensated-sequential-act-order (both)
 //! # quantizer_seed = [0, 1, 2]  # seeds of the quantizer's own draws (k-means++ centres,
 //!                            # universal's dither) apart from the training seed, which
 //!                            # they are by default; kmeans and universal only (the

@@ -379,15 +379,22 @@ pub struct CompensationSpec {
     /// when unset, so that older keys stay valid.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub act_order: bool,
+    /// GPTQ's sequential form: each layer's moment taken in the network
+    /// whose earlier layers are already rounded
+    /// (`rounding = "compensated-sequential"`); left out of the cache key
+    /// when unset.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sequential: bool,
 }
 
 impl CompensationSpec {
     /// The cell's `rounding` column and `grid.rounding` value.
     pub fn name(&self) -> &'static str {
-        if self.act_order {
-            "compensated-act-order"
-        } else {
-            "compensated"
+        match (self.sequential, self.act_order) {
+            (false, false) => "compensated",
+            (false, true) => "compensated-act-order",
+            (true, false) => "compensated-sequential",
+            (true, true) => "compensated-sequential-act-order",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Grid expansion, one test per kind of mistake, and cache keys.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::keys::cell_keys;
@@ -1099,6 +1100,7 @@ fn compensated_rounding_multiplies_the_quantizers_with_a_codebook_only() {
             samples: 1024,
             damping: 0.01,
             act_order: false,
+            sequential: false,
         })
     );
     assert_eq!(cell(&g, id).rounding, None);
@@ -1126,6 +1128,30 @@ fn compensated_rounding_multiplies_the_quantizers_with_a_codebook_only() {
     let comp2 = cell(&g2, &format!("{id}.comp"));
     assert_eq!(comp2.rounding.map(|r| r.samples), Some(512));
     assert_ne!(cell_keys(&g2, &comp2).quantized, compensated.quantized);
+}
+
+#[test]
+fn every_compensated_rounding_has_its_cells_ids_and_keys() {
+    let all = "\"compensated\", \"compensated-act-order\", \"compensated-sequential\", \
+               \"compensated-sequential-act-order\"]";
+    let g = load_str(&with_rounding("").replacen("\"compensated\"]", all, 1)).unwrap();
+    let id = "s0.paper.kmeans.k8.hessian.global.huffman.ft";
+    let mut quantized = BTreeSet::new();
+    for (suffix, name) in [
+        ("comp", "compensated"),
+        ("comp-act", "compensated-act-order"),
+        ("comp-seq", "compensated-sequential"),
+        ("comp-seq-act", "compensated-sequential-act-order"),
+    ] {
+        let c = g
+            .cells
+            .iter()
+            .find(|c| c.id == format!("{id}.{suffix}"))
+            .unwrap();
+        assert_eq!(c.rounding.map(|r| r.name()), Some(name));
+        quantized.insert(cell_keys(&g, c).quantized);
+    }
+    assert_eq!(quantized.len(), 4);
 }
 
 #[test]

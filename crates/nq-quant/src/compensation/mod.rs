@@ -50,4 +50,4 @@ pub use algorithm::{
     compensated, compensated_rows, nearest, quadratic_form, CompensationParams, Compensator,
     WeightRows,
 };
-pub use scoped::{compensate_tensors, LayerMoment};
+pub use scoped::{compensate_tensor, compensate_tensors, LayerMoment};

@@ -28,7 +28,6 @@ pub fn compensate_tensors(
     layers: &[Option<LayerMoment<'_>>],
     params: &CompensationParams,
 ) -> Result<usize> {
-    params.validate()?;
     if layers.len() != quantization.spans.len() {
         return Err(QuantError::Inconsistent(format!(
             "{} layers for {} quantized tensors",
@@ -36,36 +35,58 @@ pub fn compensate_tensors(
             quantization.spans.len()
         )));
     }
-    if quantization.codebooks.iter().any(|q| q.dither.is_some()) {
-        return Err(QuantError::Inconsistent(
-            "a dithered quantization cannot be rounded again: its values are not its centres"
-                .into(),
-        ));
-    }
     let mut done = 0;
-    for (span, layer) in quantization.spans.iter().zip(layers) {
+    for (tensor, layer) in layers.iter().enumerate() {
         let Some(layer) = layer else { continue };
-        let in_tensor = |e: QuantError| QuantError::InTensor {
-            name: layer.name.to_owned(),
-            source: Box::new(e),
-        };
-        let codebook = &mut quantization.codebooks[span.codebook];
-        let chosen = compensated_rows(layer.rows, layer.moment, &codebook.centres, params)
-            .map_err(in_tensor)?;
-        if chosen.len() != span.len {
-            return Err(in_tensor(QuantError::Inconsistent(format!(
-                "{} weights kept, but {} were quantized",
-                chosen.len(),
-                span.len
-            ))));
-        }
-        codebook.assignment[span.start..span.start + span.len].copy_from_slice(&chosen);
+        compensate_tensor(quantization, tensor, layer, params)?;
         done += 1;
     }
     for codebook in &mut quantization.codebooks {
         codebook.drop_empty_clusters();
     }
     Ok(done)
+}
+
+/// [`compensate_tensors`] for tensor `tensor` alone, keeping the clusters
+/// it leaves empty (a tensor compensated later may use them): for rounding
+/// tensor by tensor, with each one's moment taken after the ones before it
+/// were rounded (GPTQ's sequential form); drop the empty clusters at the
+/// end ([`crate::quantization::Quantization::drop_empty_clusters`]).
+pub fn compensate_tensor(
+    quantization: &mut ScopedQuantization,
+    tensor: usize,
+    layer: &LayerMoment<'_>,
+    params: &CompensationParams,
+) -> Result<()> {
+    params.validate()?;
+    let Some(span) = quantization.spans.get(tensor) else {
+        return Err(QuantError::Inconsistent(format!(
+            "tensor {tensor} of {} quantized tensors",
+            quantization.spans.len()
+        )));
+    };
+    if quantization.codebooks.iter().any(|q| q.dither.is_some()) {
+        return Err(QuantError::Inconsistent(
+            "a dithered quantization cannot be rounded again: its values are not its centres"
+                .into(),
+        ));
+    }
+    let in_tensor = |e: QuantError| QuantError::InTensor {
+        name: layer.name.to_owned(),
+        source: Box::new(e),
+    };
+    let codebook = &mut quantization.codebooks[span.codebook];
+    let chosen =
+        compensated_rows(layer.rows, layer.moment, &codebook.centres, params).map_err(in_tensor)?;
+    if chosen.len() != span.len {
+        return Err(in_tensor(QuantError::Inconsistent(format!(
+            "{} weights kept, but {} were quantized",
+            chosen.len(),
+            span.len
+        ))));
+    }
+    codebook.assignment[span.start..span.start + span.len].copy_from_slice(&chosen);
+    Ok(())
 }
 
 #[cfg(test)]
