@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -139,6 +141,56 @@ fn significant(v: f64) -> String {
     }
 }
 
+/// Ticks of a log10 axis over `lo..=hi` (in log10 units) at round numbers:
+/// 1, 2 and 5 times the powers of ten, fewer when they are more than
+/// `max`, every digit within a decade. Evenly spaced ticks in log units
+/// would fall at 3.16 and 6.31, which no grid sweeps.
+fn log_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    let in_range = |mantissas: &[f64]| -> Vec<f64> {
+        (lo.floor() as i32..=hi.ceil() as i32)
+            .flat_map(|d| mantissas.iter().map(move |m| (m * 10f64.powi(d)).log10()))
+            .filter(|t| (lo - 1e-9..=hi + 1e-9).contains(t))
+            .collect()
+    };
+    let digits: Vec<f64> = (1..=9).map(f64::from).collect();
+    for mantissas in [&digits[..], &[1.0, 2.0, 5.0], &[1.0, 3.0]] {
+        let ticks = in_range(mantissas);
+        if ticks.len() <= max {
+            return ticks;
+        }
+    }
+    in_range(&[1.0])
+}
+
+/// The x axis: plotters' own, with [`log_ticks`] when it is in log10
+/// units.
+struct XAxis {
+    inner: RangedCoordf64,
+    log: bool,
+}
+
+impl Ranged for XAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if self.log {
+            let range = self.inner.range();
+            log_ticks(range.start, range.end, hint.max_num_points())
+        } else {
+            self.inner.key_points(hint)
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String>
 where
     DB::ErrorType: 'static,
@@ -164,12 +216,16 @@ where
         let points = || panel.series.iter().flat_map(|s| s.points.iter());
         let (x0, x1) = bounds(points().map(|p| to_x(p.0)));
         let (y0, y1) = y_range(panel);
+        let x_axis = XAxis {
+            inner: (x0..x1).into(),
+            log: fig.log_x,
+        };
         let mut chart = ChartBuilder::on(cell)
             .caption(&panel.title, (FONT, 18))
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
+            .build_cartesian_2d(x_axis, y0..y1)
             .map_err(e)?;
         let x_format = |v: &f64| {
             if fig.log_x {
@@ -922,6 +978,31 @@ mod tests {
         // a difference can be negative
         let (lo, _) = y_range(&panel(&[-1.0, 2.0]));
         assert!(lo < -3.0, "{lo}");
+    }
+
+    #[test]
+    fn log_ticks_fall_on_round_numbers() {
+        let values = |lo: f64, hi: f64, max: usize| -> Vec<String> {
+            log_ticks(lo.log10(), hi.log10(), max)
+                .into_iter()
+                .map(|t| significant(10f64.powf(t)))
+                .collect()
+        };
+        // lambda from 3e-6 to 1e-2: 1, 2, 5 would be 11 ticks, so 1 and 3
+        assert_eq!(
+            values(3e-6, 1e-2, 10),
+            ["0.000003", "0.00001", "0.00003", "0.0001", "0.0003", "0.001", "0.003", "0.01"]
+        );
+        assert_eq!(
+            values(1.0, 100.0, 10),
+            ["1", "2", "5", "10", "20", "50", "100"]
+        );
+        assert_eq!(
+            values(1.0, 1e6, 10),
+            ["1", "10", "100", "1000", "10000", "100000", "1000000"]
+        );
+        // within a decade, every digit
+        assert_eq!(values(2.5, 8.0, 10), ["3", "4", "5", "6", "7", "8"]);
     }
 
     #[test]
