@@ -50,7 +50,8 @@ for g in "${grids[@]}"; do files+=("experiments/$g.toml"); done
 if (( full )); then
   files+=(experiments/hessian_vs_adam.toml experiments/ablation_global.toml \
           experiments/sensitivity_k.toml experiments/sensitivity_lambda.toml \
-          experiments/review_compensation_lenet.toml experiments/review_scope_rate_lenet.toml \
+          experiments/review_compensation_lenet.toml experiments/review_compensation_order_lenet.toml \
+          experiments/review_scope_rate_lenet.toml \
           experiments/review_adam_*.toml \
           experiments/full/*.toml experiments/resnet32_cifar10_table1.toml \
           experiments/resnet32_cifar10_fig1.toml experiments/alexnet_imagenet_table1.toml)
