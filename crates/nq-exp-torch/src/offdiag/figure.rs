@@ -58,13 +58,17 @@ pub fn write(rows: &[Row], layers: &[String], block: &str, stem: &Path) -> Resul
             });
         }
         if lo.is_finite() {
-            series.push(Series {
-                label: "predicted = measured".into(),
-                points: vec![(lo, lo), (hi, hi)],
-                errors: vec![0.0; 2],
-                line: true,
-                band: false,
-            });
+            // first, so that it takes the first colour in every figure
+            series.insert(
+                0,
+                Series {
+                    label: "predicted = measured".into(),
+                    points: vec![(lo, lo), (hi, hi)],
+                    errors: vec![0.0; 2],
+                    line: true,
+                    band: false,
+                },
+            );
         }
         let mut title = format!("{rounding} rounding");
         if left_out > 0 {
