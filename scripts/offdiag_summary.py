@@ -32,9 +32,18 @@ def main(directory):
             runs.setdefault((match[1], match[2]), []).append(json.load(f))
     if not runs:
         sys.exit(f"{directory}: no offdiag summaries (<name>_<block>_s<seed>.json)")
+    trainings = []
+    for path in sorted(glob.glob(os.path.join(directory, "train_s[0-9]*.json"))):
+        with open(path) as f:
+            trainings.append(json.load(f))
+    epochs = sorted({t["epochs"] for t in trainings})
+    top1 = [100 * t["test_top1"] for t in trainings]
+    training = (
+        f"{' or '.join(map(str, epochs))} epochs of Adam per seed (test top-1 {spread(top1, 2)} %)"
+        if trainings else "networks trained elsewhere")
     print("# Off-diagonal curvature terms over training seeds (`nq-exp offdiag`)\n")
     print(
-        "LeNet-5 on Fashion-MNIST, 3 epochs of Adam per seed; each layer set quantized alone "
+        f"LeNet-5 on Fashion-MNIST, {training}; each layer set quantized alone "
         "(k-means, Hessian-weighted k-means over 3 k-means seeds, uniform; k = 2 to 64), the "
         "loss increase over the first 1,000 training images predicted by the diagonal "
         "`1/2 sum h_ii d_i^2`, by each layer's own block (no cross-layer terms) and by the full "
