@@ -91,6 +91,29 @@ def main(directory):
             f"{spread([s['baseline_loss'] for s in summaries], 4)} |"
         )
 
+    print(
+        "\nThe first-order term the quadratic predictors leave out, `g^T (q - w)` with `g` the "
+        "gradient of the loss at the trained weights (0 only at a minimum), and the full form "
+        "with it (summaries written before the term existed show -):\n"
+    )
+    print(
+        "| layers | block | seeds | rounding | gradient norm | corr. full + gradient | "
+        "med. rel. error full + gradient | first-order term / full form (median, absolute) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for (name, block), summaries in sorted(runs.items()):
+        layers = ", ".join(summaries[0].get("layers", [summaries[0].get("layer")]))
+        for i, rounding in enumerate(summaries[0]["roundings"]):
+            rs = [s["roundings"][i] for s in summaries]
+            with_gradient = [r.get("full_with_gradient") or {} for r in rs]
+            print(
+                f"| {layers} | {block} | {len(summaries)} | {rounding['rounding']} | "
+                f"{spread([s.get('gradient_norm') for s in summaries], 4)} | "
+                f"{spread([f.get('correlation') for f in with_gradient])} | "
+                f"{spread([f.get('median_relative_error') for f in with_gradient], 2)} | "
+                f"{spread([r.get('median_gradient_over_full') for r in rs], 2)} |"
+            )
+
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "results/offdiag")

@@ -19,6 +19,7 @@ fn predictors(layers: usize) -> Vec<(&'static str, fn(&Row) -> f64)> {
         out.push(("each layer's own block", |r| r.layerwise));
     }
     out.push(("full quadratic form", |r| r.full));
+    out.push(("full form + gradient term", Row::full_with_gradient));
     out
 }
 

@@ -7,7 +7,10 @@
 //! Hessian-weighted k-means and uniform, over `k` and the k-means seeds),
 //! three numbers per quantization: the loss increase predicted by the
 //! diagonal, `1/2 sum_i H_ii d_i^2`, by the full quadratic form
-//! `1/2 d^T H d`, and the measured `L(q) - L(w)` on the same examples.
+//! `1/2 d^T H d`, and the measured `L(q) - L(w)` on the same examples; and
+//! the first-order term `g^T (q - w)` the quadratic predictors leave out
+//! (the gradient `g` vanishes only at a minimum), alone and added to the
+//! full form.
 //! Each quantization is also rounded again onto its own centres with
 //! compensation through the block ([`compensated`]), and measured the same
 //! way. Rows as CSV (`--out`), a summary as JSON on stdout: per rounding,
@@ -117,6 +120,17 @@ pub(crate) struct Row {
     layerwise: f64,
     full: f64,
     measured: f64,
+    /// The first-order term the quadratic predictors leave out,
+    /// `g^T (q - w)` with `g` the gradient of the loss at `w`: small near
+    /// a minimum.
+    gradient: f64,
+}
+
+impl Row {
+    /// The second-order model with its first-order term.
+    pub(crate) fn full_with_gradient(&self) -> f64 {
+        self.full + self.gradient
+    }
 }
 
 /// How well a predictor follows the measured increase.
@@ -133,6 +147,11 @@ struct RoundingSummary {
     diagonal: Fit,
     layerwise: Fit,
     full: Fit,
+    /// The full form plus the first-order term `g^T (q - w)`.
+    full_with_gradient: Fit,
+    /// Median of `|g^T (q - w)| / full`: how much the first-order term the
+    /// quadratic predictors leave out weighs against them.
+    median_gradient_over_full: f64,
     /// Median of `(full - diagonal) / full`.
     median_off_diagonal_share: f64,
     /// Median of `(full - layerwise) / full`: what the cross-layer terms
@@ -148,6 +167,8 @@ struct Summary {
     weights: usize,
     examples: usize,
     baseline_loss: f64,
+    /// The Euclidean norm of the loss's gradient in the layers' weights.
+    gradient_norm: f64,
     block_seconds: f64,
     hessian_vector_products: u64,
     backward_passes: u64,
@@ -301,12 +322,14 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
     let h: Vec<f32> = diagonal.iter().map(|&v| v.max(0.0) as f32).collect();
     let ones = vec![1f32; n];
     let baseline_loss = loss_with(&model, &weights, &w, &batches)?;
+    let gradient = loss_gradient(&model, &weights, &batches, examples)?;
 
     let curvature = Curvature {
         block: &block,
         diagonal: &diagonal,
         own_blocks: &own_blocks,
         ranges: &ranges,
+        gradient: &gradient,
     };
     let mut rows = Vec::new();
     let compensator = Compensator::new(
@@ -337,7 +360,13 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
                 for (rounding, q) in [("plain", &plain), ("compensated", &comp)] {
                     rows.push(
                         measure(&model, &weights, &w, &curvature, q, &batches, baseline_loss).map(
-                            |(diagonal, layerwise, full, measured)| Row {
+                            |Predicted {
+                                 diagonal,
+                                 layerwise,
+                                 full,
+                                 gradient,
+                                 measured,
+                             }| Row {
                                 method: name,
                                 k,
                                 seed,
@@ -347,6 +376,7 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
                                 layerwise,
                                 full,
                                 measured,
+                                gradient,
                             },
                         )?,
                     );
@@ -375,6 +405,8 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
             let diagonal: Vec<f64> = these.iter().map(|r| r.diagonal).collect();
             let layerwise: Vec<f64> = these.iter().map(|r| r.layerwise).collect();
             let full: Vec<f64> = these.iter().map(|r| r.full).collect();
+            let full_with_gradient: Vec<f64> =
+                these.iter().map(|r| r.full_with_gradient()).collect();
             let share = |part: fn(&Row) -> f64| {
                 median(
                     these
@@ -389,6 +421,13 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
                 diagonal: fit(&diagonal, &measured),
                 layerwise: fit(&layerwise, &measured),
                 full: fit(&full, &measured),
+                full_with_gradient: fit(&full_with_gradient, &measured),
+                median_gradient_over_full: median(
+                    these
+                        .iter()
+                        .map(|r| r.gradient.abs() / r.full.abs().max(1e-12))
+                        .collect(),
+                ),
                 median_off_diagonal_share: share(|r| r.diagonal),
                 median_cross_layer_share: share(|r| r.layerwise),
             }
@@ -405,6 +444,7 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
         weights: n,
         examples,
         baseline_loss,
+        gradient_norm: gradient.iter().map(|g| g * g).sum::<f64>().sqrt(),
         block_seconds: cost.seconds,
         hessian_vector_products: cost.hessian_vector_products,
         backward_passes: cost.backward_passes,
@@ -425,10 +465,48 @@ struct Curvature<'a> {
     diagonal: &'a [f64],
     own_blocks: &'a [Vec<f64>],
     ranges: &'a [std::ops::Range<usize>],
+    /// The loss's gradient at the weights, in their order.
+    gradient: &'a [f64],
 }
 
-/// Predicted (diagonal, layer by layer, full) and measured loss increase
-/// of `q`.
+/// The gradient of the mean loss over `batches` (`examples` predictions in
+/// all) in `weights`, their entries one after the other.
+fn loss_gradient(
+    model: &Model,
+    weights: &[Tensor],
+    batches: &[(Tensor, Tensor)],
+    examples: usize,
+) -> Result<Vec<f64>> {
+    let mut sum: Option<Vec<Tensor>> = None;
+    for (x, y) in batches {
+        let logits = model.forward_t(x, false);
+        let loss = nq_nn::loss::cross_entropy_sum(&logits, y) / examples as f64;
+        let grads = Tensor::f_run_backward(&[&loss], weights, false, false)?;
+        sum = Some(match sum {
+            None => grads,
+            Some(acc) => acc.iter().zip(&grads).map(|(a, g)| a + g).collect(),
+        });
+    }
+    let mut out = Vec::new();
+    for g in sum.unwrap_or_default() {
+        out.extend(Vec::<f64>::try_from(
+            g.to_kind(Kind::Double).flatten(0, -1),
+        )?);
+    }
+    Ok(out)
+}
+
+/// The loss increase of one quantization: predicted (diagonal, layer by
+/// layer, full), the first-order term, and measured.
+struct Predicted {
+    diagonal: f64,
+    layerwise: f64,
+    full: f64,
+    gradient: f64,
+    measured: f64,
+}
+
+/// Predicted and measured loss increase of `q`.
 fn measure(
     model: &Model,
     weights: &[Tensor],
@@ -437,7 +515,7 @@ fn measure(
     q: &Quantization,
     batches: &[(Tensor, Tensor)],
     baseline_loss: f64,
-) -> Result<(f64, f64, f64, f64)> {
+) -> Result<Predicted> {
     let values = q.quantized();
     let d: Vec<f64> = w
         .iter()
@@ -456,8 +534,20 @@ fn measure(
         .map(|(r, own)| quadratic_form(&d[r.clone()], own))
         .sum();
     let full = quadratic_form(&d, curvature.block);
+    // q - w = -d
+    let gradient = -d
+        .iter()
+        .zip(curvature.gradient)
+        .map(|(d, g)| d * g)
+        .sum::<f64>();
     let measured = loss_with(model, weights, &values, batches)? - baseline_loss;
-    Ok((diag, layerwise, full, measured))
+    Ok(Predicted {
+        diagonal: diag,
+        layerwise,
+        full,
+        gradient,
+        measured,
+    })
 }
 
 fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<()> {
@@ -467,12 +557,12 @@ fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<()> {
     );
     writeln!(
         f,
-        "method,k,seed,rounding,clusters,diagonal,layerwise,full,measured"
+        "method,k,seed,rounding,clusters,diagonal,layerwise,full,measured,gradient"
     )?;
     for r in rows {
         writeln!(
             f,
-            "{},{},{},{},{},{:e},{:e},{:e},{:e}",
+            "{},{},{},{},{},{:e},{:e},{:e},{:e},{:e}",
             r.method,
             r.k,
             r.seed,
@@ -481,7 +571,8 @@ fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<()> {
             r.diagonal,
             r.layerwise,
             r.full,
-            r.measured
+            r.measured,
+            r.gradient
         )?;
     }
     f.into_inner()
@@ -489,4 +580,52 @@ fn write_rows(path: &std::path::Path, rows: &[Row]) -> Result<()> {
         .sync_all()?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use nq_nn::models::{Arch, InputSpec};
+    use tch::Device;
+
+    use super::*;
+
+    #[test]
+    fn the_gradient_is_the_loss_s_slope_in_each_weight() {
+        tch::manual_seed(0);
+        let spec = InputSpec {
+            image: [1, 8, 8],
+            classes: 2,
+        };
+        let model = Model::new(Arch::SmallConv, spec, Device::Cpu).unwrap();
+        let xs = Tensor::rand([6, 1, 8, 8], (Kind::Float, Device::Cpu));
+        let ys = Tensor::from_slice(&[0i64, 1, 1, 0, 1, 0]);
+        let batches = vec![
+            (xs.narrow(0, 0, 4), ys.narrow(0, 0, 4)),
+            (xs.narrow(0, 4, 2), ys.narrow(0, 4, 2)),
+        ];
+        let name = model.quantizable()[0].name.clone();
+        let weights = vec![model.tensor(&name).unwrap()];
+        let w = Vec::<f32>::try_from(weights[0].detach().flatten(0, -1)).unwrap();
+        let gradient = loss_gradient(&model, &weights, &batches, 6).unwrap();
+        assert_eq!(gradient.len(), w.len());
+        let step = 1e-3f32;
+        for i in [0, w.len() / 2, w.len() - 1] {
+            let moved = |by: f32| {
+                let mut v = w.clone();
+                v[i] += by;
+                loss_with(&model, &weights, &v, &batches).unwrap()
+            };
+            let slope = (moved(step) - moved(-step)) / (2.0 * f64::from(step));
+            assert!(
+                (slope - gradient[i]).abs() <= 1e-2 * (1e-2 + gradient[i].abs()),
+                "weight {i}: finite difference {slope} against {}",
+                gradient[i]
+            );
+        }
+        // the weights are as they were
+        assert_eq!(
+            Vec::<f32>::try_from(weights[0].detach().flatten(0, -1)).unwrap(),
+            w
+        );
+    }
 }
