@@ -267,10 +267,6 @@ pub(crate) fn networks(settings: &[&Setting]) -> Vec<(String, String)> {
     distinct(settings, |s| (s.model.clone(), s.dataset.clone()))
 }
 
-/// Accuracy claims at matched points: every pair of settings of one
-/// network that agree on `same` and are told apart by `side` (A when
-/// `Some(true)`, B when `Some(false)`, left out when `None`); a line of
-/// evidence per network.
 /// The `rounding` column of compensated rows: in the weights' own order,
 /// in act-order, and in the sequential form.
 const COMPENSATED: &str = "compensated";
@@ -316,6 +312,10 @@ fn rounding_claim(
     )
 }
 
+/// Accuracy claims at matched points: every pair of settings of one
+/// network that agree on `same` and are told apart by `side` (A when
+/// `Some(true)`, B when `Some(false)`, left out when `None`); a line of
+/// evidence per network.
 fn accuracy_claim(
     settings: &[&Setting],
     claim: Claim,
