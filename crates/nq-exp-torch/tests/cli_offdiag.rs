@@ -61,13 +61,18 @@ fn offdiag_measures_both_predictors_and_both_roundings() {
     );
     // the trained weights are not a minimum of the loss on these images
     let gradient_norm = summary["gradient_norm"].as_f64().unwrap();
-    assert!(gradient_norm.is_finite() && gradient_norm > 0.0, "{summary}");
+    assert!(
+        gradient_norm.is_finite() && gradient_norm > 0.0,
+        "{summary}"
+    );
     // per k: k-means and Hessian-weighted k-means for 2 seeds, uniform once; 2 roundings
     assert_eq!(lines.len() - 1, 2 * (2 * 2 + 1) * 2);
     for rounding in summary["roundings"].as_array().unwrap() {
         let full = rounding["full"]["correlation"].as_f64().unwrap();
         assert!(full.is_finite() && full > 0.0, "{rounding}");
-        let with_gradient = rounding["full_with_gradient"]["correlation"].as_f64().unwrap();
+        let with_gradient = rounding["full_with_gradient"]["correlation"]
+            .as_f64()
+            .unwrap();
         assert!(with_gradient.is_finite(), "{rounding}");
     }
     // the Gauss-Newton block: one backward pass per example and class, and
