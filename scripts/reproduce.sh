@@ -90,7 +90,7 @@ if (( full )); then
   # exact Hessian block of conv1 (about 45 min in all on one thread)
   scripts/offdiag_seeds.sh --exact results/offdiag > /dev/null
   say "wrote results/offdiag/summary.md (off-diagonal curvature terms over 3 training seeds)"
-  # the same nearer a minimum: 20 epochs per network (20 s an epoch here, about 25 min in all)
+  # the same nearer a minimum: 20 epochs per network (20 s an epoch here, so 20 min of training)
   scripts/offdiag_seeds.sh --converged results/offdiag_converged > /dev/null
   say "wrote results/offdiag_converged/summary.md (the same after 20 epochs)"
 fi

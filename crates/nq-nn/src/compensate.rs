@@ -277,6 +277,16 @@ mod tests {
         }
     }
 
+    /// k-means with 3 clusters from a linear start: no draws.
+    fn kmeans3() -> Method {
+        Method::Kmeans(KmeansParams {
+            k: 3,
+            init: KmeansInit::Linear,
+            max_iter: 50,
+            seed: 0,
+        })
+    }
+
     /// `sum over layers of ||X (w - q)||^2` on the sample.
     fn output_error(
         original: &[(String, Tensor)],
@@ -297,12 +307,7 @@ mod tests {
 
     #[test]
     fn compensation_lowers_the_layers_output_error_and_keeps_pruned_zeros() {
-        let kmeans = Method::Kmeans(KmeansParams {
-            k: 3,
-            init: KmeansInit::Linear,
-            max_iter: 50,
-            seed: 0,
-        });
+        let kmeans = kmeans3();
         let d = data(64);
         for (scope, pruned) in [(Scope::Layer, false), (Scope::Global, true)] {
             let (plain, comp) = (model(), model());
@@ -352,12 +357,7 @@ mod tests {
 
     #[test]
     fn the_sequential_form_takes_each_moment_after_the_layers_before_are_rounded() {
-        let kmeans = Method::Kmeans(KmeansParams {
-            k: 3,
-            init: KmeansInit::Linear,
-            max_iter: 50,
-            seed: 0,
-        });
+        let kmeans = kmeans3();
         let d = data(64);
         let p = CompensationParams::default();
         let seq = model();

@@ -18,7 +18,7 @@ use super::convert::{Context, QuantizerSettings};
 use super::raw::RawAxes;
 use super::spec::{
     CellSpec, CompensationSpec, FinetuneSpec, ImportanceSpec, MethodSpec, PruneSpec, SearchGroup,
-    SearchSettings, MAX_K,
+    SearchSettings, COMPENSATED_ROUNDINGS, MAX_K,
 };
 use super::GridError;
 use crate::search::SearchSpace;
@@ -114,7 +114,7 @@ impl Axes {
             }
         };
         for r in &rounding {
-            ctx.one_of("grid.rounding", r, &Rounding::NAMES)?;
+            ctx.one_of("grid.rounding", r, &Rounding::names())?;
         }
         for m in &raw.method {
             ctx.ensure(METHODS.contains(&m.as_str()), "grid.method", || {
@@ -270,27 +270,22 @@ enum Rounding {
 }
 
 impl Rounding {
-    const NAMES: [&'static str; 5] = [
-        "nearest",
-        "compensated",
-        "compensated-act-order",
-        "compensated-sequential",
-        "compensated-sequential-act-order",
-    ];
+    /// Every `grid.rounding` value.
+    fn names() -> Vec<&'static str> {
+        std::iter::once("nearest")
+            .chain(COMPENSATED_ROUNDINGS)
+            .collect()
+    }
 
     fn parse(name: &str) -> Option<Self> {
-        let compensated = |sequential, act_order| Rounding::Compensated {
-            act_order,
-            sequential,
-        };
-        match name {
-            "nearest" => Some(Rounding::Nearest),
-            "compensated" => Some(compensated(false, false)),
-            "compensated-act-order" => Some(compensated(false, true)),
-            "compensated-sequential" => Some(compensated(true, false)),
-            "compensated-sequential-act-order" => Some(compensated(true, true)),
-            _ => None,
+        if name == "nearest" {
+            return Some(Rounding::Nearest);
         }
+        let i = COMPENSATED_ROUNDINGS.iter().position(|n| *n == name)?;
+        Some(Rounding::Compensated {
+            sequential: i >= 2,
+            act_order: i % 2 == 1,
+        })
     }
 
     /// A cell's compensation with the grid's `[compensation]` settings.

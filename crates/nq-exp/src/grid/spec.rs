@@ -387,15 +387,19 @@ pub struct CompensationSpec {
     pub sequential: bool,
 }
 
+/// The `grid.rounding` names of compensated rounding, at index
+/// `2 * sequential + act_order`.
+pub const COMPENSATED_ROUNDINGS: [&str; 4] = [
+    "compensated",
+    "compensated-act-order",
+    "compensated-sequential",
+    "compensated-sequential-act-order",
+];
+
 impl CompensationSpec {
     /// The cell's `rounding` column and `grid.rounding` value.
     pub fn name(&self) -> &'static str {
-        match (self.sequential, self.act_order) {
-            (false, false) => "compensated",
-            (false, true) => "compensated-act-order",
-            (true, false) => "compensated-sequential",
-            (true, true) => "compensated-sequential-act-order",
-        }
+        COMPENSATED_ROUNDINGS[2 * usize::from(self.sequential) + usize::from(self.act_order)]
     }
 }
 

@@ -432,14 +432,21 @@ mod tests {
         // H = [[1, .9], [.9, 1]]: w0 = 0.4 rounds to 0 (d0 = 0.4) and
         // w1 moves by -d0 [H^-1]_10 / [H^-1]_00 = +0.36 to 0.76, so to 1
         let h = [1.0, 0.9, 0.9, 1.0];
-        let w = [0.4f32, 0.4];
-        let q = compensated(&w, &h, &[0.0, 1.0], &NO_DAMPING).unwrap();
-        assert_eq!(q.quantized(), vec![0.0, 1.0]);
-        let plain = nearest(&w, &[0.0, 1.0]).unwrap();
+        assert_eq!(two_weights(&h, &NO_DAMPING), (vec![0.0, 1.0], 0.044));
+        let plain = nearest(&TWO_WEIGHTS, &[0.0, 1.0]).unwrap();
         assert_eq!(plain.quantized(), vec![0.0, 0.0]);
         // 1/2 (0.16 + 0.16 + 2 * 0.9 * 0.16) = 0.304; 1/2 (0.16 + 0.36 - 2 * 0.9 * 0.24) = 0.044
-        assert!((quadratic_form(&error(&w, &plain), &h) - 0.304).abs() < 1e-6);
-        assert!((quadratic_form(&error(&w, &q), &h) - 0.044).abs() < 1e-6);
+        assert!((quadratic_form(&error(&TWO_WEIGHTS, &plain), &h) - 0.304).abs() < 1e-6);
+    }
+
+    const TWO_WEIGHTS: [f32; 2] = [0.4, 0.4];
+
+    /// [`TWO_WEIGHTS`] rounded onto {0, 1} through `h`: the values, and
+    /// `1/2 d^T h d` to 6 decimals.
+    fn two_weights(h: &[f64], params: &CompensationParams) -> (Vec<f32>, f64) {
+        let q = compensated(&TWO_WEIGHTS, h, &[0.0, 1.0], params).unwrap();
+        let form = quadratic_form(&error(&TWO_WEIGHTS, &q), h);
+        (q.quantized(), (form * 1e6).round() / 1e6)
     }
 
     #[test]
@@ -450,17 +457,12 @@ mod tests {
         // Act order: w1 first -> 0 (d1 = 0.4), w0 moves by -0.4 * (-0.9 / 1)
         // to 0.76 -> 1; d = (-0.6, 0.4): 1/2 (0.36 + 0.64 - 0.432) = 0.284.
         let h = [1.0, 0.9, 0.9, 4.0];
-        let w = [0.4f32, 0.4];
-        let own = compensated(&w, &h, &[0.0, 1.0], &NO_DAMPING).unwrap();
-        assert_eq!(own.quantized(), vec![0.0, 0.0]);
+        assert_eq!(two_weights(&h, &NO_DAMPING), (vec![0.0, 0.0], 0.544));
         let act = CompensationParams {
             act_order: true,
             ..NO_DAMPING
         };
-        let q = compensated(&w, &h, &[0.0, 1.0], &act).unwrap();
-        assert_eq!(q.quantized(), vec![1.0, 0.0]);
-        assert!((quadratic_form(&error(&w, &own), &h) - 0.544).abs() < 1e-6);
-        assert!((quadratic_form(&error(&w, &q), &h) - 0.284).abs() < 1e-6);
+        assert_eq!(two_weights(&h, &act), (vec![1.0, 0.0], 0.284));
     }
 
     #[test]
