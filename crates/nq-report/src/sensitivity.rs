@@ -10,7 +10,7 @@
 //! Hyperparameters: along a sweep of `k` or `lambda`, each step to the
 //! next setting with more bits, once both are within [`knee_window`] of
 //! the network unquantized, compared by the rule of [`crate::verdict`]
-//! over the training seeds ([`steps`]): past the knee, does the setting
+//! paired by training seed ([`steps`]): past the knee, does the setting
 //! still matter?
 
 use std::fmt::Write;
@@ -18,7 +18,7 @@ use std::fmt::Write;
 use nq_catalog::Metric;
 
 use crate::markdown::{digits, parameter, quality, render, setting_label};
-use crate::summary::{SeedSources, Setting, Spread};
+use crate::summary::{SeedSources, Setting};
 use crate::verdict::Comparison;
 
 /// How far from the network unquantized a setting may be and still count
@@ -37,33 +37,20 @@ pub struct Step<'a> {
     pub from: &'a Setting,
     /// The next one.
     pub to: &'a Setting,
-    /// `to` against `from`, over the training seeds; `None` with fewer
-    /// than two.
+    /// `to` against `from`, paired by training seed (both quantize the
+    /// same trained networks; where the quantizer had seeds of its own, a
+    /// training seed's runs are averaged first, since they are not
+    /// independent); `None` with fewer than two shared seeds.
     pub comparison: Option<Comparison>,
 }
 
-/// The mean of `s` (oriented so that higher is better) with the spread of
-/// its training seeds' means, and their number: where the quantizer had
-/// seeds of its own, runs of one training seed are not independent, so
-/// the standard error counts training seeds, not runs.
-fn over_training_seeds(s: &Setting) -> (Spread, u64) {
-    let mean = s.quality.mean.map(|q| s.metric.score(q));
-    match s.seed_sources {
-        Some(src) => (
-            Spread {
-                mean,
-                std: src.over_training,
-            },
-            src.training_seeds,
-        ),
-        None => (
-            Spread {
-                mean,
-                std: s.quality.std,
-            },
-            s.seeds,
-        ),
-    }
+/// Each training seed of `s` with the mean of its runs, oriented so that
+/// higher is better.
+fn scored_by_training_seed(s: &Setting) -> Vec<(u64, f64)> {
+    s.by_training_seed
+        .iter()
+        .map(|&(seed, q)| (seed, s.metric.score(q)))
+        .collect()
 }
 
 /// Whether `s` is within [`knee_window`] of the network it quantized (the
@@ -120,12 +107,13 @@ pub fn steps(settings: &[Setting]) -> Vec<Step<'_>> {
             if !(past_the_knee(from) && past_the_knee(to)) {
                 continue;
             }
-            let (a, n_a) = over_training_seeds(to);
-            let (b, n_b) = over_training_seeds(from);
             out.push(Step {
                 from,
                 to,
-                comparison: Comparison::of(a, n_a, b, n_b, 0.0),
+                comparison: Comparison::paired(
+                    &scored_by_training_seed(to),
+                    &scored_by_training_seed(from),
+                ),
             });
         }
     }
@@ -198,6 +186,7 @@ pub fn section(settings: &[Setting]) -> String {
 mod tests {
     use super::*;
     use crate::summary::Spread;
+    use crate::verdict::{Claim, Verdict};
 
     fn setting(k: u64, over_training: f64, over_quantizer: f64) -> Setting {
         Setting {
@@ -235,18 +224,25 @@ mod tests {
     }
 
     #[test]
-    fn steps_past_the_knee_compare_neighbours_over_training_seeds() {
-        let at = |k: u64, top1: f64, over_training: f64| Setting {
+    fn steps_past_the_knee_compare_neighbours_paired_by_training_seed() {
+        // each training seed's mean: `top1` shifted by -0.5, 0 and +0.5
+        // (the training noise every k shares), plus a wobble of its own
+        let at = |k: u64, top1: f64, wobble: f64| Setting {
             baseline_quality: Spread::measured(91.0, 0.1),
             quality: Spread::measured(top1, 5.0),
             seeds: 9,
-            ..setting(k, over_training, 0.1)
+            by_training_seed: vec![
+                (0, top1 - 0.5 - wobble),
+                (1, top1 + 2.0 * wobble),
+                (2, top1 + 0.5 - wobble),
+            ],
+            ..setting(k, 0.5, 0.1)
         };
         // k = 2 is 11 points below the baseline: not past the knee
         let sweep = [
-            at(32, 90.9, 0.05),
-            at(2, 80.0, 3.0),
-            at(8, 90.2, 0.1),
+            at(32, 90.9, 0.0),
+            at(2, 80.0, 0.0),
+            at(8, 90.2, 0.0),
             at(16, 90.8, 0.1),
         ];
         let found = steps(&sweep);
@@ -255,16 +251,18 @@ mod tests {
             .map(|s| (s.from.k.unwrap(), s.to.k.unwrap()))
             .collect();
         assert_eq!(pairs, vec![(8, 16), (16, 32)]);
-        // 90.8 - 90.2 over 3 training seeds: 2 SE = 2 sqrt(2 0.01 / 3) = 0.163
+        // 8 to 16: differences 0.5, 0.8, 0.5 (mean 0.6, sample var 0.03);
+        // the shared training noise (0.5 a seed) cancels
         let c = found[0].comparison.unwrap();
         assert!((c.difference - 0.6).abs() < 1e-9);
-        assert!((c.two_se - 2.0 * (0.02f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert!((c.two_se - 2.0 * (0.03f64 / 3.0).sqrt()).abs() < 1e-9);
+        assert_eq!(c.verdict(Claim::Equals), Verdict::Contradicted);
         // a sweep of lambda runs towards smaller lambda, a search is no sweep
         let lambda = |l: f64, top1: f64| Setting {
             method: "ecsq".into(),
             k: None,
             lambda: Some(l),
-            ..at(0, top1, 0.1)
+            ..at(0, top1, 0.0)
         };
         let searched = Setting {
             search: Some("s".into()),
@@ -277,6 +275,23 @@ mod tests {
             (found[0].from.lambda, found[0].to.lambda),
             (Some(1e-3), Some(1e-4))
         );
+    }
+
+    #[test]
+    fn text_is_compared_with_fewer_bits_per_character_as_better() {
+        let bits = |k: u64, mean: f64| Setting {
+            dataset: "shakespeare".into(),
+            metric: nq_catalog::Metric::BitsPerCharacter,
+            baseline_quality: Spread::measured(3.2, 0.01),
+            quality: Spread::measured(mean, 0.01),
+            seeds: 2,
+            by_training_seed: vec![(0, mean), (1, mean + 0.01)],
+            ..setting(k, 0.01, 0.0)
+        };
+        let sweep = [bits(8, 3.24), bits(16, 3.22)];
+        let found = steps(&sweep);
+        let c = found[0].comparison.unwrap();
+        assert!((c.difference - 0.02).abs() < 1e-9, "{c:?}");
     }
 
     #[test]

@@ -104,6 +104,11 @@ pub struct Setting {
     /// The spread of `quality` by its source, where the grid has quantizer
     /// seeds and this setting's quantizer draws.
     pub seed_sources: Option<SeedSources>,
+    /// Each training seed with the mean task metric of its runs (one run,
+    /// or one per quantizer seed), in order of seed: what a comparison
+    /// paired by training seed ([`crate::verdict::Comparison::paired`])
+    /// takes.
+    pub by_training_seed: Vec<(u64, f64)>,
     /// What the dataset is judged by: the unit of every `*quality` below.
     pub metric: Metric,
     /// The task metric of the network the setting ends with (top-1 %, or
@@ -240,6 +245,30 @@ fn seed_sources(
         .collect())
 }
 
+/// Each setting's training seeds with the mean task metric of their runs
+/// ([`Setting::by_training_seed`]), by the setting's [`setting_keys`].
+fn training_seed_means(
+    results: &DataFrame,
+) -> Result<std::collections::HashMap<Vec<Option<String>>, Vec<(u64, f64)>>> {
+    let mut keys_and_seed: Vec<Expr> = KEYS.map(col).to_vec();
+    keys_and_seed.push(col("seed"));
+    let df = with_quality(results.clone().lazy())
+        .filter(col("status").eq(lit("ok")))
+        .group_by_stable(keys_and_seed)
+        .agg([col("quality").mean().alias("training_mean")])
+        .sort(["seed"], SortMultipleOptions::default())
+        .collect()?;
+    let seeds = floats(&df, "seed")?;
+    let means = floats(&df, "training_mean")?;
+    let mut out: std::collections::HashMap<_, Vec<(u64, f64)>> = Default::default();
+    for (row, key) in setting_keys(&df)?.into_iter().enumerate() {
+        if let (Some(seed), Some(mean)) = (seeds[row], means[row]) {
+            out.entry(key).or_default().push((seed as u64, mean));
+        }
+    }
+    Ok(out)
+}
+
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
     Ok(c.str()?.into_iter().map(|v| v.map(str::to_owned)).collect())
@@ -317,6 +346,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
         .collect::<Result<_>>()?;
     let mut take = |i: usize, row: usize| std::mem::take(&mut measures[i][row]);
     let sources = seed_sources(results)?;
+    let mut by_training_seed = training_seed_means(results)?;
     let keys = setting_keys(&df)?;
     let mut out = Vec::with_capacity(df.height());
     for row in 0..df.height() {
@@ -341,6 +371,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             search_rate: search_rate[row],
             seeds: seeds[row].unwrap_or(0.0) as u64,
             seed_sources: sources.get(&keys[row]).copied(),
+            by_training_seed: by_training_seed.remove(&keys[row]).unwrap_or_default(),
             metric: Metric::of_dataset_name(dataset[row].as_deref().unwrap_or_default()),
             quality: take(0, row),
             top5: take(1, row),
@@ -394,6 +425,7 @@ mod tests {
         assert_eq!((s[1].k, s[1].seeds, s[1].quality.std), (Some(8), 1, None));
         assert_eq!(s[1].pruned_quality.mean, None);
         assert_eq!(s[0].metric, Metric::Top1);
+        assert_eq!(s[0].by_training_seed, vec![(0, 90.0), (1, 92.0)]);
     }
 
     #[test]
@@ -422,7 +454,9 @@ mod tests {
         assert!((src.over_training.unwrap() - 3.0 / 2f64.sqrt()).abs() < 1e-12);
         assert!((src.over_quantizer.unwrap() - 1.0).abs() < 1e-12);
         assert_eq!(s[0].quality.mean, Some(92.5));
+        assert_eq!(s[0].by_training_seed, vec![(0, 91.0), (1, 94.0)]);
         assert_eq!((s[1].method.as_str(), s[1].seed_sources), ("uniform", None));
+        assert_eq!(s[1].by_training_seed, vec![(0, 80.0), (1, 81.0)]);
     }
 
     #[test]

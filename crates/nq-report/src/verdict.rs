@@ -71,6 +71,33 @@ impl Comparison {
         })
     }
 
+    /// A against B paired by training seed: each of `a` and `b` holds
+    /// `(seed, value)`, and the difference is the mean over the seeds both
+    /// have of A's value minus B's, with the standard error of that mean.
+    /// Two settings quantized from the same trained networks share each
+    /// seed's training noise, which pairing cancels. `None` with fewer than
+    /// two shared seeds.
+    pub fn paired(a: &[(u64, f64)], b: &[(u64, f64)]) -> Option<Self> {
+        let differences: Vec<f64> = a
+            .iter()
+            .filter_map(|(seed, va)| {
+                let (_, vb) = b.iter().find(|(s, _)| s == seed)?;
+                Some(va - vb)
+            })
+            .collect();
+        let n = differences.len();
+        if n < 2 {
+            return None;
+        }
+        let mean = differences.iter().sum::<f64>() / n as f64;
+        let var = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        Some(Self {
+            difference: mean,
+            two_se: 2.0 * (var / n as f64).sqrt(),
+            resolution: 0.0,
+        })
+    }
+
     fn counts(&self, difference: f64) -> bool {
         difference > self.two_se.max(self.resolution)
     }
@@ -99,5 +126,40 @@ pub fn combine(verdicts: &[Verdict]) -> Verdict {
         (true, false) => Verdict::Confirmed,
         (false, true) => Verdict::Contradicted,
         (false, false) => Verdict::WithinNoise,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairing_cancels_what_the_seeds_share() {
+        // B is A minus 0.1 on every seed, while the seeds spread by 1 point
+        let a = [(0, 90.0), (1, 91.0), (2, 92.0)];
+        let b = [(0, 89.9), (1, 90.8), (2, 91.9)];
+        let paired = Comparison::paired(&a, &b).unwrap();
+        // differences 0.1, 0.2, 0.1: mean 0.4/3, sample var 1/300, 2 SE = 2 sqrt(1/900)
+        assert!((paired.difference - 0.4 / 3.0).abs() < 1e-12);
+        assert!((paired.two_se - 2.0 / 30.0).abs() < 1e-12);
+        assert_eq!(paired.verdict(Claim::Beats), Verdict::Confirmed);
+        let unpaired = Comparison::of(
+            Spread::measured(91.0, 1.0),
+            3,
+            Spread::measured(90.0 + 0.8 / 3.0, 1.0),
+            3,
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(unpaired.verdict(Claim::Beats), Verdict::WithinNoise);
+    }
+
+    #[test]
+    fn pairs_only_the_seeds_both_have() {
+        let a = [(0, 1.0), (1, 2.0), (5, 100.0)];
+        let b = [(1, 1.0), (0, 0.0), (7, -100.0)];
+        let c = Comparison::paired(&a, &b).unwrap();
+        assert_eq!((c.difference, c.two_se), (1.0, 0.0));
+        assert!(Comparison::paired(&a[..1], &b).is_none(), "one shared seed");
     }
 }
