@@ -205,7 +205,8 @@ where
     };
     let to_x = |x: f64| if fig.log_x { x.log10() } else { x };
     let bar = |s: &Series, i: usize| s.errors.get(i).copied().unwrap_or(0.0);
-    // the same series label has the same colour in every panel
+    // the same series label has the same colour in every panel, empty
+    // series counted, so a zoomed copy keeps the colours of its figure
     let mut labels: Vec<&str> = Vec::new();
     for s in fig.panels.iter().flat_map(|p| &p.series) {
         if !labels.contains(&s.label.as_str()) {
@@ -244,7 +245,7 @@ where
             .axis_desc_style((FONT, 15))
             .draw()
             .map_err(e)?;
-        for s in &panel.series {
+        for s in panel.series.iter().filter(|s| !s.points.is_empty()) {
             let colour_index = labels.iter().position(|l| *l == s.label).unwrap_or(0);
             let colour = COLOURS[colour_index % COLOURS.len()].to_rgba();
             let mut pts: Vec<(f64, f64, f64)> = s
@@ -478,7 +479,10 @@ fn sensitivity_panels(
 
 /// `fig` with each panel's vertical axis cut to `window` (in the figure's
 /// metric) worse than its best point: where the methods differ, close to
-/// the baseline. Points beyond are left out, and the title says so.
+/// the baseline. Points beyond are left out, and the title says so; a
+/// series left with none stays, empty, so that every series keeps the
+/// colour it has in `fig` (an empty one is neither drawn nor in the
+/// legend).
 pub fn zoomed(fig: &Figure, window: f64) -> Figure {
     let metric = fig.metric;
     let panels = fig
@@ -506,7 +510,6 @@ pub fn zoomed(fig: &Figure, window: f64) -> Figure {
                         ..s.clone()
                     }
                 })
-                .filter(|s| !s.points.is_empty())
                 .collect();
             Panel {
                 title: panel.title.clone(),
@@ -1180,7 +1183,7 @@ mod tests {
             .iter()
             .map(|s| s.points.clone())
             .collect();
-        assert_eq!(kept, vec![vec![(1.0, 2.6), (4.0, 2.45)]]);
+        assert_eq!(kept, vec![vec![(1.0, 2.6), (4.0, 2.45)], vec![]]);
         // the loss falls with the bits spent: the legend goes lower left
         assert!(zoom.legend_lower_left);
         let ratio = figs.iter().find(|f| f.name == "accuracy_vs_ratio").unwrap();
@@ -1220,10 +1223,26 @@ mod tests {
             "{}",
             zoom.title
         );
-        // uniform (70 %) is more than 5 points below 90 % and disappears
-        assert_eq!(zoom.panels[0].series.len(), 1);
         assert_eq!(zoom.panels[0].series[0].points, vec![(4.0, 90.0)]);
         assert_eq!(zoom.panels[0].series[0].errors, vec![0.2]);
+        // uniform (70 %) is more than 5 points below 90 %: its series stays,
+        // empty, so that the colours follow the full figure's series
+        let labels = |f: &Figure| -> Vec<String> {
+            f.panels[0].series.iter().map(|s| s.label.clone()).collect()
+        };
+        assert_eq!(labels(zoom), labels(full));
+        assert!(zoom.panels[0].series[1].points.is_empty());
+        // and it is neither drawn nor named in the legend
+        let dir = tempfile::tempdir().unwrap();
+        let svg = write_figure(zoom, dir.path())
+            .unwrap()
+            .into_iter()
+            .find(|p| p.extension().unwrap() == "svg")
+            .unwrap();
+        let text = std::fs::read_to_string(svg).unwrap();
+        let uniform = &full.panels[0].series[1].label;
+        assert!(text.contains(&full.panels[0].series[0].label), "{text}");
+        assert!(!text.contains(uniform.as_str()), "{uniform} drawn: {text}");
     }
 
     #[test]
