@@ -121,13 +121,25 @@ fn y_range(panel: &Panel) -> (f64, f64) {
         })
     };
     let (y0, y1) = bounds(bar_ends());
-    let entries = panel.series.len() as f64;
+    let entries = panel.series.iter().filter(|s| !s.points.is_empty()).count() as f64;
     let y0 = y0 - (LEGEND_ROOM_PER_ENTRY * entries).min(0.9) * (y1 - y0);
     if bar_ends().all(|y| y >= 0.0) {
         (y0.max(0.0), y1)
     } else {
         (y0, y1)
     }
+}
+
+/// Decimals for the ticks of a linear axis over `lo..hi`: at least `min`,
+/// and enough to tell apart ticks a tenth of the range apart (a zoomed
+/// panel may span a hundredth of a bit, where two decimals repeat).
+fn linear_decimals(lo: f64, hi: f64, min: usize) -> usize {
+    let step = (hi - lo) / 10.0;
+    if !(step.is_finite() && step > 0.0) {
+        return min;
+    }
+    // the tolerance keeps 0.0099999 (2.94 - 2.93) at 0.01
+    ((-step.log10() - 1e-6).ceil().max(0.0) as usize).clamp(min, 6)
 }
 
 /// `v` with 3 significant digits and no trailing zeros: a log axis's ticks.
@@ -228,11 +240,12 @@ where
             .y_label_area_size(60)
             .build_cartesian_2d(x_axis, y0..y1)
             .map_err(e)?;
+        let (x_decimals, y_decimals) = (linear_decimals(x0, x1, 2), linear_decimals(y0, y1, 1));
         let x_format = |v: &f64| {
             if fig.log_x {
                 significant(10f64.powf(*v))
             } else {
-                format!("{v:.2}")
+                format!("{v:.x_decimals$}")
             }
         };
         chart
@@ -240,7 +253,7 @@ where
             .x_desc(&fig.x_label)
             .y_desc(&fig.y_label)
             .x_label_formatter(&x_format)
-            .y_label_formatter(&|v| format!("{v:.1}"))
+            .y_label_formatter(&|v| format!("{v:.y_decimals$}"))
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 15))
             .draw()
@@ -1243,6 +1256,17 @@ mod tests {
         let uniform = &full.panels[0].series[1].label;
         assert!(text.contains(&full.panels[0].series[0].label), "{text}");
         assert!(!text.contains(uniform.as_str()), "{uniform} drawn: {text}");
+    }
+
+    #[test]
+    fn narrow_axes_get_the_decimals_that_tell_their_ticks_apart() {
+        // 0 to 100 %: one decimal (the least asked for)
+        assert_eq!(linear_decimals(0.0, 100.0, 1), 1);
+        // 2.93 to 2.94 bits: ticks 0.001 apart need three
+        assert_eq!(linear_decimals(2.93, 2.94, 2), 3);
+        // 3.2 to 3.5 bits per character: ticks 0.03 apart need two
+        assert_eq!(linear_decimals(3.2, 3.5, 1), 2);
+        assert_eq!(linear_decimals(1.0, 1.0, 2), 2, "an empty range");
     }
 
     #[test]
