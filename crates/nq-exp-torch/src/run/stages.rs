@@ -358,6 +358,7 @@ fn finetune_config(grid: &Grid, spec: &FinetuneSpec, seed: u64) -> FinetuneConfi
         } else {
             CenterGrad::Mean
         },
+        train_centres: spec.train_centres,
         train_biases: spec.train_biases,
         seed,
         max_batches_per_epoch: spec

@@ -595,6 +595,7 @@ fn finetune(ctx: &Context<'_>, raw: RawFinetune) -> Result<FinetuneSpec, GridErr
         lr: ctx.positive("finetune.lr", raw.lr)?,
         optimizer,
         center_grad,
+        train_centres: raw.train_centres.unwrap_or(true),
         train_biases: raw.train_biases.unwrap_or(false),
         max_batches_per_epoch: raw
             .max_batches_per_epoch

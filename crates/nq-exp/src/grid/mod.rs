@@ -83,6 +83,8 @@
 //! lr = 1e-4
 //! # optimizer = "adam"
 //! # center_grad = "mean"     # mean | sum
+//! # train_centres = true    # false (with train_biases = false): a pass only re-estimates
+//!                            # batch norm's running statistics, the control for fine-tuning
 //! # train_biases = false
 //! # max_batches_per_epoch = 100  # default: train.max_batches_per_epoch, else all
 //!

@@ -142,6 +142,7 @@ pub struct RawFinetune {
     pub lr: f64,
     pub optimizer: Option<String>,
     pub center_grad: Option<String>,
+    pub train_centres: Option<bool>,
     pub train_biases: Option<bool>,
     pub max_batches_per_epoch: Option<usize>,
 }

@@ -345,6 +345,10 @@ impl MethodSpec {
     }
 }
 
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 /// Fine-tuning of the shared values.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FinetuneSpec {
@@ -356,6 +360,11 @@ pub struct FinetuneSpec {
     pub optimizer: OptimizerSpec,
     /// `sum` or `mean` of the members' gradients.
     pub center_grad: String,
+    /// Whether the centres train; without them (and without the biases) a
+    /// pass only re-estimates batch norm's statistics. Left out of the
+    /// cache key when set, so that older keys stay valid.
+    #[serde(skip_serializing_if = "is_true")]
+    pub train_centres: bool,
     /// Whether biases are trained too.
     pub train_biases: bool,
     /// At most this many batches per epoch, when set (left out of the

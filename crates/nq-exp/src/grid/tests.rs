@@ -423,6 +423,16 @@ fn keys_change_with_their_inputs_and_nothing_else() {
         (keys.network.clone(), keys.importance.clone())
     );
     assert_ne!(k.result, keys.result);
+    // centres that train are the default, written out or not; a pass that
+    // only re-estimates batch norm makes another fine-tuned network
+    let k = changed("lr = 1e-4", "lr = 1e-4\ntrain_centres = true", id);
+    assert_eq!(k, keys);
+    let k = changed("lr = 1e-4", "lr = 1e-4\ntrain_centres = false", id);
+    assert_eq!(
+        (k.network.clone(), k.importance.clone()),
+        (keys.network.clone(), keys.importance.clone())
+    );
+    assert!(k.quantized != keys.quantized && k.result != keys.result);
     let other_seed = cell_keys(
         &base,
         &cell(&base, "s1.paper.kmeans.k8.hessian.global.huffman.ft"),
