@@ -13,8 +13,9 @@
 # make reproduce-full adds the review's grids on one seed (importance, layer vs global) and on
 # 3 (sensitivity to k and lambda, with 3 k-means++ seeds each; compensated rounding; layer vs
 # global at one rate; Adam against the Hessian at one rate), the grids of experiments/full/ (Table 1 for LeNet-5 on the MNIST subset and
-# LeNet-300-100 on both data sets, LeNet-5 at full budget, Table 1 and Figure 1 for resnet20 and
-# for the ViT on Fashion-MNIST and for the character-level GPT on Shakespeare), and the
+# LeNet-300-100 on both data sets, LeNet-5 at full budget, Table 1 and Figure 1 for resnet20
+# (with fine-tuning's batch-norm control) and for the ViT on Fashion-MNIST and for the
+# character-level GPT on Shakespeare), and the
 # ResNet-32 / CIFAR-10 and AlexNet / ImageNet grids; a grid whose data is missing is skipped
 # with the reason (nq-exp names the directory it looked in).
 #
