@@ -244,8 +244,9 @@ mod tests {
 
     /// Held by each test of this module while it seeds and draws from
     /// torch's global generator: the tests run on parallel threads, and one
-    /// test's draws between another's seed and its initialisation gave that
-    /// one another network (the language model then missed its loss bound).
+    /// test's draws between another's seed and its initialisation give that
+    /// one another network (once, with the batch-norm test added, the
+    /// language model missed its loss bound).
     fn torch_rng() -> std::sync::MutexGuard<'static, ()> {
         static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
         LOCK.lock().unwrap_or_else(|e| e.into_inner())

@@ -345,6 +345,7 @@ impl MethodSpec {
     }
 }
 
+/// For `skip_serializing_if` on settings whose default is `true`.
 fn is_true(b: &bool) -> bool {
     *b
 }
@@ -362,7 +363,7 @@ pub struct FinetuneSpec {
     pub center_grad: String,
     /// Whether the centres train; without them (and without the biases) a
     /// pass only re-estimates batch norm's statistics. Left out of the
-    /// cache key when set, so that older keys stay valid.
+    /// cache key when true (the default), so that older keys stay valid.
     #[serde(skip_serializing_if = "is_true")]
     pub train_centres: bool,
     /// Whether biases are trained too.
