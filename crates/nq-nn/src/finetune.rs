@@ -145,6 +145,8 @@ pub fn finetune(
     let mut optimizer = config.optimizer.build()?;
     let mut report = TrainReport { epochs: Vec::new() };
     applied.write(model)?;
+    // with nothing to learn, a pass only re-estimates batch norm's statistics
+    let learns = config.train_centres || config.train_biases;
     for epoch in 0..config.epochs {
         let started = Instant::now();
         let mut rng = ChaCha8Rng::seed_from_u64(
@@ -167,7 +169,6 @@ pub fn finetune(
                     let _ = g.zero_();
                 }
             }
-            let learns = config.train_centres || config.train_biases;
             let logits = if learns {
                 model.forward_t(&x.to_device(device), true)
             } else {
@@ -177,33 +178,33 @@ pub fn finetune(
             if learns {
                 loss.backward();
             }
-            for book in books.iter().filter(|_| config.train_centres) {
-                let mut surrogate = Tensor::zeros([], (Kind::Float, device));
-                for (t, positions, assignment) in &book.members {
-                    let g = model
-                        .tensor(&applied.tensors[*t].name)?
-                        .grad()
-                        .detach()
-                        .flatten(0, -1);
-                    let g = match positions {
-                        Some(p) => g.index_select(0, p),
-                        None => g,
-                    };
-                    let c = (&book.centres * &book.scale).index_select(0, assignment);
-                    surrogate = (g * c).sum(Kind::Float) + &surrogate;
-                }
-                surrogate.backward();
-            }
             if config.train_centres {
+                for book in &books {
+                    let mut surrogate = Tensor::zeros([], (Kind::Float, device));
+                    for (t, positions, assignment) in &book.members {
+                        let g = model
+                            .tensor(&applied.tensors[*t].name)?
+                            .grad()
+                            .detach()
+                            .flatten(0, -1);
+                        let g = match positions {
+                            Some(p) => g.index_select(0, p),
+                            None => g,
+                        };
+                        let c = (&book.centres * &book.scale).index_select(0, assignment);
+                        surrogate = (g * c).sum(Kind::Float) + &surrogate;
+                    }
+                    surrogate.backward();
+                }
                 optimizer.step(&centre_params, config.lr)?;
+                for (book, q) in books.iter().zip(applied.quantization.codebooks.iter_mut()) {
+                    q.centres = Vec::<f32>::try_from(book.centres.detach().to_device(Device::Cpu))?;
+                }
+                applied.write(model)?;
             }
             if config.train_biases {
                 optimizer.step(&biases, config.lr)?;
             }
-            for (book, q) in books.iter().zip(applied.quantization.codebooks.iter_mut()) {
-                q.centres = Vec::<f32>::try_from(book.centres.detach().to_device(Device::Cpu))?;
-            }
-            applied.write(model)?;
             loss_sum += loss.double_value(&[]);
             examples += batch.len();
             count += 1;
@@ -263,6 +264,34 @@ mod tests {
         Vec::<f32>::try_from(m.tensor(name).unwrap().detach().flatten(0, -1)).unwrap()
     }
 
+    fn model(arch: Arch, image: [i64; 3]) -> Model {
+        Model::new(arch, InputSpec { image, classes: 3 }, Device::Cpu).unwrap()
+    }
+
+    fn kmeans(k: usize) -> Method {
+        Method::Kmeans(KmeansParams {
+            k,
+            init: KmeansInit::PlusPlus,
+            max_iter: 100,
+            seed: 0,
+        })
+    }
+
+    /// Adam at 1e-2 on the centres alone, mean gradients, every batch.
+    fn recipe(epochs: usize, batch_size: usize) -> FinetuneConfig {
+        FinetuneConfig {
+            epochs,
+            batch_size,
+            lr: 1e-2,
+            optimizer: OptimizerConfig::Adam { weight_decay: 0.0 },
+            center_grad: CenterGrad::Mean,
+            train_centres: true,
+            train_biases: false,
+            seed: 0,
+            max_batches_per_epoch: None,
+        }
+    }
+
     #[test]
     fn only_centres_change_and_pruned_weights_stay_zero() {
         let _rng = torch_rng();
@@ -271,15 +300,7 @@ mod tests {
             (Scope::Global, CenterGrad::Sum),
         ] {
             tch::manual_seed(0);
-            let m = Model::new(
-                Arch::SmallConv,
-                InputSpec {
-                    image: [1, 10, 10],
-                    classes: 3,
-                },
-                Device::Cpu,
-            )
-            .unwrap();
+            let m = model(Arch::SmallConv, [1, 10, 10]);
             let train_set = data(96, 1);
             let cfg = TrainConfig {
                 epochs: 2,
@@ -294,12 +315,7 @@ mod tests {
             train(&m, &train_set, &cfg, None, &mut |_| {}).unwrap();
             let masks = magnitude_masks(&m, 0.5, Scope::Layer).unwrap();
             apply_masks(&m, &masks).unwrap();
-            let method = Method::Kmeans(KmeansParams {
-                k: 4,
-                init: KmeansInit::PlusPlus,
-                max_iter: 100,
-                seed: 0,
-            });
+            let method = kmeans(4);
             let mut applied = quantize_model(&m, Some(&masks), None, &method, scope).unwrap();
             let before = applied.quantization.clone();
             let before_values: Vec<Vec<f32>> = applied
@@ -308,15 +324,8 @@ mod tests {
                 .map(|e| values(&m, &e.name))
                 .collect();
             let ft = FinetuneConfig {
-                epochs: 2,
-                batch_size: 16,
-                lr: 1e-2,
-                optimizer: OptimizerConfig::Adam { weight_decay: 0.0 },
                 center_grad,
-                train_centres: true,
-                train_biases: false,
-                seed: 0,
-                max_batches_per_epoch: None,
+                ..recipe(2, 16)
             };
             let bias_before = values(&m, "fc.bias");
             finetune(&m, &train_set, &mut applied, &ft, &mut |_| {}).unwrap();
@@ -348,21 +357,8 @@ mod tests {
     fn with_nothing_to_train_a_pass_only_re_estimates_batch_norm() {
         let _rng = torch_rng();
         tch::manual_seed(2);
-        let m = Model::new(
-            Arch::Resnet20,
-            InputSpec {
-                image: [1, 10, 10],
-                classes: 3,
-            },
-            Device::Cpu,
-        )
-        .unwrap();
-        let method = Method::Kmeans(KmeansParams {
-            k: 4,
-            init: KmeansInit::PlusPlus,
-            max_iter: 100,
-            seed: 0,
-        });
+        let m = model(Arch::Resnet20, [1, 10, 10]);
+        let method = kmeans(4);
         let mut applied = quantize_model(&m, None, None, &method, Scope::Global).unwrap();
         let centres = applied.quantization.codebooks[0].centres.clone();
         let parameters = |m: &Model| -> Vec<(String, Vec<f32>)> {
@@ -385,18 +381,18 @@ mod tests {
         };
         let (parameters_before, means_before) = (parameters(&m), running_means(&m));
         assert!(!means_before.is_empty(), "resnet20 has batch norm");
-        let ft = FinetuneConfig {
-            epochs: 1,
-            batch_size: 16,
-            lr: 1e-2,
-            optimizer: OptimizerConfig::Adam { weight_decay: 0.0 },
-            center_grad: CenterGrad::Mean,
+        let nothing_to_train = FinetuneConfig {
             train_centres: false,
-            train_biases: false,
-            seed: 0,
-            max_batches_per_epoch: None,
+            ..recipe(1, 16)
         };
-        let report = finetune(&m, &data(48, 3), &mut applied, &ft, &mut |_| {}).unwrap();
+        let report = finetune(
+            &m,
+            &data(48, 3),
+            &mut applied,
+            &nothing_to_train,
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(report.epochs[0].examples, 48);
         assert_eq!(applied.quantization.codebooks[0].centres, centres);
         assert_eq!(parameters(&m), parameters_before, "nothing trained");
@@ -405,42 +401,19 @@ mod tests {
 
     #[test]
     fn a_language_models_centres_fine_tune_on_every_position() {
-        let _rng = torch_rng();
         use crate::data::text::CharWindows;
         use crate::train::evaluate;
+        let _rng = torch_rng();
         tch::manual_seed(1);
-        let m = Model::new(
-            Arch::CharGpt,
-            InputSpec {
-                image: [1, 1, 8],
-                classes: 3,
-            },
-            Device::Cpu,
-        )
-        .unwrap();
+        let m = model(Arch::CharGpt, [1, 1, 8]);
         // "abcabc...": every next character follows from the one before
         let text = CharWindows::new((0..8 * 40 + 1).map(|i| (i % 3) as u8).collect(), 3, 8);
-        let method = Method::Kmeans(KmeansParams {
-            k: 8,
-            init: KmeansInit::PlusPlus,
-            max_iter: 100,
-            seed: 0,
-        });
+        let method = kmeans(8);
         let mut applied = quantize_model(&m, None, None, &method, Scope::Global).unwrap();
         let assignment = applied.quantization.tensor(0).1.to_vec();
         let before = evaluate(&m, &text, 16).unwrap();
         assert_eq!(before.examples, 320, "a prediction per position");
-        let ft = FinetuneConfig {
-            epochs: 5,
-            batch_size: 8,
-            lr: 1e-2,
-            optimizer: OptimizerConfig::Adam { weight_decay: 0.0 },
-            center_grad: CenterGrad::Mean,
-            train_centres: true,
-            train_biases: false,
-            seed: 0,
-            max_batches_per_epoch: None,
-        };
+        let ft = recipe(5, 8);
         finetune(&m, &text, &mut applied, &ft, &mut |_| {}).unwrap();
         let after = evaluate(&m, &text, 16).unwrap();
         assert!(after.loss < 0.5 * before.loss, "{before:?} -> {after:?}");
