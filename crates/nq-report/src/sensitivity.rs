@@ -44,15 +44,6 @@ pub struct Step<'a> {
     pub comparison: Option<Comparison>,
 }
 
-/// Each training seed of `s` with the mean of its runs, oriented so that
-/// higher is better.
-fn scored_by_training_seed(s: &Setting) -> Vec<(u64, f64)> {
-    s.by_training_seed
-        .iter()
-        .map(|&(seed, q)| (seed, s.metric.score(q)))
-        .collect()
-}
-
 /// Whether `s` is within [`knee_window`] of the network it quantized (the
 /// pruned one, else the baseline).
 fn past_the_knee(s: &Setting) -> bool {
@@ -111,8 +102,8 @@ pub fn steps(settings: &[Setting]) -> Vec<Step<'_>> {
                 from,
                 to,
                 comparison: Comparison::paired(
-                    &scored_by_training_seed(to),
-                    &scored_by_training_seed(from),
+                    &to.scored_by_training_seed(),
+                    &from.scored_by_training_seed(),
                 ),
             });
         }

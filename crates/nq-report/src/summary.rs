@@ -16,6 +16,22 @@ pub struct Spread {
 }
 
 impl Spread {
+    /// The mean and sample standard deviation of `values` (`None` where
+    /// there are too few for either).
+    pub fn of(values: &[f64]) -> Self {
+        let n = values.len() as f64;
+        if values.is_empty() {
+            return Self::default();
+        }
+        let mean = values.iter().sum::<f64>() / n;
+        let std = (values.len() >= 2)
+            .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+        Self {
+            mean: Some(mean),
+            std,
+        }
+    }
+
     /// A measured mean and standard deviation.
     pub fn measured(mean: f64, std: f64) -> Self {
         Self {
@@ -131,6 +147,19 @@ pub struct Setting {
 }
 
 /// The axes a setting is made of, in the grid's order.
+impl Setting {
+    /// Each training seed with the mean task metric of its runs, oriented
+    /// so that higher is better ([`Metric::score`]): what
+    /// [`crate::verdict::Comparison::paired`] takes to ask whether one
+    /// setting beats another.
+    pub fn scored_by_training_seed(&self) -> Vec<(u64, f64)> {
+        self.by_training_seed
+            .iter()
+            .map(|&(seed, q)| (seed, self.metric.score(q)))
+            .collect()
+    }
+}
+
 const KEYS: [&str; 14] = [
     "experiment",
     "model",
@@ -198,75 +227,72 @@ fn setting_keys(df: &DataFrame) -> Result<Vec<Vec<Option<String>>>> {
         .collect())
 }
 
-/// [`SeedSources`] of every setting of `results` run with quantizer seeds,
-/// by the setting's [`setting_keys`].
-fn seed_sources(
-    results: &DataFrame,
-) -> Result<std::collections::HashMap<Vec<Option<String>>, SeedSources>> {
-    let mut keys_and_seed: Vec<Expr> = KEYS.map(col).to_vec();
-    keys_and_seed.push(col("seed"));
-    let df = with_quality(results.clone().lazy())
-        .filter(
-            col("status")
-                .eq(lit("ok"))
-                .and(col("quantizer_seed").is_not_null()),
-        )
-        .group_by_stable(keys_and_seed)
-        .agg([
-            col("quality").mean().alias("training_mean"),
-            col("quality").var(1).alias("quantizer_var"),
-            col("quantizer_seed").count().alias("quantizer_seeds"),
-        ])
-        .group_by_stable(KEYS.map(col))
-        .agg([
-            col("training_mean").std(1).alias("over_training"),
-            col("quantizer_var").mean().sqrt().alias("over_quantizer"),
-            col("seed").count().alias("training_seeds"),
-            col("quantizer_seeds").max(),
-        ])
-        .collect()?;
-    let over_training = floats(&df, "over_training")?;
-    let over_quantizer = floats(&df, "over_quantizer")?;
-    let training_seeds = floats(&df, "training_seeds")?;
-    let quantizer_seeds = floats(&df, "quantizer_seeds")?;
-    let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
-    Ok(setting_keys(&df)?
-        .into_iter()
-        .enumerate()
-        .map(|(row, key)| {
-            let sources = SeedSources {
-                training_seeds: training_seeds[row].unwrap_or(0.0) as u64,
-                quantizer_seeds: quantizer_seeds[row].unwrap_or(0.0) as u64,
-                over_training: finite(over_training[row]),
-                over_quantizer: finite(over_quantizer[row]),
-            };
-            (key, sources)
-        })
-        .collect())
-}
+/// A setting's [`Setting::by_training_seed`] and [`Setting::seed_sources`].
+type TrainingSeeds = (Vec<(u64, f64)>, Option<SeedSources>);
 
-/// Each setting's training seeds with the mean task metric of their runs
-/// ([`Setting::by_training_seed`]), by the setting's [`setting_keys`].
-fn training_seed_means(
+/// [`TrainingSeeds`] of every setting of `results`, by the setting's
+/// [`setting_keys`], from one grouping by setting and training seed: each
+/// training seed's mean over its runs, and where the runs had quantizer
+/// seeds of their own, the spread by source.
+fn training_seeds(
     results: &DataFrame,
-) -> Result<std::collections::HashMap<Vec<Option<String>>, Vec<(u64, f64)>>> {
+) -> Result<std::collections::HashMap<Vec<Option<String>>, TrainingSeeds>> {
     let mut keys_and_seed: Vec<Expr> = KEYS.map(col).to_vec();
     keys_and_seed.push(col("seed"));
     let df = with_quality(results.clone().lazy())
         .filter(col("status").eq(lit("ok")))
         .group_by_stable(keys_and_seed)
-        .agg([col("quality").mean().alias("training_mean")])
+        .agg([
+            col("quality").mean().alias("training_mean"),
+            col("quality").var(1).alias("quantizer_var"),
+            col("quantizer_seed")
+                .is_not_null()
+                .sum()
+                .alias("quantizer_seeds"),
+        ])
         .sort(["seed"], SortMultipleOptions::default())
         .collect()?;
     let seeds = floats(&df, "seed")?;
     let means = floats(&df, "training_mean")?;
-    let mut out: std::collections::HashMap<_, Vec<(u64, f64)>> = Default::default();
+    let variances = floats(&df, "quantizer_var")?;
+    let quantizer_seeds = floats(&df, "quantizer_seeds")?;
+    // per setting: the training seeds' means, and over the training seeds
+    // that drew, their variances over the quantizer seeds and the most
+    // quantizer seeds any had
+    #[derive(Default)]
+    struct Runs {
+        means: Vec<(u64, f64)>,
+        drawn_means: Vec<f64>,
+        variances: Vec<f64>,
+        quantizer_seeds: u64,
+    }
+    let mut by_setting: std::collections::HashMap<_, Runs> = Default::default();
     for (row, key) in setting_keys(&df)?.into_iter().enumerate() {
-        if let (Some(seed), Some(mean)) = (seeds[row], means[row]) {
-            out.entry(key).or_default().push((seed as u64, mean));
+        let (Some(seed), Some(mean)) = (seeds[row], means[row]) else {
+            continue;
+        };
+        let runs = by_setting.entry(key).or_default();
+        runs.means.push((seed as u64, mean));
+        let drawn = quantizer_seeds[row].unwrap_or(0.0) as u64;
+        if drawn > 0 {
+            runs.drawn_means.push(mean);
+            runs.variances
+                .extend(variances[row].filter(|v| v.is_finite()));
+            runs.quantizer_seeds = runs.quantizer_seeds.max(drawn);
         }
     }
-    Ok(out)
+    Ok(by_setting
+        .into_iter()
+        .map(|(key, runs)| {
+            let sources = (!runs.drawn_means.is_empty()).then(|| SeedSources {
+                training_seeds: runs.drawn_means.len() as u64,
+                quantizer_seeds: runs.quantizer_seeds,
+                over_training: Spread::of(&runs.drawn_means).std,
+                over_quantizer: Spread::of(&runs.variances).mean.map(f64::sqrt),
+            });
+            (key, (runs.means, sources))
+        })
+        .collect())
 }
 
 fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
@@ -345,12 +371,14 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
         .map(|m| spreads(&df, m))
         .collect::<Result<_>>()?;
     let mut take = |i: usize, row: usize| std::mem::take(&mut measures[i][row]);
-    let sources = seed_sources(results)?;
-    let mut by_training_seed = training_seed_means(results)?;
+    let mut training = training_seeds(results)?;
     let keys = setting_keys(&df)?;
     let mut out = Vec::with_capacity(df.height());
     for row in 0..df.height() {
+        let (by_training_seed, seed_sources) = training.remove(&keys[row]).unwrap_or_default();
         out.push(Setting {
+            by_training_seed,
+            seed_sources,
             experiment: experiment[row].clone().unwrap_or_default(),
             model: model[row].clone().unwrap_or_default(),
             dataset: dataset[row].clone().unwrap_or_default(),
@@ -370,8 +398,6 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             search_reference: search_reference[row],
             search_rate: search_rate[row],
             seeds: seeds[row].unwrap_or(0.0) as u64,
-            seed_sources: sources.get(&keys[row]).copied(),
-            by_training_seed: by_training_seed.remove(&keys[row]).unwrap_or_default(),
             metric: Metric::of_dataset_name(dataset[row].as_deref().unwrap_or_default()),
             quality: take(0, row),
             top5: take(1, row),

@@ -85,15 +85,10 @@ impl Comparison {
                 Some(va - vb)
             })
             .collect();
-        let n = differences.len();
-        if n < 2 {
-            return None;
-        }
-        let mean = differences.iter().sum::<f64>() / n as f64;
-        let var = differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let spread = Spread::of(&differences);
         Some(Self {
-            difference: mean,
-            two_se: 2.0 * (var / n as f64).sqrt(),
+            difference: spread.mean?,
+            two_se: 2.0 * spread.std? / (differences.len() as f64).sqrt(),
             resolution: 0.0,
         })
     }
