@@ -36,7 +36,7 @@ use crate::markdown::{
 };
 use crate::rate;
 use crate::sensitivity;
-use crate::summary::{distinct, Setting, Spread};
+use crate::summary::{distinct, Setting};
 pub use crate::verdict::{combine, Claim, Comparison, Verdict};
 
 /// The results of one grid: its name and settings.
@@ -253,15 +253,6 @@ fn amount(difference: f64, metric: Metric) -> String {
     }
 }
 
-/// The task metric of `s` oriented so that higher is better, for
-/// [`Comparison`]s that ask whether one side beats the other.
-fn oriented(s: &Setting) -> Spread {
-    Spread {
-        mean: s.quality.mean.map(|q| s.metric.score(q)),
-        std: s.quality.std,
-    }
-}
-
 /// The (model, dataset) pairs of `settings`, in order.
 pub(crate) fn networks(settings: &[&Setting]) -> Vec<(String, String)> {
     distinct(settings, |s| (s.model.clone(), s.dataset.clone()))
@@ -312,10 +303,24 @@ fn rounding_claim(
     )
 }
 
+/// `, paired difference +0.80, 2 SE 0.10`, or nothing without a
+/// comparison.
+fn paired_text(comparison: Option<Comparison>, digits: usize) -> String {
+    comparison.map_or(String::new(), |c| {
+        format!(
+            ", paired difference {:+.digits$}, 2 SE {:.digits$}",
+            c.difference, c.two_se
+        )
+    })
+}
+
 /// Accuracy claims at matched points: every pair of settings of one
 /// network that agree on `same` and are told apart by `side` (A when
 /// `Some(true)`, B when `Some(false)`, left out when `None`); a line of
-/// evidence per network.
+/// evidence per network. The two settings of a pair quantize the same
+/// trained networks ([`Setting::shares_networks_with`]), so they are judged
+/// paired by training seed, which cancels the noise of training that they
+/// share.
 fn accuracy_claim(
     settings: &[&Setting],
     claim: Claim,
@@ -335,21 +340,21 @@ fn accuracy_claim(
             .collect();
         let mut points = Vec::new();
         for a in here.iter().filter(|s| side(s) == Some(true)) {
-            let Some(b) = here
-                .iter()
-                .find(|b| side(b) == Some(false) && same(b) == same(a))
-            else {
+            let Some(b) = here.iter().find(|b| {
+                side(b) == Some(false) && same(b) == same(a) && a.shares_networks_with(b)
+            }) else {
                 continue;
             };
-            let c = Comparison::of(oriented(a), a.seeds, oriented(b), b.seeds, 0.0);
+            let c = Comparison::paired(&a.scored_by_training_seed(), &b.scored_by_training_seed());
             let verdict = c.map_or(Verdict::NotJudged, |c| c.verdict(claim));
             verdicts.push(verdict);
             points.push(format!(
-                "{}: {} against {} {} ({})",
+                "{}: {} against {} {}{} ({})",
                 same(a),
                 spread(a.quality, digits(a.metric)),
                 spread(b.quality, digits(b.metric)),
                 a.metric.unit(),
+                paired_text(c, digits(a.metric)),
                 match verdict {
                     Verdict::Confirmed if claim == Claim::Beats => "better",
                     Verdict::Confirmed => "equal within noise",
@@ -363,7 +368,8 @@ fn accuracy_claim(
         if !points.is_empty() {
             let seeds = here.iter().map(|s| s.seeds).max().unwrap_or(0);
             evidence.push(format!(
-                "{model} on {dataset}, {source} ({seeds} seeds), {} at {}",
+                "{model} on {dataset}, {source} ({seeds} seeds; judged paired by training \
+                 seed), {} at {}",
                 metric_of(&here).name(),
                 points.join("; ")
             ));
@@ -376,6 +382,40 @@ fn accuracy_claim(
         evidence,
         robust: None,
     }
+}
+
+/// Fine-tuning's control: the fine-tuned cells of the Figure 1 grids
+/// against the same cells of a `*bn_recalibration*` grid, whose fine-tuning
+/// pass trains nothing (`[finetune] train_centres = false`) and only
+/// re-estimates batch norm's running statistics in training mode. Its rows
+/// say "fine-tuned" too: the grid's name tells them apart.
+fn centres_claim(grids: &[GridSettings]) -> Finding {
+    let control = |s: &Setting| s.experiment.contains("bn_recalibration");
+    let tuned: Vec<&Setting> = grids
+        .iter()
+        .filter(|(name, _)| name.contains("fig1") || name.contains("bn_recalibration"))
+        .flat_map(|(_, s)| s.iter())
+        .filter(|s| s.finetuned && s.method != "none")
+        .collect();
+    accuracy_claim(
+        &tuned,
+        Claim::Beats,
+        |s| Some(!control(s)),
+        |s| {
+            format!(
+                "{} {} {} {}",
+                s.scope.as_deref().unwrap_or("-"),
+                s.coding.as_deref().unwrap_or("-"),
+                method_label(&s.method, s.weighting.as_deref()),
+                parameter(s)
+            )
+        },
+        "Fine-tuning's training of the shared values adds accuracy beyond its re-estimation of \
+         batch norm's statistics (the same pass with the centres frozen)",
+        "not in the paper (its fine-tuning trains the shared values; a control of ours)",
+        "Figure 1 grid's fine-tuned cells against the same pass with the centres frozen \
+         (`train_centres = false`)",
+    )
 }
 
 fn weighting_of(s: &Setting) -> &str {
@@ -462,12 +502,7 @@ fn sensitivity_claim(grids: &[GridSettings]) -> Finding {
                 s.coding.as_deref().unwrap_or("-"),
             );
             let d = digits(s.metric);
-            let paired = step.comparison.map_or(String::new(), |c| {
-                format!(
-                    ", paired difference {:+.d$}, 2 SE {:.d$}",
-                    c.difference, c.two_se
-                )
-            });
+            let paired = paired_text(step.comparison, d);
             let point = format!(
                 "{} to {}: {} against {} {}{paired} ({})",
                 parameter(step.from),
@@ -618,6 +653,7 @@ pub fn findings(grids: &[GridSettings]) -> String {
         "Figure 1, panels with and without fine-tuning",
         "Figure 1 grid, global, Huffman, fine-tuned against not",
     ));
+    found.push(centres_claim(grids));
 
     found.push(at_rate_claim(
         grids,
@@ -685,7 +721,10 @@ pub fn findings(grids: &[GridSettings]) -> String {
          confirmed when A - B counts, contradicted when B - A counts, not confirmed (within \
          noise) otherwise; \"A equals B\" is confirmed when the difference does not count. Over \
          several points: confirmed or contradicted only when no point says the opposite, mixed \
-         when some do. Robustness (Table 1 claims): the budget is measured from the pruned \
+         when some do. Two settings that quantize the same trained networks (the claims at \
+         matched points and the sensitivity steps) are compared paired by training seed: the \
+         difference is the mean over the seeds of each seed's difference, with the standard \
+         error of that mean. Robustness (Table 1 claims): the budget is measured from the pruned \
          network's mean, itself uncertain; each judged line is judged again with that reference \
          moved towards worse and towards better by twice its standard error (picks among the \
          points the searches tried), and is robust when the three verdicts agree.\n\n",
@@ -722,6 +761,7 @@ pub fn findings(grids: &[GridSettings]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::Spread;
 
     fn at(mean: f64, std: f64) -> Spread {
         Spread::measured(mean, std)
@@ -754,6 +794,17 @@ mod tests {
         assert_eq!(combine(&[WithinNoise, WithinNoise]), WithinNoise);
         assert_eq!(combine(&[Contradicted, NotJudged]), Contradicted);
         assert_eq!(combine(&[]), NotJudged);
+    }
+
+    /// Three training seeds' means around `mean`: each seed's own offset
+    /// of about `std` (shared by every setting of the seed, cancelled by
+    /// pairing) and a `wobble` of the setting's own.
+    fn by_seed(mean: f64, std: f64, wobble: f64) -> Vec<(u64, f64)> {
+        vec![
+            (0, mean - std + wobble),
+            (1, mean - 2.0 * wobble),
+            (2, mean + std + wobble),
+        ]
     }
 
     fn setting(weighting: Option<&str>, k: u64, top1: Spread, ratio: Spread) -> Setting {
@@ -847,21 +898,61 @@ mod tests {
 
     #[test]
     fn accuracy_claims_give_a_line_per_network() {
-        let on = |model: &str, weighting: Option<&str>, top1: f64| Setting {
+        // the seeds spread by 1 point, shared by both methods of a network
+        let on = |model: &str, weighting: Option<&str>, top1: f64, wobble: f64| Setting {
             model: model.into(),
             search: None,
-            ..setting(weighting, 16, at(top1, 0.05), at(30.0, 0.1))
+            by_training_seed: by_seed(top1, 1.0, wobble),
+            ..setting(weighting, 16, at(top1, 1.0), at(30.0, 0.1))
         };
         let rows = vec![
-            on("lenet5", None, 89.0),
-            on("lenet5", Some("hessian"), 90.0),
-            on("vit", None, 86.0),
-            on("vit", Some("hessian"), 85.5),
+            on("lenet5", None, 89.0, 0.0),
+            on("lenet5", Some("hessian"), 89.5, 0.05),
+            on("vit", None, 86.0, 0.0),
+            on("vit", Some("hessian"), 85.5, 0.0),
         ];
         let page = findings(&[("paper_fig1_both".into(), rows)]);
-        assert!(page.contains("- lenet5 on fashion-mnist, Figure 1 grid, global, Huffman (3 seeds), top-1 at k=16 fine-tuned: 90.00 ± 0.05 against 89.00 ± 0.05 % (better)"), "{page}");
-        assert!(page.contains("- vit on fashion-mnist, Figure 1 grid, global, Huffman (3 seeds), top-1 at k=16 fine-tuned: 85.50 ± 0.05 against 86.00 ± 0.05 % (worse)"), "{page}");
+        // lenet5: differences 0.55, 0.4, 0.55, 2 SE 0.1; unpaired, 2 SE would be 1.6
+        assert!(page.contains("- lenet5 on fashion-mnist, Figure 1 grid, global, Huffman (3 seeds; judged paired by training seed), top-1 at k=16 fine-tuned: 89.50 ± 1.00 against 89.00 ± 1.00 %, paired difference +0.50, 2 SE 0.10 (better)"), "{page}");
+        assert!(page.contains("- vit on fashion-mnist, Figure 1 grid, global, Huffman (3 seeds; judged paired by training seed), top-1 at k=16 fine-tuned: 85.50 ± 1.00 against 86.00 ± 1.00 %, paired difference -0.50, 2 SE 0.00 (worse)"), "{page}");
         assert!(page.contains("| Hessian-weighted k-means is more accurate than k-means at the same k | **mixed** |"), "{page}");
+    }
+
+    #[test]
+    fn the_centres_line_pairs_fine_tuning_with_its_frozen_control() {
+        let cell = |experiment: &str, top1: f64, wobble: f64, baseline: f64| Setting {
+            experiment: experiment.into(),
+            model: "resnet20".into(),
+            prune: None,
+            search: None,
+            by_training_seed: by_seed(top1, 5.0, wobble),
+            baseline_quality: at(baseline, 0.5),
+            ..setting(None, 4, at(top1, 5.0), at(15.0, 0.1))
+        };
+        // a Figure 1 grid of networks trained longer comes first, and must
+        // not be paired with the control
+        let page = findings(&[
+            (
+                "paper_fig1_resnet20_longer".into(),
+                vec![cell("paper_fig1_resnet20_longer", 60.0, 0.0, 93.0)],
+            ),
+            (
+                "paper_fig1_resnet20_fashion".into(),
+                vec![cell("paper_fig1_resnet20_fashion", 71.0, 0.1, 92.0)],
+            ),
+            (
+                "review_bn_recalibration_resnet20_fashion".into(),
+                vec![cell(
+                    "review_bn_recalibration_resnet20_fashion",
+                    69.0,
+                    0.0,
+                    92.0,
+                )],
+            ),
+        ]);
+        // differences 2.1, 1.8, 2.1: 2 SE 0.20, against 8.2 unpaired
+        assert!(page.contains("| Fine-tuning's training of the shared values adds accuracy beyond its re-estimation of batch norm's statistics (the same pass with the centres frozen) | **confirmed** |"), "{page}");
+        assert!(page.contains("- resnet20 on fashion-mnist, Figure 1 grid's fine-tuned cells against the same pass with the centres frozen (`train_centres = false`) (3 seeds; judged paired by training seed), top-1 at global huffman k-means k=4: 71.00 ± 5.00 against 69.00 ± 5.00 %, paired difference +2.00, 2 SE 0.20 (better)"), "{page}");
     }
 
     #[test]
@@ -886,10 +977,11 @@ mod tests {
             point("layer", 6, 2.0, 78.0),
         ];
         // nearest, compensated and act-order rounding at k = 4
-        let rounding = |rounding: Option<&str>, top1: f64| Setting {
+        let rounding = |rounding: Option<&str>, top1: f64, wobble: f64| Setting {
             experiment: "review_compensation".into(),
             rounding: rounding.map(str::to_owned),
             search: None,
+            by_training_seed: by_seed(top1, 0.3, wobble),
             ..setting(None, 4, at(top1, 0.3), at(15.0, 0.1))
         };
         let page = findings(&[
@@ -897,28 +989,32 @@ mod tests {
             (
                 "review_compensation".into(),
                 vec![
-                    rounding(None, 75.0),
-                    rounding(Some("compensated"), 76.0),
-                    rounding(Some("compensated-act-order"), 76.1),
-                    rounding(Some("compensated-sequential"), 78.0),
+                    rounding(None, 75.0, 0.0),
+                    rounding(Some("compensated"), 76.0, 0.1),
+                    rounding(Some("compensated-act-order"), 76.1, -0.1),
+                    rounding(Some("compensated-sequential"), 78.0, 0.0),
                 ],
             ),
         ]);
         assert!(page.contains("| Compensated rounding in GPTQ's act-order (inputs of largest second moment first) is more accurate than in the weights' own order, onto the same k-means codebook | **not confirmed (within noise)** |"), "{page}");
         assert!(
-            page.contains("76.10 ± 0.30 against 76.00 ± 0.30 % (within noise)"),
+            page.contains("76.10 ± 0.30 against 76.00 ± 0.30 %, paired difference +0.10, 2 SE 0.40 (within noise)"),
             "{page}"
         );
         assert!(page.contains("| Compensated rounding in GPTQ's sequential form (each layer's inputs taken after the layers before it are rounded) is more accurate than through the unquantized network's inputs, onto the same k-means codebook | **confirmed** |"), "{page}");
         assert!(
-            page.contains("78.00 ± 0.30 against 76.00 ± 0.30 % (better)"),
+            page.contains(
+                "78.00 ± 0.30 against 76.00 ± 0.30 %, paired difference +2.00, 2 SE 0.20 (better)"
+            ),
             "{page}"
         );
         assert!(page.contains("| At the same rate, Hessian-weighted quantization of all layers together is more accurate than layer by layer | **confirmed** |"), "{page}");
         assert!(page.contains("hessian-weighted k-means at 2.5 bits (3 seeds): global 82.00 ± 0.20 against layer 80.00 ± 0.20 % (global better)"), "{page}");
         assert!(page.contains("| Compensated (GPTQ-style) rounding onto a k-means codebook is more accurate than rounding to the nearest centre, at the same k and about the same rate | **confirmed** |"), "{page}");
         assert!(
-            page.contains("76.00 ± 0.30 against 75.00 ± 0.30 % (better)"),
+            page.contains(
+                "76.00 ± 0.30 against 75.00 ± 0.30 %, paired difference +1.00, 2 SE 0.20 (better)"
+            ),
             "{page}"
         );
     }
@@ -929,11 +1025,7 @@ mod tests {
         // every k, cancelled by pairing) and a wobble of this k's own
         let point = |k: u64, top1: f64, std: f64, wobble: f64| Setting {
             experiment: "sensitivity_k".into(),
-            by_training_seed: vec![
-                (0, top1 - std + wobble),
-                (1, top1 - 2.0 * wobble),
-                (2, top1 + std + wobble),
-            ],
+            by_training_seed: by_seed(top1, std, wobble),
             prune: None,
             weighting: Some("hessian".into()),
             search: None,

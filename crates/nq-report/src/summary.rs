@@ -158,6 +158,23 @@ impl Setting {
             .map(|&(seed, q)| (seed, self.metric.score(q)))
             .collect()
     }
+
+    /// Whether `self` and `other` plausibly quantize the same trained (and
+    /// pruned) networks, the condition for pairing them by training seed:
+    /// their networks score the same over the seeds. Two grids with the
+    /// same network but another training budget are told apart this way.
+    pub fn shares_networks_with(&self, other: &Setting) -> bool {
+        let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        [
+            (self.baseline_quality, other.baseline_quality),
+            (self.pruned_quality, other.pruned_quality),
+        ]
+        .iter()
+        .all(|(a, b)| close(a.mean, b.mean) && close(a.std, b.std))
+    }
 }
 
 const KEYS: [&str; 14] = [
