@@ -9,17 +9,30 @@
 # With --converged the networks train for 20 epochs under a cosine schedule instead (nearer a
 # minimum, where the quadratic model leaves out less: the gradient term), into
 # results/offdiag_converged by default.
-# Usage: scripts/offdiag_seeds.sh [--exact] [--converged] [RESULTS_DIR]   (default results/offdiag;
-# NQ_EXP names the nq-exp binary, default target/release/nq-exp)
+# With --conv2 the run is conv2 alone (25,000 weights: a 5 GB block, 10 GB of memory at the
+# peak, about 6 min per network) with the Gauss-Newton block and plain rounding only
+# (--no-compensation: the compensator's O(n^3) factorisation, 125 times fc2's, is not run),
+# into results/offdiag_conv2 by default.
+# With --small-conv the network is the small conv net (3,784 weights), trained for 3 epochs, and
+# all its layers are quantized together with one codebook under the exact Hessian block and the
+# Gauss-Newton block of the whole network (cross-layer terms included), into
+# results/offdiag_small_conv by default: where the two blocks differ. The exact block across
+# layers is not positive definite, so it has no compensated rounding (its Cholesky fails).
+# Usage: scripts/offdiag_seeds.sh [--exact] [--converged] [--conv2 | --small-conv] [RESULTS_DIR]
+# (default results/offdiag; NQ_EXP names the nq-exp binary, default target/release/nq-exp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exact=0
+conv2=0
+arch=lenet5
 training=(--epochs 3)
 default_out=results/offdiag
 while [[ "${1:-}" == --* ]]; do
   case "$1" in
     --exact) exact=1 ;;
     --converged) training=(--epochs 20 --schedule cosine); default_out=results/offdiag_converged ;;
+    --conv2) conv2=1; default_out=results/offdiag_conv2 ;;
+    --small-conv) arch=small-conv; default_out=results/offdiag_small_conv ;;
     *) echo "offdiag_seeds.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -28,19 +41,27 @@ out="${1:-$default_out}"
 nq=${NQ_EXP:-target/release/nq-exp}
 mkdir -p "$out"
 for seed in 0 1 2; do
-  model="$out/lenet5_s$seed.safetensors"
+  model="$out/${arch}_s$seed.safetensors"
   if [[ ! -f "$model" ]]; then
-    "$nq" train --arch lenet5 "${training[@]}" --optimizer adam --threads 1 --seed "$seed" \
+    "$nq" train --arch "$arch" "${training[@]}" --optimizer adam --threads 1 --seed "$seed" \
       --out "$model" > "$out/train_s$seed.json"
   fi
-  runs=("gauss-newton conv1.weight conv1" "gauss-newton fc2.weight fc2"
-        "gauss-newton conv1.weight,fc2.weight conv1_fc2")
-  (( exact )) && runs+=("hessian conv1.weight conv1")
+  if [[ $arch == small-conv ]]; then
+    runs=("gauss-newton conv1.weight,conv2.weight,fc.weight all"
+          "hessian conv1.weight,conv2.weight,fc.weight all --no-compensation")
+  elif (( conv2 )); then
+    runs=("gauss-newton conv2.weight conv2 --no-compensation")
+  else
+    runs=("gauss-newton conv1.weight conv1" "gauss-newton fc2.weight fc2"
+          "gauss-newton conv1.weight,fc2.weight conv1_fc2")
+    (( exact )) && runs+=("hessian conv1.weight conv1")
+  fi
   for run in "${runs[@]}"; do
-    read -r block layers name <<< "$run"
+    read -r block layers name flags <<< "$run"
     stem="$out/${name}_${block}_s$seed"
     [[ -f "$stem.json" ]] && continue
-    "$nq" offdiag --arch lenet5 --model "$model" --layer "$layers" --block "$block" \
+    # shellcheck disable=SC2086  # flags: none, or words to pass as they are
+    "$nq" offdiag --arch "$arch" --model "$model" --layer "$layers" --block "$block" $flags \
       --threads 1 --out "$stem.csv" --figure "$stem" > "$stem.json.tmp"
     mv "$stem.json.tmp" "$stem.json"
     echo "offdiag: wrote $stem.{csv,json}"

@@ -1,7 +1,8 @@
 //! `nq-exp offdiag` on a small net trained on generated images: the rows
 //! of every quantization under both roundings, a summary whose predictors
 //! are measured against the real loss change, with the exact Hessian
-//! block and the Gauss-Newton one, and a bad layer named.
+//! block and the Gauss-Newton one, of one layer and of two together, and a
+//! bad layer named.
 
 mod common;
 
@@ -97,16 +98,18 @@ fn offdiag_measures_both_predictors_and_both_roundings() {
         assert!(full >= 0.0, "{line}");
     }
     // two layers with one codebook: the layer-by-layer form leaves out the
-    // cross-layer terms; the exact block is of one layer only
-    let two = |block: &str| {
+    // cross-layer terms, with either block
+    let two = |block: &str, layers: &str, extra: &[&str]| {
         nq().args(["offdiag", "--arch", "small-conv", "--model", s(&model)])
-            .args(["--data-dir", s(&data), "--layer", "conv1.weight,fc.weight"])
+            .args(["--data-dir", s(&data), "--layer", layers])
             .args(["--block", block, "--samples", "32", "--batch-size", "32"])
             .args(["--k", "4", "--seeds", "1", "--threads", "1"])
+            .args(extra)
             .output()
             .unwrap()
     };
-    let summary: Value = serde_json::from_slice(&stdout_of(two("gauss-newton"))).unwrap();
+    let out = two("gauss-newton", "conv1.weight,fc.weight", &[]);
+    let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
     assert_eq!(
         summary["layers"],
         serde_json::json!(["conv1.weight", "fc.weight"])
@@ -114,9 +117,23 @@ fn offdiag_measures_both_predictors_and_both_roundings() {
     let plain = &summary["roundings"][0];
     let cross = plain["median_cross_layer_share"].as_f64().unwrap();
     assert!(cross.is_finite() && cross != 0.0, "{plain}");
-    let out = two("hessian");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--block gauss-newton"));
+    // the exact block of conv1 (72 weights) and conv2 (1,152): one
+    // Hessian-vector product per weight of either; across layers it is
+    // indefinite here, so the compensator has no Cholesky factor and only
+    // plain rounding is measured
+    let out = two(
+        "hessian",
+        "conv1.weight,conv2.weight",
+        &["--no-compensation"],
+    );
+    let summary: Value = serde_json::from_slice(&stdout_of(out)).unwrap();
+    assert_eq!(summary["weights"], 72 + 1152);
+    assert_eq!(summary["hessian_vector_products"], 72 + 1152);
+    assert_eq!(summary["roundings"].as_array().unwrap().len(), 1);
+    assert!(summary["compensation_lowered"].is_null(), "{summary}");
+    let plain = &summary["roundings"][0];
+    let cross = plain["median_cross_layer_share"].as_f64().unwrap();
+    assert!(cross.is_finite() && cross != 0.0, "{plain}");
     let out = nq()
         .args([
             "offdiag",

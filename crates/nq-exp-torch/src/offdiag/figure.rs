@@ -30,6 +30,9 @@ pub fn write(rows: &[Row], layers: &[String], block: &str, stem: &Path) -> Resul
     let mut panels = Vec::new();
     for rounding in ["plain", "compensated"] {
         let these: Vec<&Row> = rows.iter().filter(|r| r.rounding == rounding).collect();
+        if these.is_empty() {
+            continue;
+        }
         let mut left_out = 0;
         let mut series = Vec::new();
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);

@@ -1,9 +1,10 @@
-//! `nq-exp offdiag`: what the off-diagonal Hessian terms of one layer carry
-//! (issue 12, item 1). For one quantizable tensor of a trained model, the
-//! exact Hessian block of the mean training loss over the first examples
-//! ([`hessian_block`]), or its Gauss-Newton block ([`gauss_newton_block`]:
-//! positive semi-definite, and minutes where the exact block takes hours);
-//! then, for that layer quantized alone (k-means,
+//! `nq-exp offdiag`: what the off-diagonal Hessian terms of one layer (or
+//! several) carry (issue 12, item 1). For quantizable tensors of a trained
+//! model, the exact Hessian block of the mean training loss over the first
+//! examples ([`hessian_block`]), or its Gauss-Newton block
+//! ([`gauss_newton_block`]: positive semi-definite, and minutes where the
+//! exact block takes hours), cross-layer terms included; then, for those
+//! layers quantized alone with one codebook (k-means,
 //! Hessian-weighted k-means and uniform, over `k` and the k-means seeds),
 //! three numbers per quantization: the loss increase predicted by the
 //! diagonal, `1/2 sum_i H_ii d_i^2`, by the full quadratic form
@@ -66,9 +67,8 @@ pub struct OffdiagArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// The quantizable tensor whose block is computed (such as
-    /// `conv1.weight`); with `--block gauss-newton`, several
-    /// (comma-separated), quantized together with one codebook, their
-    /// cross-layer terms in the block.
+    /// `conv1.weight`), or several (comma-separated), quantized together
+    /// with one codebook, their cross-layer terms in the block.
     #[arg(long, value_delimiter = ',', required = true)]
     pub layer: Vec<String>,
     /// The curvature block: the exact Hessian or the Gauss-Newton matrix.
@@ -90,6 +90,11 @@ pub struct OffdiagArgs {
     /// Damping of the compensated rounding, relative to the mean diagonal.
     #[arg(long, default_value_t = 0.01)]
     pub damping: f64,
+    /// Plain rounding only: no compensated rounding, whose factorisation
+    /// of the block costs `O(n^3)` time and copies of the `n x n` block,
+    /// and needs the block positive definite.
+    #[arg(long)]
+    pub no_compensation: bool,
     /// Torch CPU threads (default: libtorch's choice).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -173,10 +178,11 @@ struct Summary {
     hessian_vector_products: u64,
     backward_passes: u64,
     roundings: Vec<RoundingSummary>,
-    /// Quantizations where compensation lowered the measured increase.
-    compensation_lowered: usize,
+    /// Quantizations where compensation lowered the measured increase
+    /// (`None` with `--no-compensation`).
+    compensation_lowered: Option<usize>,
     /// Median of compensated / plain measured increase.
-    median_compensated_over_plain: f64,
+    median_compensated_over_plain: Option<f64>,
     total_seconds: f64,
 }
 
@@ -249,17 +255,23 @@ fn loss_with(
     })
 }
 
-/// The square sub-blocks of `block` (`n x n`, row-major) on its diagonal,
-/// one per range of `ranges`.
-fn diagonal_blocks(block: &[f64], n: usize, ranges: &[std::ops::Range<usize>]) -> Vec<Vec<f64>> {
-    ranges
-        .iter()
-        .map(|r| {
-            r.clone()
-                .flat_map(|i| block[i * n + r.start..i * n + r.end].iter().copied())
-                .collect()
+/// `1/2 d_r^T B_rr d_r` for the square sub-block `B_rr` of `block`
+/// (`d.len()` squared entries, row-major) on `range`: one layer's own form,
+/// read in place (a copy of a 25,000-weight layer's block would be 5 GB).
+fn sub_block_form(d: &[f64], block: &[f64], range: &std::ops::Range<usize>) -> f64 {
+    let n = d.len();
+    let sum: f64 = range
+        .clone()
+        .map(|i| {
+            let row = &block[i * n + range.start..i * n + range.end];
+            d[i] * row
+                .iter()
+                .zip(&d[range.clone()])
+                .map(|(h, d)| h * d)
+                .sum::<f64>()
         })
-        .collect()
+        .sum();
+    0.5 * sum
 }
 
 /// Runs `nq-exp offdiag`.
@@ -285,13 +297,6 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
             names.join(", ")
         )));
     }
-    if args.layer.len() > 1 && args.block == BlockName::Hessian {
-        return Err(bad_input(format!(
-            "--layer {}: the exact Hessian block is of one layer; several layers (with their \
-             cross-layer terms) need --block gauss-newton",
-            args.layer.join(",")
-        )));
-    }
     let weights = args
         .layer
         .iter()
@@ -306,7 +311,7 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
     let examples: usize = batches.iter().map(|(_, y)| nq_nn::loss::count(y)).sum();
     let forward = |x: &Tensor| model.forward_t(x, false);
     let (block, cost) = match args.block {
-        BlockName::Hessian => hessian_block(&forward, &weights[0], &batches)?,
+        BlockName::Hessian => hessian_block(&forward, &weights, &batches)?,
         BlockName::GaussNewton => gauss_newton_block(&forward, &weights, &batches)?,
     };
     let mut w: Vec<f32> = Vec::new();
@@ -317,7 +322,6 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
         w.extend(values);
     }
     let n = w.len();
-    let own_blocks = diagonal_blocks(&block, n, &ranges);
     let diagonal: Vec<f64> = (0..n).map(|i| block[i * n + i]).collect();
     let h: Vec<f32> = diagonal.iter().map(|&v| v.max(0.0) as f32).collect();
     let ones = vec![1f32; n];
@@ -327,19 +331,33 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
     let curvature = Curvature {
         block: &block,
         diagonal: &diagonal,
-        own_blocks: &own_blocks,
         ranges: &ranges,
         gradient: &gradient,
     };
     let mut rows = Vec::new();
-    let compensator = Compensator::new(
-        &block,
-        n,
-        &CompensationParams {
-            damping: args.damping,
-            ..CompensationParams::default()
-        },
-    )?;
+    let compensator = (!args.no_compensation)
+        .then(|| {
+            Compensator::new(
+                &block,
+                n,
+                &CompensationParams {
+                    damping: args.damping,
+                    ..CompensationParams::default()
+                },
+            )
+        })
+        .transpose()
+        .with_context(|| {
+            format!(
+                "compensated rounding through the {} block (an exact Hessian across layers \
+                 need not be positive definite): raise --damping, or pass --no-compensation \
+                 for plain rounding only",
+                match args.block {
+                    BlockName::Hessian => "exact Hessian",
+                    BlockName::GaussNewton => "Gauss-Newton",
+                }
+            )
+        })?;
     for &k in &args.k {
         for seed in 0..args.seeds {
             let kmeans = Method::Kmeans(KmeansParams {
@@ -356,8 +374,12 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
             }
             for (name, method, importance) in runs {
                 let plain = method.quantize(&w, importance)?;
-                let comp = compensator.round(&w, &plain.centres)?;
-                for (rounding, q) in [("plain", &plain), ("compensated", &comp)] {
+                let mut roundings = vec![("plain", plain)];
+                if let Some(compensator) = &compensator {
+                    let comp = compensator.round(&w, &roundings[0].1.centres)?;
+                    roundings.push(("compensated", comp));
+                }
+                for (rounding, q) in &roundings {
                     rows.push(
                         measure(&model, &weights, &w, &curvature, q, &batches, baseline_loss).map(
                             |Predicted {
@@ -370,7 +392,7 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
                                 method: name,
                                 k,
                                 seed,
-                                rounding,
+                                rounding: *rounding,
                                 clusters: q.clusters(),
                                 diagonal,
                                 layerwise,
@@ -399,6 +421,7 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
     }
     let roundings = ["plain", "compensated"]
         .into_iter()
+        .filter(|rounding| rows.iter().any(|r| r.rounding == *rounding))
         .map(|rounding| {
             let these: Vec<&Row> = rows.iter().filter(|r| r.rounding == rounding).collect();
             let measured: Vec<f64> = these.iter().map(|r| r.measured).collect();
@@ -433,10 +456,14 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
             }
         })
         .collect();
-    let pairs: Vec<(f64, f64)> = rows
-        .chunks_exact(2)
-        .map(|pair| (pair[0].measured, pair[1].measured))
-        .collect();
+    // each plain row is followed by its compensated one, if any
+    let pairs: Vec<(f64, f64)> = if compensator.is_some() {
+        rows.chunks_exact(2)
+            .map(|pair| (pair[0].measured, pair[1].measured))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let summary = Summary {
         arch: arch.to_string(),
         layers: args.layer.clone(),
@@ -449,21 +476,22 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
         hessian_vector_products: cost.hessian_vector_products,
         backward_passes: cost.backward_passes,
         roundings,
-        compensation_lowered: pairs.iter().filter(|(p, c)| c < p).count(),
-        median_compensated_over_plain: median(
-            pairs.iter().map(|(p, c)| c / p.abs().max(1e-12)).collect(),
-        ),
+        compensation_lowered: compensator
+            .is_some()
+            .then(|| pairs.iter().filter(|(p, c)| c < p).count()),
+        median_compensated_over_plain: compensator
+            .is_some()
+            .then(|| median(pairs.iter().map(|(p, c)| c / p.abs().max(1e-12)).collect())),
         total_seconds: started.elapsed().as_secs_f64(),
     };
     print_line(&serde_json::to_string_pretty(&summary)?)
 }
 
 /// The curvature the predictors use: the whole block, its diagonal, and
-/// each layer's own block with the range of its weights.
+/// the range of each layer's weights (its own block on the diagonal).
 struct Curvature<'a> {
     block: &'a [f64],
     diagonal: &'a [f64],
-    own_blocks: &'a [Vec<f64>],
     ranges: &'a [std::ops::Range<usize>],
     /// The loss's gradient at the weights, in their order.
     gradient: &'a [f64],
@@ -530,8 +558,7 @@ fn measure(
     let layerwise = curvature
         .ranges
         .iter()
-        .zip(curvature.own_blocks)
-        .map(|(r, own)| quadratic_form(&d[r.clone()], own))
+        .map(|r| sub_block_form(&d, curvature.block, r))
         .sum();
     let full = quadratic_form(&d, curvature.block);
     // q - w = -d

@@ -1,10 +1,11 @@
 //! Exact Hessian rows by double backward: the diagonal of every tensor
-//! ([`super::exact_diag`]) and the whole block of one tensor
-//! ([`hessian_block`]), for the off-diagonal terms that the diagonal
-//! weighting leaves out (issue 12: how much of `1/2 d^T H d` they carry,
-//! and the compensated rounding of `nq_quant::compensation`); and the
-//! Gauss-Newton block of one tensor ([`gauss_newton_block`]), positive
-//! semi-definite and far cheaper.
+//! ([`super::exact_diag`]) and the whole block of one tensor or several
+//! with their cross terms ([`hessian_block`]), for the off-diagonal terms
+//! that the diagonal weighting leaves out (issue 12: how much of
+//! `1/2 d^T H d` they carry, and the compensated rounding of
+//! `nq_quant::compensation`); and the Gauss-Newton block of one tensor or
+//! several ([`gauss_newton_block`]), positive semi-definite and far
+//! cheaper.
 
 use std::time::Instant;
 
@@ -14,16 +15,19 @@ use super::ggn::per_example_class_gradients;
 use super::{examples, Cost};
 use crate::error::Result;
 
-/// Calls `row(p, j, h)` with row `j` of the Hessian block of parameter
-/// `p` (its own block only: `d^2 L / d w_pj d w_p`), for every row of
-/// every parameter and every batch, where `L` is the mean cross-entropy
-/// over all of `batches`; the rows of one batch add up to the Hessian of
-/// the mean. One gradient with its graph per batch, one Hessian-vector
-/// product per row.
+/// Calls `row(p, j, h)` with row `j` of the Hessian of parameter `p`, for
+/// every row of every parameter and every batch, where `L` is the mean
+/// cross-entropy over all of `batches`: with `across` the whole row
+/// `d^2 L / d w_pj d w` over all `inputs` (flattened one after the other),
+/// else its own block only (`d^2 L / d w_pj d w_p`). The rows of one batch
+/// add up to the Hessian of the mean. One gradient with its graph per
+/// batch, one Hessian-vector product per row (the same backward pass
+/// either way: `across` only keeps more of it).
 pub(super) fn hessian_rows(
     forward: &dyn Fn(&Tensor) -> Tensor,
     inputs: &[Tensor],
     batches: &[(Tensor, Tensor)],
+    across: bool,
     mut row: impl FnMut(usize, usize, &Tensor),
 ) -> Result<Cost> {
     let started = Instant::now();
@@ -35,10 +39,27 @@ pub(super) fn hessian_rows(
         cost.backward_passes += 1;
         for (p, (g, input)) in grads.iter().zip(inputs).enumerate() {
             let flat = g.flatten(0, -1);
+            let targets = if across {
+                inputs
+            } else {
+                std::slice::from_ref(input)
+            };
             for j in 0..flat.size()[0] {
-                let h = Tensor::f_run_backward(&[&flat.get(j)], &[input], true, false)?;
+                let h = Tensor::f_run_backward(&[&flat.get(j)], targets, true, false)?;
                 cost.hessian_vector_products += 1;
-                row(p, j as usize, &h[0].flatten(0, -1));
+                // an input the row does not reach comes back undefined
+                let parts: Vec<Tensor> = h
+                    .iter()
+                    .zip(targets)
+                    .map(|(h, t)| {
+                        if h.defined() {
+                            h.flatten(0, -1)
+                        } else {
+                            t.zeros_like().flatten(0, -1)
+                        }
+                    })
+                    .collect();
+                row(p, j as usize, &Tensor::cat(&parts, 0));
             }
         }
     }
@@ -47,25 +68,43 @@ pub(super) fn hessian_rows(
 }
 
 /// The exact Hessian of the mean loss over `batches` with respect to the
-/// tensor `param` alone: `n x n` row-major for its `n` entries (in
-/// `flatten` order), made exactly symmetric by averaging with its
-/// transpose (the two triangles differ by float32 rounding). `n` double
-/// backward passes per batch and `n^2` doubles: for layers of up to a few
-/// thousand weights.
+/// tensors `params` together: `n x n` row-major for their `n` entries
+/// (each in `flatten` order, one tensor after the other, as in
+/// [`gauss_newton_block`]), cross-tensor terms included, made exactly
+/// symmetric by averaging with its transpose (the two triangles differ by
+/// float32 rounding). `n` double backward passes per batch and `n^2`
+/// doubles: for networks of up to a few thousand weights.
 pub fn hessian_block(
     forward: &dyn Fn(&Tensor) -> Tensor,
-    param: &Tensor,
+    params: &[Tensor],
     batches: &[(Tensor, Tensor)],
 ) -> Result<(Vec<f64>, Cost)> {
-    let n = param.numel();
+    let offsets: Vec<usize> = params
+        .iter()
+        .scan(0, |start, p| {
+            let at = *start;
+            *start += p.numel();
+            Some(at)
+        })
+        .collect();
+    let n: usize = params.iter().map(Tensor::numel).sum();
     let mut block = vec![0f64; n * n];
     let mut values = vec![0f64; n];
-    let cost = hessian_rows(forward, &[param.shallow_clone()], batches, |_, j, h| {
+    let cost = hessian_rows(forward, params, batches, true, |p, j, h| {
         h.to_kind(tch::Kind::Double).copy_data(&mut values, n);
-        for (out, v) in block[j * n..(j + 1) * n].iter_mut().zip(&values) {
+        let i = offsets[p] + j;
+        for (out, v) in block[i * n..(i + 1) * n].iter_mut().zip(&values) {
             *out += v;
         }
     })?;
+    symmetrise(&mut block, n);
+    Ok((block, cost))
+}
+
+/// `block` (`n x n`, row-major) made exactly symmetric in place, each pair
+/// of entries replaced by its mean (the two triangles of a computed block
+/// differ by rounding).
+fn symmetrise(block: &mut [f64], n: usize) {
     for i in 0..n {
         for j in 0..i {
             let mean = 0.5 * (block[i * n + j] + block[j * n + i]);
@@ -73,7 +112,6 @@ pub fn hessian_block(
             block[j * n + i] = mean;
         }
     }
-    Ok((block, cost))
 }
 
 /// The generalised Gauss-Newton block of the mean cross-entropy over
@@ -95,10 +133,12 @@ pub fn gauss_newton_block(
     let device = params.first().map_or(tch::Device::Cpu, Tensor::device);
     let mut block = Tensor::zeros([n as i64, n as i64], (tch::Kind::Double, device));
     let mut rows: Vec<Tensor> = Vec::new();
+    // in place: a block of 25,000 weights is 5 GB, and a temporary of the
+    // product would double it
     let flush = |rows: &mut Vec<Tensor>, block: &mut Tensor| {
         if !rows.is_empty() {
             let v = Tensor::stack(rows, 0);
-            *block += v.tr().mm(&v);
+            let _ = block.addmm_(&v.tr(), &v);
             rows.clear();
         }
     };
@@ -111,8 +151,9 @@ pub fn gauss_newton_block(
         }
     })?;
     tch::no_grad(|| flush(&mut rows, &mut block));
-    let block = tch::no_grad(|| (&block + block.tr()) * 0.5);
     let mut out = vec![0f64; n * n];
     block.to_device(tch::Device::Cpu).copy_data(&mut out, n * n);
+    drop(block);
+    symmetrise(&mut out, n);
     Ok((out, cost))
 }

@@ -19,7 +19,7 @@
 //!   approximation that the paper used.
 //! - [`exact_diag`]: one Hessian row per weight by double backward; for
 //!   tiny networks and tests; [`hessian_block`] keeps the whole rows of one
-//!   tensor (its off-diagonal terms).
+//!   tensor or several (their off-diagonal and cross-tensor terms).
 //! - [`adam_importance`]: `sqrt(v_hat)` from the Adam that trained the
 //!   model, or [`adam_statistics`] for a model trained otherwise: Adam's
 //!   moment recursion over one pass of training gradients, weights frozen.
@@ -153,7 +153,7 @@ pub fn exact_diag(
 ) -> Result<(Vec<Tensor>, Cost)> {
     let inputs = tensors(params);
     let mut rows: Vec<Vec<f32>> = inputs.iter().map(|p| vec![0f32; p.numel()]).collect();
-    let cost = block::hessian_rows(forward, &inputs, batches, |p, j, h| {
+    let cost = block::hessian_rows(forward, &inputs, batches, false, |p, j, h| {
         rows[p][j] += h.double_value(&[j as i64]) as f32;
     })?;
     let diag = rows

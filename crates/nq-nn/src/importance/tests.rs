@@ -14,6 +14,14 @@ struct Tiny {
     batches: Vec<(Tensor, Tensor)>,
 }
 
+impl Tiny {
+    /// The parameter `name` (such as `fc1.weight`), sharing its storage.
+    fn param(&self, name: &str) -> Tensor {
+        let (_, tensor) = self.params.iter().find(|(n, _)| n == name).unwrap();
+        tensor.shallow_clone()
+    }
+}
+
 fn tiny(seed: i64) -> Tiny {
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -269,8 +277,8 @@ fn hutchinson_runs_through_attention_and_layer_norm() {
     }
 }
 
-/// The gradient of the mean loss with respect to fc1's weight, in f64.
-fn fc1_gradient(t: &Tiny, weight: &Tensor) -> Vec<f64> {
+/// The gradient of the mean loss with respect to `weight`, in f64.
+fn mean_loss_gradient(t: &Tiny, weight: &Tensor) -> Vec<f64> {
     let total: i64 = t.batches.iter().map(|(_, y)| y.size()[0]).sum();
     let loss = t
         .batches
@@ -284,15 +292,9 @@ fn fc1_gradient(t: &Tiny, weight: &Tensor) -> Vec<f64> {
 #[test]
 fn the_hessian_block_matches_finite_differences_and_holds_the_exact_diagonal() {
     let t = tiny(5);
-    let mut weight = t
-        .params
-        .iter()
-        .find(|(n, _)| n == "fc1.weight")
-        .unwrap()
-        .1
-        .shallow_clone();
+    let mut weight = t.param("fc1.weight");
     let forward = |x: &Tensor| t.net.forward(x);
-    let (block, cost) = hessian_block(&forward, &weight, &t.batches).unwrap();
+    let (block, cost) = hessian_block(&forward, &[weight.shallow_clone()], &t.batches).unwrap();
     let n = weight.numel();
     assert_eq!(
         (block.len(), cost.hessian_vector_products),
@@ -309,7 +311,7 @@ fn the_hessian_block_matches_finite_differences_and_holds_the_exact_diagonal() {
             tch::no_grad(|| {
                 weight.copy_(&Tensor::from_slice(&moved).view(weight.size().as_slice()))
             });
-            column[side] = fc1_gradient(&t, &weight);
+            column[side] = mean_loss_gradient(&t, &weight);
         }
         for i in 0..n {
             let fd = (column[0][i] - column[1][i]) / (2.0 * eps);
@@ -339,30 +341,79 @@ fn the_hessian_block_matches_finite_differences_and_holds_the_exact_diagonal() {
 }
 
 #[test]
+fn the_hessian_block_of_two_tensors_holds_their_own_blocks_and_the_cross_terms() {
+    let t = tiny(7);
+    let forward = |x: &Tensor| t.net.forward(x);
+    let (mut fc1, fc2) = (t.param("fc1.weight"), t.param("fc2.weight"));
+    let (n1, n2) = (fc1.numel(), fc2.numel());
+    let m = n1 + n2;
+    let (both, cost) = hessian_block(
+        &forward,
+        &[fc1.shallow_clone(), fc2.shallow_clone()],
+        &t.batches,
+    )
+    .unwrap();
+    assert_eq!(
+        (both.len(), cost.hessian_vector_products),
+        (m * m, 2 * m as u64)
+    );
+    // each tensor's own block on the diagonal
+    for (offset, p) in [(0, &fc1), (n1, &fc2)] {
+        let n = p.numel();
+        let (own, _) = hessian_block(&forward, &[p.shallow_clone()], &t.batches).unwrap();
+        for i in 0..n {
+            for j in 0..n {
+                let (a, b) = (both[(offset + i) * m + offset + j], own[i * n + j]);
+                assert!((a - b).abs() <= 1e-9 + 1e-6 * b.abs(), "{a} against {b}");
+            }
+        }
+    }
+    // the cross block: fc2's gradient as fc1's weights move, by central
+    // differences
+    let eps = 1e-2f64;
+    let base = Vec::<f32>::try_from(fc1.flatten(0, -1)).unwrap();
+    for j in 0..n1 {
+        let mut column = [vec![], vec![]];
+        for (side, sign) in [(0, 1.0), (1, -1.0)] {
+            let mut moved = base.clone();
+            moved[j] += (sign * eps) as f32;
+            tch::no_grad(|| fc1.copy_(&Tensor::from_slice(&moved).view(fc1.size().as_slice())));
+            column[side] = mean_loss_gradient(&t, &fc2);
+        }
+        for i in 0..n2 {
+            let fd = (column[0][i] - column[1][i]) / (2.0 * eps);
+            let exact = both[(n1 + i) * m + j];
+            assert!(
+                (fd - exact).abs() <= 2e-3 + 2e-2 * exact.abs(),
+                "H[fc2 {i}][fc1 {j}]: finite differences {fd}, exact {exact}"
+            );
+        }
+    }
+    tch::no_grad(|| fc1.copy_(&Tensor::from_slice(&base).view(fc1.size().as_slice())));
+    let both = &both;
+    let cross: f64 = (0..n1)
+        .flat_map(|j| (n1..m).map(move |i| both[i * m + j].abs()))
+        .sum();
+    assert!(cross > 0.0);
+}
+
+#[test]
 fn the_gauss_newton_block_is_the_hessian_block_of_the_last_layer_and_holds_its_diagonal() {
     let t = tiny(6);
     let forward = |x: &Tensor| t.net.forward(x);
-    let param = |name: &str| {
-        t.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .unwrap()
-            .1
-            .shallow_clone()
-    };
     // the logits are linear in fc2's weights: no curvature of the network
     // itself, so the Gauss-Newton block is the whole Hessian block
-    let fc2 = param("fc2.weight");
+    let fc2 = t.param("fc2.weight");
     let n = fc2.numel();
     let (ggn, cost) = gauss_newton_block(&forward, &[fc2.shallow_clone()], &t.batches).unwrap();
     assert_eq!((ggn.len(), cost.backward_passes), (n * n, 12 * 3));
-    let (exact, _) = hessian_block(&forward, &fc2, &t.batches).unwrap();
+    let (exact, _) = hessian_block(&forward, &[fc2.shallow_clone()], &t.batches).unwrap();
     for (g, h) in ggn.iter().zip(&exact) {
         assert!((g - h).abs() <= 1e-6 + 1e-4 * h.abs(), "{g} against {h}");
     }
     // through the tanh it is not, but it holds the Gauss-Newton diagonal,
     // is symmetric and positive semi-definite
-    let fc1 = param("fc1.weight");
+    let fc1 = t.param("fc1.weight");
     let n = fc1.numel();
     let (ggn, _) = gauss_newton_block(&forward, &[fc1.shallow_clone()], &t.batches).unwrap();
     let params = [("fc1.weight".to_string(), fc1.shallow_clone())];
@@ -376,7 +427,7 @@ fn the_gauss_newton_block_is_the_hessian_block_of_the_last_layer_and_holds_its_d
     let block = Tensor::from_slice(&ggn).view([n as i64, n as i64]);
     let smallest = block.linalg_eigvalsh("L").min().double_value(&[]);
     assert!(smallest >= -1e-10, "{smallest}");
-    let (exact, _) = hessian_block(&forward, &fc1, &t.batches).unwrap();
+    let (exact, _) = hessian_block(&forward, &[fc1.shallow_clone()], &t.batches).unwrap();
     let apart = ggn
         .iter()
         .zip(&exact)
