@@ -451,9 +451,14 @@ fn at_rate_claim(
                     s.scope.as_deref().unwrap_or("-")
                 ),
             };
+            let judged_by = if pair.paired {
+                paired_text(pair.comparison, digits(s.metric))
+            } else {
+                ", unpaired".into()
+            };
             evidence.push(format!(
                 "{} on {}, `{name}`, pruned {}, {setting} at {} bits ({} seeds): {} {} against \
-                 {} {} ({})",
+                 {} {}{judged_by} ({})",
                 s.model,
                 s.dataset,
                 s.prune.as_deref().unwrap_or("none"),
@@ -722,9 +727,9 @@ pub fn findings(grids: &[GridSettings]) -> String {
          noise) otherwise; \"A equals B\" is confirmed when the difference does not count. Over \
          several points: confirmed or contradicted only when no point says the opposite, mixed \
          when some do. Two settings that quantize the same trained networks (the claims at \
-         matched points and the sensitivity steps) are compared paired by training seed: the \
-         difference is the mean over the seeds of each seed's difference, with the standard \
-         error of that mean. Robustness (Table 1 claims): the budget is measured from the pruned \
+         matched points, at one rate and the sensitivity steps) are compared paired by \
+         training seed: the difference is the mean over the seeds of each seed's difference, \
+         with the standard error of that mean. Robustness (Table 1 claims): the budget is measured from the pruned \
          network's mean, itself uncertain; each judged line is judged again with that reference \
          moved towards worse and towards better by twice its standard error (picks among the \
          points the searches tried), and is robust when the three verdicts agree.\n\n",
@@ -962,6 +967,7 @@ mod tests {
         let point = |scope: &str, k: u64, bits: f64, top1: f64| Setting {
             experiment: "review_scope".into(),
             scope: Some(scope.into()),
+            by_training_seed: by_seed(top1, 0.2, if scope == "layer" { 0.05 } else { 0.0 }),
             prune: None,
             bits: at(bits, 0.01),
             search: Some(format!("hessian.{scope}")),
@@ -1009,7 +1015,7 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("| At the same rate, Hessian-weighted quantization of all layers together is more accurate than layer by layer | **confirmed** |"), "{page}");
-        assert!(page.contains("hessian-weighted k-means at 2.5 bits (3 seeds): global 82.00 ± 0.20 against layer 80.00 ± 0.20 % (global better)"), "{page}");
+        assert!(page.contains("hessian-weighted k-means at 2.5 bits (3 seeds): global 82.00 ± 0.20 against layer 80.00 ± 0.20 %, paired difference +2.00, 2 SE 0.10 (global better)"), "{page}");
         assert!(page.contains("| Compensated (GPTQ-style) rounding onto a k-means codebook is more accurate than rounding to the nearest centre, at the same k and about the same rate | **confirmed** |"), "{page}");
         assert!(
             page.contains(

@@ -10,7 +10,11 @@
 //! Pairs of searches that differ only in their scope (global minus layer by
 //! layer), or only in their weighting, are then compared, judged by the
 //! rule of the findings page (a difference counts when it exceeds twice its
-//! standard error).
+//! standard error). Two searches that quantize the same trained networks
+//! are paired by training seed: each seed's metric is interpolated at the
+//! target between the same two points (the mean of these is the
+//! interpolated mean), and the differences seed by seed are judged, which
+//! cancels the noise of training that the two share.
 
 use std::fmt::Write;
 
@@ -33,6 +37,10 @@ pub struct AtRate<'a> {
     /// The task metric interpolated at the target (unmeasured without a
     /// bracket).
     pub quality: Spread,
+    /// Each training seed of both bracketing points with its task metric
+    /// interpolated at the target, in order of seed (empty without a
+    /// bracket).
+    pub by_training_seed: Vec<(u64, f64)>,
     /// Seeds behind it: the fewer of the two points'.
     pub seeds: u64,
 }
@@ -41,21 +49,37 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
     a + t * (b - a)
 }
 
-/// `above` and `below` interpolated at `target` bits.
-fn interpolate(above: &Setting, below: &Setting, target: f64) -> Spread {
-    let (Some(hi), Some(lo)) = (above.bits.mean, below.bits.mean) else {
-        return Spread::default();
-    };
-    let t = if hi > lo {
+/// How far `target` bits lie from `above` towards `below` (0 at `above`,
+/// 1 at `below`), by their mean rates; `None` without them.
+fn fraction(above: &Setting, below: &Setting, target: f64) -> Option<f64> {
+    let (hi, lo) = (above.bits.mean?, below.bits.mean?);
+    Some(if hi > lo {
         (hi - target) / (hi - lo)
     } else {
         0.0
+    })
+}
+
+/// `above` and `below` interpolated at `target` bits: the task metric's
+/// mean and standard deviation, and each training seed of both.
+fn interpolate(above: &Setting, below: &Setting, target: f64) -> (Spread, Vec<(u64, f64)>) {
+    let Some(t) = fraction(above, below, target) else {
+        return (Spread::default(), Vec::new());
     };
     let (a, b) = (above.quality, below.quality);
-    Spread {
+    let spread = Spread {
         mean: a.mean.zip(b.mean).map(|(a, b)| lerp(a, b, t)),
         std: a.std.zip(b.std).map(|(a, b)| lerp(a, b, t)),
-    }
+    };
+    let by_seed = above
+        .by_training_seed
+        .iter()
+        .filter_map(|&(seed, a)| {
+            let &(_, b) = below.by_training_seed.iter().find(|(s, _)| *s == seed)?;
+            Some((seed, lerp(a, b, t)))
+        })
+        .collect();
+    (spread, by_seed)
 }
 
 /// Every search for a rate among `settings`, in order of appearance.
@@ -80,11 +104,16 @@ pub fn at_rate(settings: &[Setting]) -> Vec<AtRate<'_>> {
             .filter(|p| bits(p) < target)
             .max_by(|a, b| bits(a).total_cmp(&bits(b)));
         let bracket = above.copied().zip(below.copied());
+        let (quality, by_training_seed) = bracket.map_or_else(
+            || (Spread::default(), Vec::new()),
+            |(a, b)| interpolate(a, b, target),
+        );
         out.push(AtRate {
             setting: s,
             target,
             bracket,
-            quality: bracket.map_or(Spread::default(), |(a, b)| interpolate(a, b, target)),
+            quality,
+            by_training_seed,
             seeds: bracket.map_or(0, |(a, b)| a.seeds.min(b.seeds)),
         });
     }
@@ -142,6 +171,9 @@ pub struct Pair<'a> {
     /// A minus B in the task metric, oriented so that a positive
     /// difference means A is better.
     pub comparison: Option<Comparison>,
+    /// Whether the comparison is paired by training seed (the two quantize
+    /// the same trained networks), else of the two means.
+    pub paired: bool,
 }
 
 impl Pair<'_> {
@@ -162,6 +194,31 @@ fn oriented(s: Spread, metric: Metric) -> Spread {
         mean: s.mean.map(|m| metric.score(m)),
         std: s.std,
     }
+}
+
+/// A against B at their target: paired by training seed when they quantize
+/// the same networks (and the flag says so), else the two means.
+fn compare(a: &AtRate<'_>, b: &AtRate<'_>) -> (Option<Comparison>, bool) {
+    let metric = a.setting.metric;
+    if a.setting.shares_networks_with(b.setting) {
+        let scored = |r: &AtRate<'_>| -> Vec<(u64, f64)> {
+            r.by_training_seed
+                .iter()
+                .map(|&(seed, q)| (seed, metric.score(q)))
+                .collect()
+        };
+        if let Some(c) = Comparison::paired(&scored(a), &scored(b)) {
+            return (Some(c), true);
+        }
+    }
+    let unpaired = Comparison::of(
+        oriented(a.quality, metric),
+        a.seeds,
+        oriented(b.quality, metric),
+        b.seeds,
+        0.0,
+    );
+    (unpaired, false)
 }
 
 /// The pairs of searches among `found` that differ only in `axis`: for
@@ -189,19 +246,14 @@ pub fn pairs<'a>(found: &'a [AtRate<'a>], axis: Axis) -> Vec<Pair<'a>> {
                         && axis.twins(a.setting, b.setting)
                 });
                 let Some(b) = twin else { continue };
-                let metric = a.setting.metric;
+                let (comparison, paired) = compare(a, b);
                 out.push(Pair {
                     a_name: first.clone(),
                     b_name: second.clone(),
                     a,
                     b,
-                    comparison: Comparison::of(
-                        oriented(a.quality, metric),
-                        a.seeds,
-                        oriented(b.quality, metric),
-                        b.seeds,
-                        0.0,
-                    ),
+                    comparison,
+                    paired,
                 });
             }
         }
@@ -228,7 +280,9 @@ fn pair_table(pairs: &[Pair<'_>], title: &str, setting: fn(&Setting) -> String) 
     let mut out = format!(
         "### {title} at the same rate\n\nThe difference (A minus B, in the task metric; for \
          text, bits per character, where lower is better) counts when it exceeds twice its \
-         standard error.\n\n| pruning | setting | coding | fine-tuned | target bits | A | B | \
+         standard error: of the differences seed by seed where A and B quantize the same \
+         trained networks (paired by training seed), else of the two means (marked \
+         unpaired).\n\n| pruning | setting | coding | fine-tuned | target bits | A | B | \
          A − B | 2 SE | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for p in pairs {
@@ -237,8 +291,10 @@ fn pair_table(pairs: &[Pair<'_>], title: &str, setting: fn(&Setting) -> String) 
         let (difference, two_se) = match (p.a.quality.mean, p.b.quality.mean) {
             (Some(a), Some(b)) => (
                 format!("{:+.d$}", a - b),
-                p.comparison
-                    .map_or("-".into(), |c| format!("{:.d$}", c.two_se)),
+                p.comparison.map_or("-".into(), |c| {
+                    let unpaired = if p.paired { "" } else { " (unpaired)" };
+                    format!("{:.d$}{unpaired}", c.two_se)
+                }),
             ),
             _ => ("-".into(), "-".into()),
         };
@@ -419,6 +475,52 @@ mod tests {
             text.contains("| hessian: 82.00 ± 0.10 % | adam: 72.00 ± 0.10 % | +10.00 |"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn searches_of_the_same_networks_are_paired_by_training_seed() {
+        // global 84 -> 80 %, layer 83.4 -> 79.4 % between 3 and 2 bits; the
+        // seeds spread by ±2 points alike in both scopes, so the means
+        // differ by 0.6 within their noise but every seed is 0.5 to 0.7
+        // better globally
+        let seeded = |scope: &str, k: u64, bits: f64, top1: f64, wobble: f64| Setting {
+            by_training_seed: vec![
+                (0, top1 - 2.0),
+                (1, top1 + wobble),
+                (2, top1 + 2.0 - wobble),
+            ],
+            ..point(scope, k, bits, top1, 2.0)
+        };
+        let settings = [
+            seeded("global", 8, 3.0, 84.0, 0.0),
+            seeded("global", 6, 2.0, 80.0, 0.0),
+            seeded("layer", 8, 3.0, 83.4, 0.1),
+            seeded("layer", 6, 2.0, 79.4, 0.1),
+        ];
+        let found = at_rate(&settings);
+        // each seed halfway between its two points
+        assert_eq!(
+            found[0].by_training_seed,
+            vec![(0, 80.0), (1, 82.0), (2, 84.0)]
+        );
+        let p = pairs(&found, Axis::Scope);
+        assert!(p[0].paired);
+        // differences 0.6, 0.5, 0.7: mean 0.6, 2 SE 2 * 0.1 / sqrt(3)
+        let c = p[0].comparison.unwrap();
+        assert!((c.difference - 0.6).abs() < 1e-9, "{c:?}");
+        assert!((c.two_se - 0.2 / 3f64.sqrt()).abs() < 1e-9, "{c:?}");
+        assert_eq!(p[0].verdict(), "global better");
+        // networks trained otherwise (another baseline): the two means only,
+        // within their noise, and the table says so
+        let mut other = settings.clone();
+        for s in &mut other[2..] {
+            s.baseline_quality = Spread::measured(91.0, 0.1);
+        }
+        let found = at_rate(&other);
+        let p = pairs(&found, Axis::Scope);
+        assert!(!p[0].paired);
+        assert_eq!(p[0].verdict(), "within noise");
+        assert!(section(&other).contains("(unpaired) | within noise |"));
     }
 
     #[test]
