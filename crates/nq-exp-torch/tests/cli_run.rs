@@ -118,6 +118,7 @@ fn killed_run_resumes_from_the_cache_with_the_same_rows() {
                 row["quantized_top1"].is_number() && row["finetuned_top1"].is_number(),
                 "{row}"
             );
+            assert_eq!(row["finetune_trains"], "centres", "{row}");
         }
         // the file is the accounted payload plus its header, the pruned
         // network kept in float32 included (survivors and positions)

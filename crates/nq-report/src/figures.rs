@@ -374,7 +374,7 @@ impl Varies {
             prune: differ(settings, |s| s.prune.clone()),
             scope: differ(settings, |s| s.scope.clone()),
             coding: differ(settings, |s| s.coding.clone()),
-            finetuned: differ(settings, |s| s.finetuned),
+            finetuned: differ(settings, Setting::finetune_words),
         }
     }
 
@@ -390,11 +390,7 @@ impl Varies {
             label += &format!(", {}", s.coding.as_deref().unwrap_or("-"));
         }
         if self.finetuned {
-            label += if s.finetuned {
-                ", fine-tuned"
-            } else {
-                ", not fine-tuned"
-            };
+            label += &format!(", {}", s.finetune_words());
         }
         label
     }
@@ -618,21 +614,23 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
 
     // Figure 1: coding x fine-tuning panels, in the paper's order (one row
     // per coding, fine-tuned on the right), context coding after its two
-    let mut panel_order = distinct(&quantized, |s| (s.coding.clone(), s.finetuned));
+    let mut panel_order = distinct(&quantized, |s| {
+        (s.coding.clone(), s.finetuned, s.finetune_words())
+    });
     let rank = |coding: &Option<String>| match coding.as_deref() {
         Some("fixed") => 0,
         Some("huffman") => 1,
         Some("context") => 2,
         _ => 3,
     };
-    panel_order.sort_by_key(|(c, f)| (rank(c), *f));
+    panel_order.sort_by_key(|(c, f, _)| (rank(c), *f));
     let fig1_panels: Vec<Panel> = panel_order
         .iter()
-        .filter_map(|(coding, ft)| {
+        .filter_map(|(coding, ft, words)| {
             let members: Vec<&Setting> = quantized
                 .iter()
                 .copied()
-                .filter(|s| &s.coding == coding && s.finetuned == *ft)
+                .filter(|s| &s.coding == coding && s.finetune_words() == *words)
                 .collect();
             let varies = Varies {
                 coding: false,
@@ -643,7 +641,11 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
             let title = format!(
                 "{} coding{}",
                 coding.as_deref().unwrap_or("-"),
-                if *ft { ", fine-tuned" } else { "" }
+                if *ft {
+                    format!(", {words}")
+                } else {
+                    String::new()
+                }
             );
             (!series.is_empty()).then_some(Panel { title, series })
         })
@@ -806,15 +808,15 @@ const RATIO_ZOOM_SHARE: f64 = 0.4;
 /// coding and fine-tuning, a series per pruning setting (the same colour in
 /// every panel) and the panel's Pareto front.
 fn ratio_panels_by_pruning(quantized: &[&Setting], metric: Metric) -> Vec<Panel> {
-    let key = |s: &Setting| (setting_label(s), s.coding.clone(), s.finetuned);
+    let key = |s: &Setting| (setting_label(s), s.coding.clone(), s.finetune_words());
     let fine_tuning_varies = Varies::of(quantized).finetuned;
     distinct(quantized, key)
         .into_iter()
-        .map(|(method, coding, finetuned)| {
+        .map(|(method, coding, finetuning)| {
             let members: Vec<&Setting> = quantized
                 .iter()
                 .copied()
-                .filter(|s| key(s) == (method.clone(), coding.clone(), finetuned))
+                .filter(|s| key(s) == (method.clone(), coding.clone(), finetuning))
                 .collect();
             let mut series: Vec<Series> = distinct(&members, |s| s.prune.clone())
                 .into_iter()
@@ -843,8 +845,8 @@ fn ratio_panels_by_pruning(quantized: &[&Setting], metric: Metric) -> Vec<Panel>
                 .collect();
             push_pareto_front(&mut series, metric);
             let mut title = format!("{method}, {} coding", coding.as_deref().unwrap_or("-"));
-            if fine_tuning_varies && finetuned {
-                title += ", fine-tuned";
+            if fine_tuning_varies && finetuning != "not fine-tuned" {
+                title += &format!(", {finetuning}");
             }
             Panel { title, series }
         })

@@ -134,9 +134,7 @@ pub fn grid_table(settings: &[Setting]) -> String {
             (None, "none") => "-".into(),
             (None, _) => "nearest".into(),
         }),
-        ("fine-tuned", |s| {
-            if s.finetuned { "yes" } else { "no" }.into()
-        }),
+        ("fine-tuned", |s| s.finetune_cell().into()),
         ("seeds", |s| s.seeds.to_string()),
     ];
     let measures: [Column; 6] = [

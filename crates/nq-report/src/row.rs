@@ -167,6 +167,13 @@ pub struct Row {
     /// Mean test cross-entropy right after quantization.
     #[serde(default)]
     pub quantized_loss: Option<f64>,
+    /// What fine-tuning trained: `centres` (the default), `centres+biases`,
+    /// `biases`, or `statistics` (a pass that trains nothing and only
+    /// re-estimates batch norm's running statistics). `None` without
+    /// fine-tuning, and in rows written before the field, whose fine-tuning
+    /// trained the centres unless their grid said otherwise.
+    #[serde(default)]
+    pub finetune_trains: Option<String>,
 }
 
 /// One polars column per field of [`Row`], in field order; the column type
@@ -208,7 +215,7 @@ pub fn to_frame(rows: &[Row]) -> Result<DataFrame> {
         seconds_baseline, seconds_prune, seconds_importance, seconds_quantize,
         seconds_finetune, seconds_pack,
         git_revision, git_dirty, torch_version, device,
-        baseline_loss, pruned_loss, quantized_loss,
+        baseline_loss, pruned_loss, quantized_loss, finetune_trains,
     ];
     Ok(DataFrame::new(rows.len(), columns)?)
 }

@@ -65,7 +65,7 @@ pub fn steps(settings: &[Setting]) -> Vec<Step<'_>> {
     // every axis but the swept parameter
     let sweep_of = |s: &Setting| {
         format!(
-            "{}|{}|{}|{:?}|{:?}|{}|{:?}|{:?}|{:?}|{}",
+            "{}|{}|{}|{:?}|{:?}|{}|{:?}|{:?}|{:?}|{}|{:?}",
             s.experiment,
             s.model,
             s.dataset,
@@ -75,7 +75,8 @@ pub fn steps(settings: &[Setting]) -> Vec<Step<'_>> {
             s.scope,
             s.coding,
             s.rounding,
-            s.finetuned
+            s.finetuned,
+            s.finetune_trains
         )
     };
     let mut sweeps: Vec<(String, Vec<&Setting>)> = Vec::new();

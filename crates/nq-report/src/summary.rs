@@ -103,6 +103,9 @@ pub struct Setting {
     pub rounding: Option<String>,
     /// Fine-tuned shared values.
     pub finetuned: bool,
+    /// What the fine-tuning trained ([`crate::Row::finetune_trains`];
+    /// `None` without fine-tuning or in rows from before the field).
+    pub finetune_trains: Option<String>,
     /// The search this setting is a point of, if any.
     pub search: Option<String>,
     /// Its place in the search, from 0.
@@ -148,6 +151,35 @@ pub struct Setting {
 
 /// The axes a setting is made of, in the grid's order.
 impl Setting {
+    /// Whether its fine-tuning pass trained nothing and only re-estimated
+    /// batch norm's statistics (`train_centres = false`, no biases).
+    pub fn statistics_only(&self) -> bool {
+        self.finetune_trains.as_deref() == Some("statistics")
+    }
+
+    /// Its fine-tuning in a few words: `fine-tuned`, `not fine-tuned`, or
+    /// what a pass that does not train the centres did.
+    pub fn finetune_words(&self) -> &'static str {
+        match (self.finetuned, self.finetune_trains.as_deref()) {
+            (false, _) => "not fine-tuned",
+            (true, Some("statistics")) => "batch-norm statistics only",
+            (true, Some("biases")) => "biases fine-tuned",
+            (true, Some("centres+biases")) => "fine-tuned with biases",
+            (true, _) => "fine-tuned",
+        }
+    }
+
+    /// Its fine-tuning as a table's "fine-tuned" column: `yes`, `no`, or
+    /// [`Self::finetune_words`] for a pass that does not train the centres
+    /// alone.
+    pub fn finetune_cell(&self) -> &'static str {
+        match self.finetune_words() {
+            "fine-tuned" => "yes",
+            "not fine-tuned" => "no",
+            other => other,
+        }
+    }
+
     /// Each training seed with the mean task metric of its runs, oriented
     /// so that higher is better ([`Metric::score`]): what
     /// [`crate::verdict::Comparison::paired`] takes to ask whether one
@@ -177,7 +209,7 @@ impl Setting {
     }
 }
 
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "experiment",
     "model",
     "dataset",
@@ -191,6 +223,7 @@ const KEYS: [&str; 14] = [
     "coding",
     "rounding",
     "finetuned",
+    "finetune_trains",
     "search",
 ];
 
@@ -377,6 +410,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
     let coding = strings(&df, "coding")?;
     let rounding = strings(&df, "rounding")?;
     let finetuned = strings(&df, "finetuned")?;
+    let finetune_trains = strings(&df, "finetune_trains")?;
     let seeds = floats(&df, "seeds")?;
     let search = strings(&df, "search")?;
     let search_step = floats(&df, "search_step")?;
@@ -409,6 +443,7 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             coding: coding[row].clone(),
             rounding: rounding[row].clone(),
             finetuned: finetuned[row].as_deref() == Some("true"),
+            finetune_trains: finetune_trains[row].clone(),
             search: search[row].clone(),
             search_step: search_step[row].map(|v| v as u64),
             search_budget: search_budget[row],
@@ -448,6 +483,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn fine_tuning_is_named_by_what_it_trained() {
+        let tuned = |trains: Option<&str>| Setting {
+            finetuned: true,
+            finetune_trains: trains.map(str::to_owned),
+            ..Setting::default()
+        };
+        let cells: Vec<&str> = [
+            Setting::default(),
+            tuned(None),
+            tuned(Some("centres")),
+            tuned(Some("centres+biases")),
+            tuned(Some("biases")),
+            tuned(Some("statistics")),
+        ]
+        .iter()
+        .map(Setting::finetune_cell)
+        .collect();
+        assert_eq!(
+            cells,
+            [
+                "no",
+                "yes",
+                "yes",
+                "fine-tuned with biases",
+                "biases fine-tuned",
+                "batch-norm statistics only"
+            ]
+        );
+        assert!(tuned(Some("statistics")).statistics_only());
+        assert!(!tuned(None).statistics_only());
+    }
     #[test]
     fn seeds_are_averaged_with_their_sample_spread_and_failures_left_out() {
         let mut failed = row(2, 4, 0.0, 0.0);

@@ -21,7 +21,7 @@ pub const CSV: &str = "results.csv";
 /// Columns added to [`Row`] after results tables were first written (with
 /// the searches, then with the task metric of language models, then with
 /// compensated rounding); older tables are read with them empty.
-const ADDED_LATER: [&str; 10] = [
+const ADDED_LATER: [&str; 11] = [
     "search",
     "search_step",
     "search_budget",
@@ -32,6 +32,7 @@ const ADDED_LATER: [&str; 10] = [
     "rounding",
     "search_rate",
     "quantizer_seed",
+    "finetune_trains",
 ];
 
 /// Writes `bytes` to `path` through a temporary file in the same directory

@@ -374,6 +374,21 @@ pub struct FinetuneSpec {
     pub max_batches_per_epoch: Option<usize>,
 }
 
+impl FinetuneSpec {
+    /// What the pass trains, as a result row records it
+    /// (`nq_report::Row::finetune_trains`): `centres`, `centres+biases`,
+    /// `biases`, or `statistics` (nothing: batch norm's running statistics
+    /// are re-estimated, and that is all).
+    pub fn trains(&self) -> &'static str {
+        match (self.train_centres, self.train_biases) {
+            (true, false) => "centres",
+            (true, true) => "centres+biases",
+            (false, true) => "biases",
+            (false, false) => "statistics",
+        }
+    }
+}
+
 /// Compensated rounding (`rounding = "compensated"`): after the quantizer
 /// chose its codebooks, the weights of every layer are rounded onto them
 /// again in GPTQ's manner, each error compensated through the second

@@ -1300,3 +1300,19 @@ fn quantizer_seed_mistakes_name_their_key() {
     assert_eq!(e.key, "grid.quantizer_seed", "{e}");
     assert!(e.message.contains("[search]"), "{e}");
 }
+
+#[test]
+fn a_row_is_told_what_fine_tuning_trains() {
+    let trains = |extra: &str| {
+        let g = load_str(&BASE.replacen("lr = 1e-4", &format!("lr = 1e-4\n{extra}"), 1)).unwrap();
+        let spec = g.cells.iter().find_map(|c| c.finetune.clone()).unwrap();
+        spec.trains()
+    };
+    assert_eq!(trains(""), "centres");
+    assert_eq!(trains("train_biases = true"), "centres+biases");
+    assert_eq!(
+        trains("train_centres = false\ntrain_biases = true"),
+        "biases"
+    );
+    assert_eq!(trains("train_centres = false"), "statistics");
+}
