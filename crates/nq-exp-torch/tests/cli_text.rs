@@ -65,7 +65,11 @@ fn write_text(dir: &Path) {
                 .wrapping_add(1442695040888963407);
             let w = words[(state >> 33) as usize % words.len()];
             out.push_str(w);
-            out.push(if (state >> 20) % 7 == 0 { '.' } else { ' ' });
+            out.push(if (state >> 20).is_multiple_of(7) {
+                '.'
+            } else {
+                ' '
+            });
         }
         out
     };

@@ -11,10 +11,13 @@ use nq_report::figures::{write_figure, Figure, Panel, Series};
 
 use super::Row;
 
-/// The predictors drawn: their label and their value in a row; the
-/// layer-by-layer form only where several layers make it differ.
-fn predictors(layers: usize) -> Vec<(&'static str, fn(&Row) -> f64)> {
-    let mut out: Vec<(&'static str, fn(&Row) -> f64)> = vec![("diagonal", |r| r.diagonal)];
+/// A predictor drawn: its label and its value in a row.
+type Predictor = (&'static str, fn(&Row) -> f64);
+
+/// The predictors drawn; the layer-by-layer form only where several layers
+/// make it differ.
+fn predictors(layers: usize) -> Vec<Predictor> {
+    let mut out: Vec<Predictor> = vec![("diagonal", |r| r.diagonal)];
     if layers > 1 {
         out.push(("each layer's own block", |r| r.layerwise));
     }
