@@ -20,13 +20,14 @@ test: setup
 	bash scripts/test_python_reader.sh
 
 # Criterion benches of nq-quant, then the peers side by side (results/bench/, copied
-# into results/reference/bench/): scikit-learn's k-means, BackPACK's GGN diagonal, and the
-# start-up of the torch-free commands. About 20 minutes.
+# into results/reference/bench/): scikit-learn's k-means, BackPACK's GGN diagonal, GPTQ's
+# factorisation in PyTorch, and the start-up of the torch-free commands. About 20 minutes.
 bench: setup build
 	$(CARGO) bench -p nq-quant
 	bash scripts/bench_vs_sklearn.sh
 	bash scripts/bench_vs_backpack.sh
 	.venv/bin/python scripts/ecsq_cost.py target/release/nq-exp
+	.venv/bin/python scripts/bench_gptq_factor.py --md results/bench/gptq_factor.md
 	.venv/bin/python scripts/bench_startup.py target/release \
 	  --json results/bench/startup.json --md results/bench/startup.md
 	mkdir -p results/reference/bench

@@ -94,9 +94,9 @@ if (( full )); then
   # the same nearer a minimum: 20 epochs per network (20 s an epoch here, so 20 min of training)
   scripts/offdiag_seeds.sh --converged results/offdiag_converged > /dev/null
   say "wrote results/offdiag_converged/summary.md (the same after 20 epochs)"
-  # conv2 alone, the largest dense block here (25,000 weights, 10 GB of memory at the peak)
+  # conv2 alone, the largest dense block here (25,000 weights, 15.5 GB of memory at the peak)
   scripts/offdiag_seeds.sh --conv2 results/offdiag_conv2 > /dev/null
-  say "wrote results/offdiag_conv2/summary.md (conv2's Gauss-Newton block, plain rounding)"
+  say "wrote results/offdiag_conv2/summary.md (conv2's Gauss-Newton block)"
   # the whole small conv net with the exact Hessian block and the Gauss-Newton one
   scripts/offdiag_seeds.sh --small-conv results/offdiag_small_conv > /dev/null
   say "wrote results/offdiag_small_conv/summary.md (exact against Gauss-Newton across layers)"

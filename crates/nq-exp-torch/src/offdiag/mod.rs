@@ -392,7 +392,7 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
                                 method: name,
                                 k,
                                 seed,
-                                rounding: *rounding,
+                                rounding,
                                 clusters: q.clusters(),
                                 diagonal,
                                 layerwise,

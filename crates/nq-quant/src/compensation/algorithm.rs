@@ -1,6 +1,9 @@
 //! The compensated rounding pass and its helpers.
 
-use nalgebra::DMatrix;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
+use faer::linalg::triangular_inverse::invert_lower_triangular;
+use faer::{Mat, Par};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -139,47 +142,117 @@ pub fn nearest(w: &[f32], centres: &[f32]) -> Result<Quantization> {
     Ok(compact(&centres, &chosen))
 }
 
-/// `H + damping * mean(diag H) I`, checked (`n x n`, finite, symmetric),
-/// factorised as GPTQ needs it: the lower Cholesky factor `L` of its
-/// inverse (`H^-1 = L L^T`), whose column `i` over `L_ii` holds the moves
-/// of the weights after `i` per unit of `i`'s rounding error.
-fn inverse_factor(hessian: &[f64], n: usize, params: &CompensationParams) -> Result<DMatrix<f64>> {
-    debug_assert_eq!(hessian.len(), n * n);
-    if let Some(i) = hessian.iter().position(|v| !v.is_finite()) {
-        return Err(QuantError::Inconsistent(format!(
-            "Hessian entry ({}, {}) is not finite",
-            i / n,
-            i % n
-        )));
-    }
-    let mut h = DMatrix::from_row_slice(n, n, hessian);
-    let scale = h
-        .iter()
-        .map(|v| v.abs())
-        .fold(0.0f64, f64::max)
-        .max(f64::MIN_POSITIVE);
-    if let Some((i, j)) = (0..n)
-        .flat_map(|i| (0..i).map(move |j| (i, j)))
-        .find(|&(i, j)| (h[(i, j)] - h[(j, i)]).abs() > 1e-9 * scale)
-    {
-        return Err(QuantError::Inconsistent(format!(
-            "the Hessian block is not symmetric: ({i}, {j}) is {} but ({j}, {i}) is {}",
-            h[(i, j)],
-            h[(j, i)]
-        )));
-    }
-    let mean_diagonal = h.diagonal().mean();
-    for i in 0..n {
-        h[(i, i)] += params.damping * mean_diagonal;
-    }
-    let not_definite = || {
-        QuantError::Inconsistent(
-            "the Hessian block is not positive definite (raise the damping)".into(),
+/// Blocks below this many rows are factorised on the calling thread: the
+/// rows of a pruned layer are factorised one each, already in parallel.
+const PARALLEL_FACTOR_ROWS: usize = 512;
+
+/// What GPTQ needs of `H + damping * mean(diag H) I` (`H` the `n x n` block
+/// `entry(i, j)` in rounding order): the lower Cholesky factor `L` of its
+/// inverse, `H^-1 = L L^T`, whose column `i` over `L_ii` holds the moves of
+/// the weights after `i` per unit of `i`'s rounding error.
+///
+/// With `J` the reversal of the order, `J H J = R R^T` (lower Cholesky
+/// factor `R`) gives `H^-1 = (J R^-T J) (J R^-T J)^T`, and `J R^-T J` is
+/// lower triangular with a positive diagonal, so it is `L`: one
+/// factorisation and one triangular inverse (`2n^3/3` flops, blocked and
+/// multi-threaded by faer) instead of inverting `H` and factorising the
+/// inverse. Only `R^-1` is kept: row `j` of `L` is column `n-1-j` of `R^-1`
+/// read upwards from the bottom, contiguous in faer's column-major storage.
+#[derive(Debug, Clone)]
+struct InverseFactor {
+    /// `R^-1`, lower triangular.
+    reversed_inverse: Mat<f64>,
+}
+
+impl InverseFactor {
+    /// Checks the block (finite, symmetric), damps and factorises it.
+    fn new(
+        n: usize,
+        entry: impl Fn(usize, usize) -> f64,
+        params: &CompensationParams,
+    ) -> Result<Self> {
+        for i in 0..n {
+            for j in 0..n {
+                if !entry(i, j).is_finite() {
+                    return Err(QuantError::Inconsistent(format!(
+                        "Hessian entry ({i}, {j}) is not finite"
+                    )));
+                }
+            }
+        }
+        let scale = (0..n)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| entry(i, j).abs())
+            .fold(0.0f64, f64::max)
+            .max(f64::MIN_POSITIVE);
+        if let Some((i, j)) = (0..n)
+            .flat_map(|i| (0..i).map(move |j| (i, j)))
+            .find(|&(i, j)| (entry(i, j) - entry(j, i)).abs() > 1e-9 * scale)
+        {
+            return Err(QuantError::Inconsistent(format!(
+                "the Hessian block is not symmetric: ({i}, {j}) is {} but ({j}, {i}) is {}",
+                entry(i, j),
+                entry(j, i)
+            )));
+        }
+        let damping = params.damping * (0..n).map(|i| entry(i, i)).sum::<f64>() / n.max(1) as f64;
+        let par = if n < PARALLEL_FACTOR_ROWS {
+            Par::Seq
+        } else {
+            Par::rayon(0)
+        };
+        let mut reversed = Mat::from_fn(n, n, |r, c| {
+            entry(n - 1 - r, n - 1 - c) + if r == c { damping } else { 0.0 }
+        });
+        let mut scratch =
+            MemBuffer::new(cholesky_in_place_scratch::<f64>(n, par, Default::default()));
+        cholesky_in_place(
+            reversed.as_mut(),
+            Default::default(),
+            par,
+            MemStack::new(&mut scratch),
+            Default::default(),
         )
-    };
-    let inverse = h.cholesky().ok_or_else(not_definite)?.inverse();
-    // H^-1 = L L^T, so U = L^T is the upper factor with H^-1 = U^T U
-    Ok(inverse.cholesky().ok_or_else(not_definite)?.unpack())
+        .map_err(|_| {
+            QuantError::Inconsistent(
+                "the Hessian block is not positive definite (raise the damping)".into(),
+            )
+        })?;
+        let mut reversed_inverse = Mat::<f64>::zeros(n, n);
+        invert_lower_triangular(reversed_inverse.as_mut(), reversed.as_ref(), par);
+        Ok(Self { reversed_inverse })
+    }
+
+    fn len(&self) -> usize {
+        self.reversed_inverse.nrows()
+    }
+
+    /// The compensated pass over `w` (in rounding order): the index in
+    /// `centres` (sorted) chosen for each weight. Each weight is moved by
+    /// the scaled errors of those before it (`L_ji e_i / L_ii`, summed) just
+    /// before it is rounded, the same moves as pushing each error forward
+    /// at once.
+    fn round(&self, w: impl Iterator<Item = f32>, centres: &[f32]) -> Vec<usize> {
+        let n = self.len();
+        // scaled errors `e_i / L_ii`, at `n - 1 - i`
+        let mut scaled_errors = vec![0f64; n];
+        w.enumerate()
+            .map(|(j, value)| {
+                let c = n - 1 - j;
+                let column = self.reversed_inverse.col_as_slice(c);
+                // L_ji = (R^-1)_{n-1-i, c} for i < j: rows below c
+                let moved: f64 = column[c + 1..]
+                    .iter()
+                    .zip(&scaled_errors[c + 1..])
+                    .map(|(l, e)| l * e)
+                    .sum();
+                let value = f64::from(value) - moved;
+                let chosen = nearest_index(centres, value);
+                scaled_errors[c] = (value - f64::from(centres[chosen])) / column[c];
+                chosen
+            })
+            .collect()
+    }
 }
 
 /// A block factorised for rounding a subset of its weights in the order
@@ -188,8 +261,8 @@ fn inverse_factor(hessian: &[f64], n: usize, params: &CompensationParams) -> Res
 struct OrderedFactor {
     /// Block indices in rounding order.
     order: Vec<usize>,
-    /// [`inverse_factor`] of the block restricted to `order`, in that order.
-    lower: DMatrix<f64>,
+    /// [`InverseFactor`] of the block restricted to `order`, in that order.
+    factor: InverseFactor,
     /// Where each of the weights (ascending block index) comes in `order`.
     rank: Vec<usize>,
 }
@@ -215,52 +288,28 @@ impl OrderedFactor {
             // stable: ties keep the weights' own order
             order.sort_by(|&a, &b| block[b * n + b].total_cmp(&block[a * n + a]));
         }
-        let lower = if order.iter().copied().eq(0..n) {
-            inverse_factor(block, n, params)?
-        } else {
-            let sub: Vec<f64> = order
-                .iter()
-                .flat_map(|&i| order.iter().map(move |&j| block[i * n + j]))
-                .collect();
-            inverse_factor(&sub, order.len(), params)?
-        };
+        let factor =
+            InverseFactor::new(order.len(), |i, j| block[order[i] * n + order[j]], params)?;
         let mut by_index: Vec<(usize, usize)> =
             order.iter().enumerate().map(|(t, &i)| (i, t)).collect();
         by_index.sort_unstable();
         let rank = by_index.into_iter().map(|(_, t)| t).collect();
-        Ok(Self { order, lower, rank })
+        Ok(Self {
+            order,
+            factor,
+            rank,
+        })
     }
 
     /// The compensated pass with `value(i)` the weight at block index `i`:
     /// the index in `centres` (sorted) chosen for each weight, in
     /// ascending block index.
     fn round(&self, value: impl Fn(usize) -> f32, centres: &[f32]) -> Vec<usize> {
-        let in_order = round_in_order(&self.lower, self.order.iter().map(|&i| value(i)), centres);
+        let in_order = self
+            .factor
+            .round(self.order.iter().map(|&i| value(i)), centres);
         self.rank.iter().map(|&t| in_order[t]).collect()
     }
-}
-
-/// The compensated pass over `w` with the factor of [`inverse_factor`]:
-/// the index in `centres` (sorted) chosen for each weight.
-fn round_in_order(
-    lower: &DMatrix<f64>,
-    w: impl Iterator<Item = f32>,
-    centres: &[f32],
-) -> Vec<usize> {
-    let mut current: Vec<f64> = w.map(f64::from).collect();
-    let n = current.len();
-    let mut chosen = Vec::with_capacity(n);
-    for i in 0..n {
-        let c = nearest_index(centres, current[i]);
-        chosen.push(c);
-        let scaled_error = (current[i] - f64::from(centres[c])) / lower[(i, i)];
-        // column i of L is contiguous (nalgebra is column-major)
-        let column = lower.column(i);
-        for j in i + 1..n {
-            current[j] -= scaled_error * column[j];
-        }
-    }
-    chosen
 }
 
 /// Quantizes `w` onto `centres` one weight at a time in order, moving the

@@ -20,11 +20,15 @@
 //! where `F` is the set of weights not yet quantized, `i` included. As in
 //! GPTQ, the inverses of the shrinking blocks are not formed: with `U` the
 //! upper Cholesky factor of `H^-1` (`H^-1 = U^T U`), row `i` of `U` holds
-//! `[H_F^-1]_ji / [H_F^-1]_ii` as `U_ij / U_ii`. Cost: `O(n^3)` for the
-//! factorisations, `O(n^2)` for the pass, `n^2` doubles of memory, so it is
-//! meant for blocks of up to a few thousand weights (a small layer, or the
-//! rows of a larger one with the layer-input moment `X^T X` as `H`, which
-//! is what GPTQ does).
+//! `[H_F^-1]_ji / [H_F^-1]_ii` as `U_ij / U_ii`. GPTQ forms `H^-1` and
+//! factorises it; here the factor comes from one Cholesky factorisation of
+//! `H` in reversed order and one triangular inverse (`2n^3/3` flops,
+//! blocked and multi-threaded by faer; the derivation is at
+//! `InverseFactor`). Cost: `O(n^3)` for the factorisation, `O(n^2)` for
+//! each pass, `2 n^2` doubles of memory at the peak besides the block: a
+//! small layer, or the rows of a larger one with the layer-input moment
+//! `X^T X` as `H` (what GPTQ does), or blocks of tens of thousands of
+//! weights where memory allows (`benches/compensation.rs`).
 //!
 //! With a diagonal `H` nothing moves and the result is plain nearest
 //! rounding. With off-diagonal terms the rounding is greedy: it lowers the
