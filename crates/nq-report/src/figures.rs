@@ -390,7 +390,7 @@ impl Varies {
             label += &format!(", {}", s.coding.as_deref().unwrap_or("-"));
         }
         if self.finetuned {
-            label += &format!(", {}", s.finetune_words());
+            label += &format!(", {}", s.finetune_words().unwrap_or("not fine-tuned"));
         }
         label
     }
@@ -614,19 +614,17 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
 
     // Figure 1: coding x fine-tuning panels, in the paper's order (one row
     // per coding, fine-tuned on the right), context coding after its two
-    let mut panel_order = distinct(&quantized, |s| {
-        (s.coding.clone(), s.finetuned, s.finetune_words())
-    });
+    let mut panel_order = distinct(&quantized, |s| (s.coding.clone(), s.finetune_words()));
     let rank = |coding: &Option<String>| match coding.as_deref() {
         Some("fixed") => 0,
         Some("huffman") => 1,
         Some("context") => 2,
         _ => 3,
     };
-    panel_order.sort_by_key(|(c, f, _)| (rank(c), *f));
+    panel_order.sort_by_key(|(c, words)| (rank(c), words.is_some()));
     let fig1_panels: Vec<Panel> = panel_order
         .iter()
-        .filter_map(|(coding, ft, words)| {
+        .filter_map(|(coding, words)| {
             let members: Vec<&Setting> = quantized
                 .iter()
                 .copied()
@@ -641,11 +639,7 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
             let title = format!(
                 "{} coding{}",
                 coding.as_deref().unwrap_or("-"),
-                if *ft {
-                    format!(", {words}")
-                } else {
-                    String::new()
-                }
+                words.map_or(String::new(), |w| format!(", {w}"))
             );
             (!series.is_empty()).then_some(Panel { title, series })
         })
@@ -845,8 +839,8 @@ fn ratio_panels_by_pruning(quantized: &[&Setting], metric: Metric) -> Vec<Panel>
                 .collect();
             push_pareto_front(&mut series, metric);
             let mut title = format!("{method}, {} coding", coding.as_deref().unwrap_or("-"));
-            if fine_tuning_varies && finetuning != "not fine-tuned" {
-                title += &format!(", {finetuning}");
+            if let Some(words) = finetuning.filter(|_| fine_tuning_varies) {
+                title += &format!(", {words}");
             }
             Panel { title, series }
         })

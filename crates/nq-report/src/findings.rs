@@ -772,6 +772,7 @@ pub fn findings(grids: &[GridSettings]) -> String {
 mod tests {
     use super::*;
     use crate::summary::Spread;
+    use crate::FinetuneTrains;
 
     fn at(mean: f64, std: f64) -> Spread {
         Spread::measured(mean, std)
@@ -967,21 +968,21 @@ mod tests {
 
     #[test]
     fn rows_that_record_a_statistics_pass_are_the_control_in_any_grid() {
-        let cell = |trains: Option<&str>, top1: f64, wobble: f64| Setting {
+        let cell = |trains: Option<FinetuneTrains>, top1: f64, wobble: f64| Setting {
             experiment: "paper_fig1_resnet20_fashion".into(),
             model: "resnet20".into(),
             prune: None,
             search: None,
             finetuned: trains.is_some(),
-            finetune_trains: trains.map(str::to_owned),
+            finetune_trains: trains,
             by_training_seed: by_seed(top1, 5.0, wobble),
             ..setting(None, 4, at(top1, 5.0), at(15.0, 0.1))
         };
         let page = findings(&[(
             "paper_fig1_resnet20_fashion".into(),
             vec![
-                cell(Some("centres"), 71.0, 0.1),
-                cell(Some("statistics"), 69.0, 0.0),
+                cell(Some(FinetuneTrains::Centres), 71.0, 0.1),
+                cell(Some(FinetuneTrains::Statistics), 69.0, 0.0),
                 cell(None, 60.0, 0.0),
             ],
         )]);

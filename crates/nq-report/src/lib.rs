@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 pub use error::{ReportError, Result};
-pub use row::Row;
+pub use row::{FinetuneTrains, Row};
 
 /// The grids under a results directory: subdirectories holding a
 /// `results.parquet`, sorted by name.

@@ -146,7 +146,7 @@ impl Axis {
                 s.prune.clone(),
                 s.method.clone(),
                 s.coding.clone(),
-                s.finetune_trains.clone(),
+                s.finetune_trains,
                 s.finetuned,
                 s.rounding.clone(),
                 (self != Axis::Scope).then(|| s.scope.clone()),

@@ -167,13 +167,59 @@ pub struct Row {
     /// Mean test cross-entropy right after quantization.
     #[serde(default)]
     pub quantized_loss: Option<f64>,
-    /// What fine-tuning trained: `centres` (the default), `centres+biases`,
-    /// `biases`, or `statistics` (a pass that trains nothing and only
-    /// re-estimates batch norm's running statistics). `None` without
-    /// fine-tuning, and in rows written before the field, whose fine-tuning
-    /// trained the centres unless their grid said otherwise.
+    /// What fine-tuning trained, by [`FinetuneTrains::name`]. `None`
+    /// without fine-tuning, and in rows written before the field, whose
+    /// fine-tuning trained the centres unless their grid said otherwise.
     #[serde(default)]
     pub finetune_trains: Option<String>,
+}
+
+/// What a fine-tuning pass trains ([`Row::finetune_trains`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinetuneTrains {
+    /// The shared values: the paper's fine-tuning, and the default.
+    Centres,
+    /// The shared values and the biases.
+    CentresAndBiases,
+    /// The biases alone.
+    Biases,
+    /// Nothing: the pass only re-estimates batch norm's running statistics
+    /// (the network runs in training mode).
+    Statistics,
+}
+
+impl FinetuneTrains {
+    const ALL: [Self; 4] = [
+        Self::Centres,
+        Self::CentresAndBiases,
+        Self::Biases,
+        Self::Statistics,
+    ];
+
+    /// The pass that trains the centres and the biases or not.
+    pub fn of(centres: bool, biases: bool) -> Self {
+        match (centres, biases) {
+            (true, false) => Self::Centres,
+            (true, true) => Self::CentresAndBiases,
+            (false, true) => Self::Biases,
+            (false, false) => Self::Statistics,
+        }
+    }
+
+    /// Its name in a row.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Centres => "centres",
+            Self::CentresAndBiases => "centres+biases",
+            Self::Biases => "biases",
+            Self::Statistics => "statistics",
+        }
+    }
+
+    /// The pass of a row's name; `None` for a name that is none of them.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
 }
 
 /// One polars column per field of [`Row`], in field order; the column type

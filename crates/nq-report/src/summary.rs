@@ -5,6 +5,7 @@ use nq_catalog::{Dataset, Metric};
 use polars::prelude::*;
 
 use crate::error::Result;
+use crate::row::FinetuneTrains;
 
 /// Mean and sample standard deviation over seeds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -105,7 +106,7 @@ pub struct Setting {
     pub finetuned: bool,
     /// What the fine-tuning trained ([`crate::Row::finetune_trains`];
     /// `None` without fine-tuning or in rows from before the field).
-    pub finetune_trains: Option<String>,
+    pub finetune_trains: Option<FinetuneTrains>,
     /// The search this setting is a point of, if any.
     pub search: Option<String>,
     /// Its place in the search, from 0.
@@ -154,19 +155,20 @@ impl Setting {
     /// Whether its fine-tuning pass trained nothing and only re-estimated
     /// batch norm's statistics (`train_centres = false`, no biases).
     pub fn statistics_only(&self) -> bool {
-        self.finetune_trains.as_deref() == Some("statistics")
+        self.finetune_trains == Some(FinetuneTrains::Statistics)
     }
 
-    /// Its fine-tuning in a few words: `fine-tuned`, `not fine-tuned`, or
-    /// what a pass that does not train the centres did.
-    pub fn finetune_words(&self) -> &'static str {
-        match (self.finetuned, self.finetune_trains.as_deref()) {
-            (false, _) => "not fine-tuned",
-            (true, Some("statistics")) => "batch-norm statistics only",
-            (true, Some("biases")) => "biases fine-tuned",
-            (true, Some("centres+biases")) => "fine-tuned with biases",
-            (true, _) => "fine-tuned",
-        }
+    /// What its fine-tuning did, in a few words: `fine-tuned` (the centres
+    /// trained, or a row from before that was recorded), or what a pass
+    /// that does not train the centres alone did; `None` without
+    /// fine-tuning.
+    pub fn finetune_words(&self) -> Option<&'static str> {
+        self.finetuned.then(|| match self.finetune_trains {
+            Some(FinetuneTrains::Statistics) => "batch-norm statistics only",
+            Some(FinetuneTrains::Biases) => "biases fine-tuned",
+            Some(FinetuneTrains::CentresAndBiases) => "fine-tuned with biases",
+            Some(FinetuneTrains::Centres) | None => "fine-tuned",
+        })
     }
 
     /// Its fine-tuning as a table's "fine-tuned" column: `yes`, `no`, or
@@ -174,9 +176,9 @@ impl Setting {
     /// alone.
     pub fn finetune_cell(&self) -> &'static str {
         match self.finetune_words() {
-            "fine-tuned" => "yes",
-            "not fine-tuned" => "no",
-            other => other,
+            None => "no",
+            Some("fine-tuned") => "yes",
+            Some(other) => other,
         }
     }
 
@@ -443,7 +445,9 @@ pub fn settings(results: &DataFrame) -> Result<Vec<Setting>> {
             coding: coding[row].clone(),
             rounding: rounding[row].clone(),
             finetuned: finetuned[row].as_deref() == Some("true"),
-            finetune_trains: finetune_trains[row].clone(),
+            finetune_trains: finetune_trains[row]
+                .as_deref()
+                .and_then(FinetuneTrains::parse),
             search: search[row].clone(),
             search_step: search_step[row].map(|v| v as u64),
             search_budget: search_budget[row],
@@ -485,18 +489,18 @@ mod tests {
 
     #[test]
     fn fine_tuning_is_named_by_what_it_trained() {
-        let tuned = |trains: Option<&str>| Setting {
+        let tuned = |trains: Option<FinetuneTrains>| Setting {
             finetuned: true,
-            finetune_trains: trains.map(str::to_owned),
+            finetune_trains: trains,
             ..Setting::default()
         };
         let cells: Vec<&str> = [
             Setting::default(),
             tuned(None),
-            tuned(Some("centres")),
-            tuned(Some("centres+biases")),
-            tuned(Some("biases")),
-            tuned(Some("statistics")),
+            tuned(Some(FinetuneTrains::Centres)),
+            tuned(Some(FinetuneTrains::CentresAndBiases)),
+            tuned(Some(FinetuneTrains::Biases)),
+            tuned(Some(FinetuneTrains::Statistics)),
         ]
         .iter()
         .map(Setting::finetune_cell)
@@ -512,8 +516,14 @@ mod tests {
                 "batch-norm statistics only"
             ]
         );
-        assert!(tuned(Some("statistics")).statistics_only());
+        assert!(tuned(Some(FinetuneTrains::Statistics)).statistics_only());
         assert!(!tuned(None).statistics_only());
+        // a row's name reads back as its pass
+        for (centres, biases) in [(true, false), (true, true), (false, true), (false, false)] {
+            let trains = FinetuneTrains::of(centres, biases);
+            assert_eq!(FinetuneTrains::parse(trains.name()), Some(trains));
+        }
+        assert_eq!(FinetuneTrains::parse("everything"), None);
     }
     #[test]
     fn seeds_are_averaged_with_their_sample_spread_and_failures_left_out() {

@@ -457,13 +457,11 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
         })
         .collect();
     // each plain row is followed by its compensated one, if any
-    let pairs: Vec<(f64, f64)> = if compensator.is_some() {
+    let pairs: Option<Vec<(f64, f64)>> = compensator.as_ref().map(|_| {
         rows.chunks_exact(2)
             .map(|pair| (pair[0].measured, pair[1].measured))
             .collect()
-    } else {
-        Vec::new()
-    };
+    });
     let summary = Summary {
         arch: arch.to_string(),
         layers: args.layer.clone(),
@@ -476,12 +474,12 @@ pub fn run(args: &OffdiagArgs) -> Result<()> {
         hessian_vector_products: cost.hessian_vector_products,
         backward_passes: cost.backward_passes,
         roundings,
-        compensation_lowered: compensator
-            .is_some()
-            .then(|| pairs.iter().filter(|(p, c)| c < p).count()),
-        median_compensated_over_plain: compensator
-            .is_some()
-            .then(|| median(pairs.iter().map(|(p, c)| c / p.abs().max(1e-12)).collect())),
+        compensation_lowered: pairs
+            .as_ref()
+            .map(|pairs| pairs.iter().filter(|(p, c)| c < p).count()),
+        median_compensated_over_plain: pairs
+            .as_ref()
+            .map(|pairs| median(pairs.iter().map(|(p, c)| c / p.abs().max(1e-12)).collect())),
         total_seconds: started.elapsed().as_secs_f64(),
     };
     print_line(&serde_json::to_string_pretty(&summary)?)

@@ -638,7 +638,7 @@ fn describe(grid: &Grid, cell: &CellSpec, row: &mut Row) {
     row.rounding = cell.rounding.map(|r| r.name().to_owned());
     row.quantizer_seed = cell.quantizer_seed;
     row.finetuned = cell.finetune.is_some();
-    row.finetune_trains = cell.finetune.as_ref().map(|f| f.trains().to_owned());
+    row.finetune_trains = cell.finetune.as_ref().map(|f| f.trains().name().to_owned());
 }
 
 /// The line `run` prints on stdout when it finishes.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use nq_quant::huffman::Coding;
 use nq_quant::scope::Scope;
+use nq_report::FinetuneTrains;
 use serde::Serialize;
 
 use crate::search::{SearchGoal, SearchSpace};
@@ -375,17 +376,9 @@ pub struct FinetuneSpec {
 }
 
 impl FinetuneSpec {
-    /// What the pass trains, as a result row records it
-    /// (`nq_report::Row::finetune_trains`): `centres`, `centres+biases`,
-    /// `biases`, or `statistics` (nothing: batch norm's running statistics
-    /// are re-estimated, and that is all).
-    pub fn trains(&self) -> &'static str {
-        match (self.train_centres, self.train_biases) {
-            (true, false) => "centres",
-            (true, true) => "centres+biases",
-            (false, true) => "biases",
-            (false, false) => "statistics",
-        }
+    /// What the pass trains, as a result row records it.
+    pub fn trains(&self) -> FinetuneTrains {
+        FinetuneTrains::of(self.train_centres, self.train_biases)
     }
 }
 

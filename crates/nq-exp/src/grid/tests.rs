@@ -1306,7 +1306,7 @@ fn a_row_is_told_what_fine_tuning_trains() {
     let trains = |extra: &str| {
         let g = load_str(&BASE.replacen("lr = 1e-4", &format!("lr = 1e-4\n{extra}"), 1)).unwrap();
         let spec = g.cells.iter().find_map(|c| c.finetune.clone()).unwrap();
-        spec.trains()
+        spec.trains().name()
     };
     assert_eq!(trains(""), "centres");
     assert_eq!(trains("train_biases = true"), "centres+biases");

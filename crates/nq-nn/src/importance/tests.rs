@@ -289,6 +289,29 @@ fn mean_loss_gradient(t: &Tiny, weight: &Tensor) -> Vec<f64> {
     flat(&Tensor::run_backward(&[loss], &[weight], false, false))
 }
 
+/// The derivative of the mean loss's gradient in `of` along entry `j` of
+/// `moved`, by central differences of step `eps`; `moved` is left as it
+/// was.
+fn gradient_derivative(t: &Tiny, moved: &mut Tensor, j: usize, of: &Tensor, eps: f64) -> Vec<f64> {
+    let base = Vec::<f32>::try_from(moved.flatten(0, -1)).unwrap();
+    let shape = moved.size();
+    let mut set = |values: &[f32]| {
+        tch::no_grad(|| moved.copy_(&Tensor::from_slice(values).view(shape.as_slice())))
+    };
+    let mut at = |step: f64| {
+        let mut values = base.clone();
+        values[j] += step as f32;
+        set(&values);
+        mean_loss_gradient(t, of)
+    };
+    let (up, down) = (at(eps), at(-eps));
+    set(&base);
+    up.iter()
+        .zip(&down)
+        .map(|(u, d)| (u - d) / (2.0 * eps))
+        .collect()
+}
+
 #[test]
 fn the_hessian_block_matches_finite_differences_and_holds_the_exact_diagonal() {
     let t = tiny(5);
@@ -301,20 +324,10 @@ fn the_hessian_block_matches_finite_differences_and_holds_the_exact_diagonal() {
         (n * n, 2 * n as u64)
     );
     // central differences of the gradient, column by column
-    let eps = 1e-2f64;
-    let base = Vec::<f32>::try_from(weight.flatten(0, -1)).unwrap();
     for j in 0..n {
-        let mut column = [vec![], vec![]];
-        for (side, sign) in [(0, 1.0), (1, -1.0)] {
-            let mut moved = base.clone();
-            moved[j] += (sign * eps) as f32;
-            tch::no_grad(|| {
-                weight.copy_(&Tensor::from_slice(&moved).view(weight.size().as_slice()))
-            });
-            column[side] = mean_loss_gradient(&t, &weight);
-        }
-        for i in 0..n {
-            let fd = (column[0][i] - column[1][i]) / (2.0 * eps);
+        let of = weight.shallow_clone();
+        let column = gradient_derivative(&t, &mut weight, j, &of, 1e-2);
+        for (i, &fd) in column.iter().enumerate() {
             let exact = block[i * n + j];
             assert!(
                 (fd - exact).abs() <= 2e-3 + 2e-2 * exact.abs(),
@@ -322,7 +335,6 @@ fn the_hessian_block_matches_finite_differences_and_holds_the_exact_diagonal() {
             );
         }
     }
-    tch::no_grad(|| weight.copy_(&Tensor::from_slice(&base).view(weight.size().as_slice())));
     // symmetric, its diagonal is exact_diag's, and it has off-diagonal mass
     let params = [("fc1.weight".to_string(), weight.shallow_clone())];
     let (diag, _) = exact_diag(&forward, &params, &t.batches).unwrap();
@@ -370,18 +382,9 @@ fn the_hessian_block_of_two_tensors_holds_their_own_blocks_and_the_cross_terms()
     }
     // the cross block: fc2's gradient as fc1's weights move, by central
     // differences
-    let eps = 1e-2f64;
-    let base = Vec::<f32>::try_from(fc1.flatten(0, -1)).unwrap();
     for j in 0..n1 {
-        let mut column = [vec![], vec![]];
-        for (side, sign) in [(0, 1.0), (1, -1.0)] {
-            let mut moved = base.clone();
-            moved[j] += (sign * eps) as f32;
-            tch::no_grad(|| fc1.copy_(&Tensor::from_slice(&moved).view(fc1.size().as_slice())));
-            column[side] = mean_loss_gradient(&t, &fc2);
-        }
-        for i in 0..n2 {
-            let fd = (column[0][i] - column[1][i]) / (2.0 * eps);
+        let column = gradient_derivative(&t, &mut fc1, j, &fc2, 1e-2);
+        for (i, &fd) in column.iter().enumerate() {
             let exact = both[(n1 + i) * m + j];
             assert!(
                 (fd - exact).abs() <= 2e-3 + 2e-2 * exact.abs(),
@@ -389,7 +392,6 @@ fn the_hessian_block_of_two_tensors_holds_their_own_blocks_and_the_cross_terms()
             );
         }
     }
-    tch::no_grad(|| fc1.copy_(&Tensor::from_slice(&base).view(fc1.size().as_slice())));
     let both = &both;
     let cross: f64 = (0..n1)
         .flat_map(|j| (n1..m).map(move |i| both[i * m + j].abs()))
