@@ -163,7 +163,7 @@ impl Setting {
     /// that does not train the centres alone did; `None` without
     /// fine-tuning.
     pub fn finetune_words(&self) -> Option<&'static str> {
-        self.finetuned.then(|| match self.finetune_trains {
+        self.finetuned.then_some(match self.finetune_trains {
             Some(FinetuneTrains::Statistics) => "batch-norm statistics only",
             Some(FinetuneTrains::Biases) => "biases fine-tuned",
             Some(FinetuneTrains::CentresAndBiases) => "fine-tuned with biases",
