@@ -656,12 +656,19 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         out.push(fig);
     }
 
-    // Figure 2: importance estimators, a panel per method
-    if distinct(&quantized, |s| s.weighting.clone()).len() > 1 {
+    // Figure 2: importance estimators, a panel per method; the title names
+    // the weightings the grid has (often only none and the Hessian)
+    let weightings = distinct(&quantized, |s| s.weighting.clone());
+    if weightings.len() > 1 {
         let panels = panels_by(&quantized, |s| s.method.clone(), |m| method_label(m, None));
+        let mut names: Vec<&str> = weightings
+            .iter()
+            .map(|w| w.as_deref().unwrap_or("none"))
+            .collect();
+        names.sort_by_key(|name| *name != "none");
         let fig = figure(
             "importance",
-            "weightings compared (Hessian samples, Adam)",
+            &format!("weightings compared ({})", names.join(", ")),
             bits,
             false,
             panels,
@@ -909,6 +916,43 @@ mod tests {
             ratio: at(32.0 / k.map_or(2.5, |k| (k as f64).log2())),
             ..Setting::default()
         }
+    }
+
+    #[test]
+    fn the_importance_figure_names_the_weightings_it_compares() {
+        let weighted = |w: Option<&str>, k: u64| Setting {
+            weighting: w.map(Into::into),
+            ..setting("kmeans", Some(k), "huffman", true, 80.0 + k as f64)
+        };
+        let title = |settings: &[Setting]| {
+            figures("g", settings)
+                .into_iter()
+                .find(|f| f.name == "importance")
+                .map(|f| f.title)
+        };
+        let plain_and_hessian = [
+            weighted(None, 4),
+            weighted(None, 8),
+            weighted(Some("hessian"), 4),
+            weighted(Some("hessian"), 8),
+        ];
+        // the unweighted first, whatever the grid's order
+        let mut hessian_first = plain_and_hessian.clone();
+        hessian_first.reverse();
+        assert_eq!(
+            title(&hessian_first).as_deref(),
+            Some("g: weightings compared (none, hessian)")
+        );
+        assert_eq!(
+            title(&plain_and_hessian).as_deref(),
+            Some("g: weightings compared (none, hessian)")
+        );
+        let estimators = [weighted(Some("ggn-1k"), 4), weighted(Some("adam"), 4)];
+        assert_eq!(
+            title(&estimators).as_deref(),
+            Some("g: weightings compared (ggn-1k, adam)")
+        );
+        assert_eq!(title(&plain_and_hessian[..2]), None);
     }
 
     #[test]
