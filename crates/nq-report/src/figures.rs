@@ -656,23 +656,12 @@ pub fn figures(grid: &str, settings: &[Setting]) -> Vec<Figure> {
         out.push(fig);
     }
 
-    // Figure 2: importance estimators, a panel per method; the title names
-    // the weightings the grid has (often only none and the Hessian)
-    let weightings = distinct(&quantized, |s| s.weighting.clone());
-    if weightings.len() > 1 {
+    // Figure 2: importance estimators, a panel per method; the legend names
+    // the weightings (often only none and the Hessian, so the title
+    // promises no more)
+    if distinct(&quantized, |s| s.weighting.clone()).len() > 1 {
         let panels = panels_by(&quantized, |s| s.method.clone(), |m| method_label(m, None));
-        let mut names: Vec<&str> = weightings
-            .iter()
-            .map(|w| w.as_deref().unwrap_or("none"))
-            .collect();
-        names.sort_by_key(|name| *name != "none");
-        let fig = figure(
-            "importance",
-            &format!("weightings compared ({})", names.join(", ")),
-            bits,
-            false,
-            panels,
-        );
+        let fig = figure("importance", "weightings compared", bits, false, panels);
         out.push(zoomed(&fig, zoom_window(metric)));
         out.push(fig);
     }
@@ -919,16 +908,15 @@ mod tests {
     }
 
     #[test]
-    fn the_importance_figure_names_the_weightings_it_compares() {
+    fn the_importance_figure_is_drawn_where_weightings_differ_and_its_title_names_no_estimator() {
         let weighted = |w: Option<&str>, k: u64| Setting {
             weighting: w.map(Into::into),
             ..setting("kmeans", Some(k), "huffman", true, 80.0 + k as f64)
         };
-        let title = |settings: &[Setting]| {
+        let importance = |settings: &[Setting]| {
             figures("g", settings)
                 .into_iter()
                 .find(|f| f.name == "importance")
-                .map(|f| f.title)
         };
         let plain_and_hessian = [
             weighted(None, 4),
@@ -936,23 +924,16 @@ mod tests {
             weighted(Some("hessian"), 4),
             weighted(Some("hessian"), 8),
         ];
-        // the unweighted first, whatever the grid's order
-        let mut hessian_first = plain_and_hessian.clone();
-        hessian_first.reverse();
-        assert_eq!(
-            title(&hessian_first).as_deref(),
-            Some("g: weightings compared (none, hessian)")
-        );
-        assert_eq!(
-            title(&plain_and_hessian).as_deref(),
-            Some("g: weightings compared (none, hessian)")
-        );
-        let estimators = [weighted(Some("ggn-1k"), 4), weighted(Some("adam"), 4)];
-        assert_eq!(
-            title(&estimators).as_deref(),
-            Some("g: weightings compared (ggn-1k, adam)")
-        );
-        assert_eq!(title(&plain_and_hessian[..2]), None);
+        let fig = importance(&plain_and_hessian).unwrap();
+        // no estimator or optimizer named that the grid may not have
+        assert_eq!(fig.title, "g: weightings compared");
+        let labels: Vec<&str> = fig.panels[0]
+            .series
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
+        assert_eq!(labels, ["k-means", "hessian-weighted k-means"]);
+        assert!(importance(&plain_and_hessian[..2]).is_none());
     }
 
     #[test]
